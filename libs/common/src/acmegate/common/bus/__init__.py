@@ -1,0 +1,50 @@
+"""The message bus: RabbitMQ (aio-pika) in production, an in-process twin in standalone mode."""
+
+from __future__ import annotations
+
+import os
+
+from acmegate.common.bus.amqp import AmqpBus
+from acmegate.common.bus.base import (
+    BroadcastHandler,
+    Bus,
+    Delivery,
+    Handler,
+    Queue,
+    Reject,
+)
+from acmegate.common.bus.inprocess import InProcessBus
+from acmegate.common.config import Config, Secret
+
+__all__ = [
+    "AmqpBus",
+    "BroadcastHandler",
+    "Bus",
+    "Delivery",
+    "Handler",
+    "InProcessBus",
+    "Queue",
+    "Reject",
+    "amqp_url",
+    "bus_from_config",
+]
+
+
+def amqp_url(config: Config) -> str | None:
+    """The broker URL: ``ACMEGATE_AMQP_URL`` overrides the configuration."""
+    from_env = os.environ.get("ACMEGATE_AMQP_URL")
+    if from_env:
+        return from_env
+    url = config.bus.url
+    if isinstance(url, Secret):
+        return url.reveal()
+    return url
+
+
+def bus_from_config(config: Config, *, in_process: bool = False) -> Bus:
+    if in_process:
+        return InProcessBus(max_deliveries=config.bus.max_deliveries)
+    url = amqp_url(config)
+    if not url:
+        raise ValueError("bus.url (or ACMEGATE_AMQP_URL) is required outside standalone mode")
+    return AmqpBus(url, namespace=config.bus.namespace, max_deliveries=config.bus.max_deliveries)

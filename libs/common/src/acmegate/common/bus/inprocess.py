@@ -1,0 +1,120 @@
+"""The in-process twin of the AMQP bus, for ``acmegate standalone`` and service tests.
+
+Messages are encoded to JSON and decoded again on delivery, exactly as on RabbitMQ, so a
+message that would not survive the wire does not survive here either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import msgspec
+import structlog
+
+from acmegate.common import messages
+from acmegate.common.bus.base import (
+    BroadcastHandler,
+    Delivery,
+    Handler,
+    Queue,
+    Reject,
+    retry_backoff,
+)
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class _Envelope:
+    body: bytes
+    deliveries: int = 0
+
+
+@dataclass
+class InProcessBus:
+    """Same interface and delivery semantics as :class:`acmegate.common.bus.amqp.AmqpBus`."""
+
+    max_deliveries: int = 10
+    _queues: dict[Queue, asyncio.Queue[_Envelope]] = field(default_factory=dict)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _subscribers: list[BroadcastHandler] = field(default_factory=list)
+    dead_letters: dict[Queue, list[bytes]] = field(default_factory=lambda: defaultdict(list))
+    _closing: bool = False
+
+    def _queue(self, queue: Queue) -> asyncio.Queue[_Envelope]:
+        if queue not in self._queues:
+            self._queues[queue] = asyncio.Queue()
+        return self._queues[queue]
+
+    async def start(self) -> None:
+        for queue in Queue:
+            self._queue(queue)
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def publish(self, queue: Queue, message: messages.Message) -> None:
+        self._queue(queue).put_nowait(_Envelope(messages.encode(message)))
+
+    async def consume(self, queue: Queue, handler: Handler, *, prefetch: int = 32) -> None:
+        for _ in range(prefetch):
+            self._tasks.append(asyncio.create_task(self._worker(queue, handler)))
+
+    async def broadcast(self, message: messages.Message) -> None:
+        body = messages.encode(message)
+        for subscriber in list(self._subscribers):
+            self._tasks.append(asyncio.create_task(self._notify(subscriber, body)))
+
+    async def subscribe(self, handler: BroadcastHandler) -> None:
+        self._subscribers.append(handler)
+
+    async def _notify(self, subscriber: BroadcastHandler, body: bytes) -> None:
+        try:
+            await subscriber(messages.decode(body))
+        except Exception:
+            log.exception("broadcast handler failed")
+
+    def depth(self, queue: Queue) -> int:
+        """Messages waiting on ``queue`` (for tests)."""
+        return self._queue(queue).qsize()
+
+    async def _worker(self, queue: Queue, handler: Handler) -> None:
+        source = self._queue(queue)
+        while True:
+            envelope = await source.get()
+            envelope.deliveries += 1
+            try:
+                message = messages.decode(envelope.body)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                log.error("undecodable message dead-lettered", queue=str(queue))
+                self.dead_letters[queue].append(envelope.body)
+                continue
+            delivery = Delivery(queue, envelope.deliveries, envelope.deliveries > 1)
+            try:
+                await handler(message, delivery)
+            except asyncio.CancelledError:
+                # Shutting down mid-message: like a closed AMQP channel, it goes back.
+                source.put_nowait(envelope)
+                raise
+            except Reject as exc:
+                log.error("message rejected", queue=str(queue), reason=str(exc))
+                self.dead_letters[queue].append(envelope.body)
+            except Exception:
+                log.exception("handler failed", queue=str(queue), deliveries=envelope.deliveries)
+                if envelope.deliveries >= self.max_deliveries:
+                    self.dead_letters[queue].append(envelope.body)
+                else:
+                    self._requeue_later(source, envelope)
+
+    def _requeue_later(self, source: asyncio.Queue[_Envelope], envelope: _Envelope) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(retry_backoff(envelope.deliveries), source.put_nowait, envelope)

@@ -1,0 +1,456 @@
+"""The shape of acmegate's one YAML configuration (docs/configuration.md describes every key).
+
+The objects of the product guide are declared here: certificate authorities, certificate
+templates, key attestation providers, device management platforms, signal sources, lookup
+policies ("security signal sources"), policy workflows, device roles and enrollment policies.
+Unknown keys are errors, so a typo is reported with its path instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+from acmegate.common.config.durations import parse_duration
+from acmegate.common.config.secrets import Secret
+
+
+class _Base(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+def _seconds(value: int | str) -> int:
+    return parse_duration(value)
+
+
+# --- infrastructure ------------------------------------------------------------------------
+
+
+class TlsConfig(_Base, kw_only=True):
+    certificate: str
+    key: str
+
+
+class ServerConfig(_Base, kw_only=True):
+    """The ACME listener."""
+
+    host: str = "127.0.0.1"
+    port: int = 8443
+    # Every URL the gateway writes starts with this; JWS `url` must match it (RFC 8555 §6.4).
+    external_url: str | None = None
+    tls: TlsConfig | None = None
+    max_body_bytes: int = 64 * 1024
+    # How long finalize / challenge POSTs wait for the pipeline before answering `processing`.
+    finalize_wait: int | str = "3s"
+    challenge_wait: int | str = "3s"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError("port must be between 1 and 65535")
+        if self.external_url is not None:
+            parts = urlsplit(self.external_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("external_url must be an absolute http(s) URL")
+            if parts.path not in ("", "/") or parts.query or parts.fragment:
+                raise ValueError("external_url must have no path, query or fragment")
+        if self.max_body_bytes < 1024:
+            raise ValueError("max_body_bytes must be at least 1024")
+        _seconds(self.finalize_wait)
+        _seconds(self.challenge_wait)
+
+    @property
+    def base_url(self) -> str:
+        if self.external_url:
+            return self.external_url.rstrip("/")
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+
+class AdminConfig(_Base, kw_only=True):
+    """The admin listener: REST API, OpenAPI document, dashboard (bearer token)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9443
+    token: Secret | None = None
+
+
+class EmbeddedDatabase(_Base, kw_only=True):
+    """PostgreSQL started in-process through the ``pgserver`` wheel (standalone only)."""
+
+    data_dir: str = "var/postgres"
+
+
+class DatabaseConfig(_Base, kw_only=True):
+    url: str | Secret | None = None
+    embedded: EmbeddedDatabase | None = None
+    pool_min: int = 2
+    pool_max: int = 20
+    statement_timeout: int | str = "10s"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.url, str) and urlsplit(self.url).password:
+            raise ValueError("a database URL with a password belongs in `{env: ...}` or `{file: ...}`")
+        if not 1 <= self.pool_min <= self.pool_max:
+            raise ValueError("need 1 <= pool_min <= pool_max")
+        _seconds(self.statement_timeout)
+
+
+class BusConfig(_Base, kw_only=True):
+    url: str | Secret | None = None
+    namespace: str = "acmegate"
+    max_deliveries: int = 10
+    prefetch: int = 64
+
+    def __post_init__(self) -> None:
+        if isinstance(self.url, str) and urlsplit(self.url).password not in (None, "guest"):
+            raise ValueError("an AMQP URL with a password belongs in `{env: ...}` or `{file: ...}`")
+        if not self.namespace.replace("-", "").replace("_", "").isalnum():
+            raise ValueError("namespace may hold letters, digits, '-' and '_' only")
+
+
+class AcmeConfig(_Base, kw_only=True):
+    """RFC 8555 object lifetimes and the reliability budget of the pipeline."""
+
+    order_lifetime: int | str = "1d"
+    authorization_lifetime: int | str = "1d"
+    nonce_lifetime: int | str = "10m"
+    # An order or challenge still processing after this is failed by the sweeper.
+    processing_budget: int | str = "5m"
+    # Work with no result after this is published again (every stage is idempotent).
+    republish_after: int | str = "30s"
+    sweep_interval: int | str = "5s"
+    nonce_key: Secret | None = None
+    terms_of_service: str | None = None
+    website: str | None = None
+
+    def __post_init__(self) -> None:
+        for value in (
+            self.order_lifetime,
+            self.authorization_lifetime,
+            self.nonce_lifetime,
+            self.processing_budget,
+            self.republish_after,
+            self.sweep_interval,
+        ):
+            if _seconds(value) <= 0:
+                raise ValueError("lifetimes and intervals must be positive")
+
+
+class LoggingConfig(_Base, kw_only=True):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    json: bool = True
+
+
+# --- PKI -----------------------------------------------------------------------------------
+
+
+class FileKey(_Base, kw_only=True, tag="file", tag_field="type"):
+    """An encrypted PKCS#8 PEM file; the passphrase comes from env or a file."""
+
+    path: str
+    passphrase: Secret
+
+
+class Pkcs11Key(_Base, kw_only=True, tag="pkcs11", tag_field="type"):
+    """A key inside a PKCS#11 token (e.g. SoftHSM2, an HSM): it never enters the process."""
+
+    module: str
+    token_label: str
+    key_label: str
+    pin: Secret
+
+
+class CrlConfig(_Base, kw_only=True):
+    enabled: bool = True
+    validity: int | str = "7d"
+    regenerate_every: int | str = "1h"
+
+
+class CertificateAuthorityConfig(_Base, kw_only=True):
+    """The guide's "Creating an Intermediate CA": an issuing CA and where its key lives."""
+
+    name: str
+    description: str = ""
+    certificate: str
+    chain: list[str] = msgspec.field(default_factory=list)
+    key: FileKey | Pkcs11Key
+    crl: CrlConfig = msgspec.field(default_factory=CrlConfig)
+    ocsp: bool = True
+
+
+class SanTemplate(_Base, kw_only=True):
+    """SAN entries; each value may use ``${/...}`` variables and may yield several names."""
+
+    dns: list[str] = msgspec.field(default_factory=list)
+    rfc822: list[str] = msgspec.field(default_factory=list)
+    uri: list[str] = msgspec.field(default_factory=list)
+    ip: list[str] = msgspec.field(default_factory=list)
+    # The guide's "Other Name" field: a Microsoft UPN otherName (1.3.6.1.4.1.311.20.2.3).
+    other_name: list[str] = msgspec.field(default_factory=list)
+    # RFC 4043 PermanentIdentifier otherName (1.3.6.1.5.5.7.8.3), the device-attest identity.
+    permanent_identifier: list[str] = msgspec.field(default_factory=list)
+
+
+KeyUsageName = Literal[
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+]
+
+
+class CertificateTemplateConfig(_Base, kw_only=True):
+    """The guide's "Creating a Certificate Template"."""
+
+    name: str
+    description: str = ""
+    # A DN such as "CN=${/csr/subject/commonname},O=Example"; RDNs in the order written.
+    subject: str = "CN=${/csr/subject/commonname}"
+    san: SanTemplate = msgspec.field(default_factory=SanTemplate)
+    # Entries whose value renders empty are an issuance error, not silently dropped.
+    required: list[str] = msgspec.field(default_factory=list)
+    validity: int | str = "365d"
+    signature_algorithm: Literal["sha256", "sha384", "sha512"] = "sha256"
+    key_usage: list[KeyUsageName] = msgspec.field(default_factory=lambda: ["digital_signature"])
+    # Names (client_auth, server_auth, email_protection, code_signing, …) or dotted OIDs.
+    extended_key_usage: list[str] = msgspec.field(default_factory=lambda: ["client_auth"])
+
+    def __post_init__(self) -> None:
+        if _seconds(self.validity) < 3600:
+            raise ValueError("validity must be at least one hour")
+
+
+# --- attestation ---------------------------------------------------------------------------
+
+
+class AttestationProviderConfig(_Base, kw_only=True):
+    """The guide's "Key Attestation Provider" (type Apple)."""
+
+    name: str
+    description: str = ""
+    type: Literal["apple"] = "apple"
+    # PEM files of trusted roots; empty means Apple's real Enterprise Attestation Root CA.
+    roots: list[str] = msgspec.field(default_factory=list)
+    # Which attested identifier an order's permanent-identifier may equal.
+    identifier_match: Literal["serial_or_udid", "serial", "udid"] = "serial_or_udid"
+    # `identifier`: a CSR common name, if any, must be the identifier or an attested one
+    # (step-ca's rule); `any`: the template decides what reaches the certificate.
+    csr_common_name: Literal["identifier", "any"] = "identifier"
+
+
+# --- signal sources and policies -------------------------------------------------------------
+
+
+class InventoryDevice(_Base, kw_only=True):
+    serial_number: str
+    udid: str | None = None
+    managed: bool = True
+    attributes: dict[str, str] = msgspec.field(default_factory=dict)
+    groups: list[str] = msgspec.field(default_factory=list)
+
+
+class StaticSourceConfig(_Base, kw_only=True, tag="static", tag_field="type"):
+    """A YAML list of devices, so the gateway works without an MDM."""
+
+    name: str
+    description: str = ""
+    devices: list[InventoryDevice] = msgspec.field(default_factory=list)
+    # Alternatively a separate YAML file holding such a list (reloaded on change).
+    file: str | None = None
+
+
+class ClientCredentialsAuth(_Base, kw_only=True, tag="client_credentials", tag_field="type"):
+    client_id: str
+    client_secret: Secret
+
+
+class BearerTokenAuth(_Base, kw_only=True, tag="bearer_token", tag_field="type"):
+    username: str
+    password: Secret
+
+
+class JamfSourceConfig(_Base, kw_only=True, tag="jamf_pro", tag_field="type"):
+    """The guide's Jamf Pro signal source ("Core Platform")."""
+
+    name: str
+    description: str = ""
+    url: str
+    auth: ClientCredentialsAuth | BearerTokenAuth
+    device_lookup: Literal["serial_number", "udid"] = "serial_number"
+    # attribute name (usable as ${/source/<name>}) → Jamf field path, e.g. userAndLocation.email
+    attribute_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+    # The groups that matter (static or smart); membership of others is not reported.
+    groups: list[str] = msgspec.field(default_factory=list)
+    timeout: int | str = "15s"
+    cache: int | str = "60s"
+    max_connections: int = 5
+    retries: int = 2
+    ca_bundle: str | None = None
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("url must be an absolute http(s) URL")
+        if not 1 <= self.max_connections <= 5:
+            raise ValueError("max_connections must be between 1 and 5 (Jamf's guidance)")
+        _seconds(self.timeout)
+        _seconds(self.cache)
+
+
+SignalSourceConfig = StaticSourceConfig | JamfSourceConfig
+
+
+class LookupPolicyConfig(_Base, kw_only=True):
+    """The guide's "Security Signal Source": how and when a signal source is consulted."""
+
+    name: str
+    description: str = ""
+    purpose: Literal["certificate_issuance", "radius_authentication"] = "certificate_issuance"
+    signal_source: str
+    lookup_type: Literal["device"] = "device"
+    # Where the looked-up identity comes from: the attestation (serial/UDID), the CSR's
+    # SAN dNSName, or (RADIUS) a presented certificate's SAN dNSName or PermanentIdentifier.
+    identity: Literal[
+        "attested_serial",
+        "attested_udid",
+        "csr_san_dns",
+        "certificate_san_dns",
+        "certificate_permanent_identifier",
+    ] = "attested_serial"
+    revoke_on_failure: bool = False
+
+
+class WorkflowConditions(_Base, kw_only=True):
+    lookup_policy: str
+    # The device must be in at least one of these groups (empty: no group condition).
+    groups: list[str] = msgspec.field(default_factory=list)
+    # attribute → accepted values
+    attributes: dict[str, list[str]] = msgspec.field(default_factory=dict)
+
+
+class PolicyWorkflowConfig(_Base, kw_only=True):
+    """The guide's "Policy Workflow": conditions on the signal source that grant a role."""
+
+    name: str
+    description: str = ""
+    conditions: WorkflowConditions
+
+
+class DeviceRoleConditions(_Base, kw_only=True):
+    attestation_provider: str
+    min_os_version: str | None = None
+    sip_enabled: bool | None = None
+    secure_boot: list[str] = msgspec.field(default_factory=list)
+    third_party_kexts_allowed: bool | None = None
+
+
+class DeviceRoleConfig(_Base, kw_only=True):
+    """The guide's "Device Role Policy": conditions on the attestation."""
+
+    name: str
+    description: str = ""
+    conditions: DeviceRoleConditions
+
+
+class EnrollmentPolicyConfig(_Base, kw_only=True):
+    """The guide's "Enrollment Policy": role + device role → CA + template. First match wins."""
+
+    name: str
+    description: str = ""
+    role: str | None = None
+    device_role: str | None = None
+    platforms: list[str] = msgspec.field(default_factory=list)
+    certificate_authority: str
+    certificate_template: str
+
+
+# --- device management platforms (profiles, enrollment tokens) --------------------------------
+
+
+class ProfileSettings(_Base, kw_only=True):
+    """Values of the `com.apple.security.acme` payload the platform's profile carries."""
+
+    # The X.500 subject; Jamf variables such as $SERIALNUMBER are expanded by Jamf.
+    subject: str = "CN=$SERIALNUMBER"
+    key_size: Literal[256, 384] = 384
+    # Which ClientIdentifier the profile sends: the platform's enrollment token, or a Jamf
+    # variable that expands to the device's serial or UDID.
+    client_identifier: Literal["token", "$SERIALNUMBER", "$UDID"] = "token"
+    subject_alt_name: dict[str, str] = msgspec.field(default_factory=dict)
+    usage_flags: int | None = None
+    extended_key_usage: list[str] = msgspec.field(default_factory=list)
+    signing_certificate: str | None = None
+    signing_key: Secret | None = None
+
+
+class DeviceManagementPlatformConfig(_Base, kw_only=True):
+    """The guide's "Device Management Platform": its .mobileconfig and enrollment token."""
+
+    name: str
+    description: str = ""
+    type: Literal["acme_enrollment_token"] = "acme_enrollment_token"
+    vendor: Literal["jamf_pro", "generic"] = "jamf_pro"
+    profile: ProfileSettings = msgspec.field(default_factory=ProfileSettings)
+
+
+class RevocationCheckConfig(_Base, kw_only=True):
+    """The periodic Revoke-On-Failure re-check of devices holding valid certificates."""
+
+    enabled: bool = True
+    interval: int | str = "1h"
+
+
+class RadiusConfig(_Base, kw_only=True):
+    """The HTTP endpoint FreeRADIUS rlm_rest calls during EAP-TLS."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8081
+    lookup_policy: str | None = None
+    token: Secret | None = None
+
+
+class DevConfig(_Base, kw_only=True):
+    """Development conveniences; the gateway warns loudly when any is on."""
+
+    # Create a CA and a test attestation root under `dir` when they are missing.
+    bootstrap: bool = False
+    dir: str = "var/dev"
+
+
+class Config(_Base, kw_only=True):
+    """The whole configuration file."""
+
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
+    database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
+    bus: BusConfig = msgspec.field(default_factory=BusConfig)
+    acme: AcmeConfig = msgspec.field(default_factory=AcmeConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    dev: DevConfig = msgspec.field(default_factory=DevConfig)
+    attestation_providers: list[AttestationProviderConfig] = msgspec.field(
+        default_factory=lambda: [AttestationProviderConfig(name="apple")]
+    )
+    certificate_authorities: list[CertificateAuthorityConfig] = msgspec.field(
+        default_factory=list
+    )
+    certificate_templates: list[CertificateTemplateConfig] = msgspec.field(default_factory=list)
+    device_management_platforms: list[DeviceManagementPlatformConfig] = msgspec.field(
+        default_factory=list
+    )
+    signal_sources: list[SignalSourceConfig] = msgspec.field(default_factory=list)
+    lookup_policies: list[LookupPolicyConfig] = msgspec.field(default_factory=list)
+    policy_workflows: list[PolicyWorkflowConfig] = msgspec.field(default_factory=list)
+    device_roles: list[DeviceRoleConfig] = msgspec.field(default_factory=list)
+    enrollment_policies: list[EnrollmentPolicyConfig] = msgspec.field(default_factory=list)
+    revocation_check: RevocationCheckConfig = msgspec.field(default_factory=RevocationCheckConfig)
+    radius: RadiusConfig = msgspec.field(default_factory=RadiusConfig)
+
+
+def seconds(value: int | str) -> int:
+    """The number of seconds of a validated duration field."""
+    return parse_duration(value)

@@ -1,0 +1,33 @@
+"""Random identifiers and tokens (CSPRNG, base64url without padding)."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+
+def b64url(data: bytes) -> str:
+    """base64url without padding (RFC 8555 §6.1 / RFC 7515 §2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str | bytes) -> bytes:
+    """Strict base64url decoding: no padding, no characters outside the alphabet."""
+    raw = text.encode("ascii") if isinstance(text, str) else text
+    if b"=" in raw or b"+" in raw or b"/" in raw or any(c in raw for c in b" \n\r\t"):
+        raise ValueError("not base64url without padding")
+    return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+
+
+def new_id() -> str:
+    """An unguessable object id for URLs (128 bits)."""
+    return b64url(secrets.token_bytes(16))
+
+
+def new_token() -> str:
+    """A challenge token: 256 bits, base64url, no padding (device-attest draft §7: ≥128 bits)."""
+    return b64url(secrets.token_bytes(32))
+
+
+def new_correlation_id() -> str:
+    return secrets.token_hex(8)

@@ -1,0 +1,233 @@
+"""Typed, versioned messages that travel on the bus between the services (JSON, never pickle).
+
+Every message is a ``msgspec.Struct`` tagged with ``type`` = ``<name>.v<version>``; a decoder
+accepts every version it knows, so a rolling upgrade can publish ``v2`` while older consumers
+still drain ``v1``. Every message carries a ``correlation_id`` that each service binds into its
+logs (DESIGN.md "The flow").
+
+The finalize pipeline passes one :class:`FinalizeOrder` along
+``attestation → policy → signer``; each stage fills in its own part (``csr``, ``spec``) so the
+stages stay stateless, and any stage may answer early with a :class:`Problem`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+
+class Identifier(msgspec.Struct, frozen=True):
+    """An ACME identifier (RFC 8555 §9.7.7); here usually ``permanent-identifier``."""
+
+    type: str
+    value: str
+
+
+class Subproblem(msgspec.Struct, frozen=True):
+    """RFC 8555 §6.7.1 subproblem, with ``kind`` as in :class:`acmegate.common.errors.ErrorKind`."""
+
+    kind: str
+    detail: str
+    identifier: Identifier | None = None
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """An error that crosses the bus intact; the frontend renders it (STYLE.md §1)."""
+
+    kind: str
+    detail: str
+    subproblems: list[Subproblem] = msgspec.field(default_factory=list)
+    identifier: Identifier | None = None
+
+
+class DeviceClaims(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What a verified attestation says about the device and its key.
+
+    Apple OIDs: apple-mda.md §2.3–2.4. ``attested_key`` is the DER SubjectPublicKeyInfo of the
+    attested (Secure Enclave) key; the CSR must carry the same key (apple-mda.md §2.6).
+    """
+
+    provider: str
+    format: str
+    attested_key: bytes
+    serial_number: str | None = None
+    udid: str | None = None
+    os_version: str | None = None
+    sepos_version: str | None = None
+    llb_version: str | None = None
+    software_update_device_id: str | None = None
+    sip_enabled: bool | None = None
+    secure_boot: str | None = None
+    third_party_kexts_allowed: bool | None = None
+    attestation_not_after: datetime | None = None
+
+
+class PermanentIdentifierName(msgspec.Struct, frozen=True):
+    """RFC 4043 PermanentIdentifier (otherName 1.3.6.1.5.5.7.8.3)."""
+
+    value: str | None
+    assigner: str | None = None
+
+
+class CsrInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The names and key of a CSR whose signature the attestation stage verified."""
+
+    public_key: bytes
+    subject: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    common_name: str | None = None
+    dns_names: list[str] = msgspec.field(default_factory=list)
+    emails: list[str] = msgspec.field(default_factory=list)
+    uris: list[str] = msgspec.field(default_factory=list)
+    upns: list[str] = msgspec.field(default_factory=list)
+    permanent_identifiers: list[PermanentIdentifierName] = msgspec.field(default_factory=list)
+    ip_addresses: list[str] = msgspec.field(default_factory=list)
+
+
+SanType = Literal["dns", "rfc822", "uri", "ip", "upn", "permanent_identifier"]
+
+
+class SanEntry(msgspec.Struct, frozen=True):
+    type: SanType
+    value: str
+
+
+class NameAttribute(msgspec.Struct, frozen=True):
+    """One RDN attribute of a subject, ``oid`` in dotted form."""
+
+    oid: str
+    value: str
+
+
+class CertificateSpec(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Everything the signer needs to issue one certificate; rendered by the policy service."""
+
+    ca: str
+    template: str
+    public_key: bytes
+    subject: list[NameAttribute]
+    sans: list[SanEntry]
+    validity_seconds: int
+    signature_hash: Literal["sha256", "sha384", "sha512"] = "sha256"
+    key_usage: list[str] = msgspec.field(default_factory=lambda: ["digital_signature"])
+    extended_key_usage: list[str] = msgspec.field(default_factory=lambda: ["1.3.6.1.5.5.7.3.2"])
+    backdate_seconds: int = 60
+
+
+class EnrollmentRecord(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Why a certificate was issued: the guide's "completed" view (issue #4 inventory)."""
+
+    identifier: Identifier
+    device: DeviceClaims | None = None
+    platform: str | None = None
+    signal_source: str | None = None
+    source_attributes: dict[str, str] = msgspec.field(default_factory=dict)
+    source_groups: list[str] = msgspec.field(default_factory=list)
+    lookup_policy: str | None = None
+    workflow: str | None = None
+    device_role: str | None = None
+    enrollment_policy: str | None = None
+    revoke_on_failure: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# Bus messages
+
+
+class VerifyChallenge(msgspec.Struct, frozen=True, tag="challenge.verify.v1", tag_field="type"):
+    """Frontend → attestation: validate a challenge response (RFC 8555 §7.5.1)."""
+
+    correlation_id: str
+    challenge_id: str
+    authz_id: str
+    order_id: str
+    account_id: str
+    challenge_type: str
+    identifier: Identifier
+    token: str
+    payload: bytes  # the JWS payload as the client sent it (JSON)
+    platform: str | None = None
+
+
+class ChallengeVerified(msgspec.Struct, frozen=True, tag="challenge.result.v1", tag_field="type"):
+    """Attestation → frontend: the outcome of a :class:`VerifyChallenge`."""
+
+    correlation_id: str
+    challenge_id: str
+    claims: DeviceClaims | None = None
+    problem: Problem | None = None
+
+
+class FinalizeOrder(msgspec.Struct, frozen=True, tag="order.finalize.v1", tag_field="type"):
+    """The finalize pipeline's work item (DESIGN.md "The flow" step 4)."""
+
+    correlation_id: str
+    order_id: str
+    account_id: str
+    identifiers: list[Identifier]
+    csr_der: bytes
+    claims: list[DeviceClaims]
+    platform: str | None = None
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    csr: CsrInfo | None = None  # set by the attestation stage
+    spec: CertificateSpec | None = None  # set by the policy stage
+    record: EnrollmentRecord | None = None  # set by the policy stage
+
+
+class OrderFinalized(msgspec.Struct, frozen=True, tag="order.result.v1", tag_field="type"):
+    """Any stage → frontend: the certificate, or the problem that ends the order."""
+
+    correlation_id: str
+    order_id: str
+    certificate_serial: str | None = None
+    chain_pem: str | None = None
+    problem: Problem | None = None
+
+
+class RevokeCertificates(msgspec.Struct, frozen=True, tag="cert.revoke.v1", tag_field="type"):
+    """Anyone → signer: revoke the listed certificates (by serial, hex) or a device's."""
+
+    correlation_id: str
+    reason: str
+    serials: list[str] = msgspec.field(default_factory=list)
+    device_serial: str | None = None
+    detail: str | None = None
+
+
+class WorkDone(msgspec.Struct, frozen=True, tag="work.done.v1", tag_field="type"):
+    """Transient broadcast to every frontend replica: a result was committed (wakes waiters)."""
+
+    correlation_id: str
+    kind: Literal["challenge", "order"]
+    id: str
+
+
+Message = (
+    VerifyChallenge
+    | ChallengeVerified
+    | FinalizeOrder
+    | OrderFinalized
+    | RevokeCertificates
+    | WorkDone
+)
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Message)
+
+
+def encode(message: Message) -> bytes:
+    return _encoder.encode(message)
+
+
+def decode(data: bytes) -> Message:
+    """Decode a bus message; raises ``msgspec.ValidationError``/``DecodeError`` on poison."""
+    return _decoder.decode(data)
+
+
+def schema_of(message: Message) -> str:
+    """The ``type`` tag, e.g. ``order.finalize.v1`` (also sent as an AMQP header)."""
+    tag = type(message).__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag

@@ -1,0 +1,83 @@
+"""X.509 name helpers shared by the attestation stage, the signer and the test kit.
+
+- otherName values: RFC 4043 PermanentIdentifier (1.3.6.1.5.5.7.8.3, the device-attest
+  identity, apple-mda.md §1.1) and Microsoft's UPN (1.3.6.1.4.1.311.20.2.3);
+- public-key identity: DER SubjectPublicKeyInfo and its fingerprint, used to bind the CSR key
+  to the attested key (apple-mda.md §2.6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from pyasn1.codec.der import decoder as der_decoder
+from pyasn1.codec.der import encoder as der_encoder
+from pyasn1.error import PyAsn1Error
+from pyasn1.type import char, namedtype, univ
+
+PERMANENT_IDENTIFIER = x509.ObjectIdentifier("1.3.6.1.5.5.7.8.3")
+HARDWARE_MODULE_NAME = x509.ObjectIdentifier("1.3.6.1.5.5.7.8.4")
+UPN = x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.3")
+
+
+class _PermanentIdentifier(univ.Sequence):
+    componentType = namedtype.NamedTypes(
+        namedtype.OptionalNamedType("identifierValue", char.UTF8String()),
+        namedtype.OptionalNamedType("assigner", univ.ObjectIdentifier()),
+    )
+
+
+def encode_permanent_identifier(value: str | None, assigner: str | None = None) -> bytes:
+    """DER of a PermanentIdentifier, as carried in an otherName's value."""
+    pid = _PermanentIdentifier()
+    if value is not None:
+        pid["identifierValue"] = char.UTF8String(value)
+    if assigner is not None:
+        pid["assigner"] = univ.ObjectIdentifier(assigner)
+    return bytes(der_encoder.encode(pid))
+
+
+def decode_permanent_identifier(der: bytes) -> tuple[str | None, str | None]:
+    """(identifierValue, assigner) of a DER PermanentIdentifier; ``ValueError`` if malformed."""
+    try:
+        pid, rest = der_decoder.decode(der, asn1Spec=_PermanentIdentifier())
+    except PyAsn1Error as exc:
+        raise ValueError(f"malformed PermanentIdentifier: {exc}") from exc
+    if rest:
+        raise ValueError("trailing data after PermanentIdentifier")
+    value = pid["identifierValue"]
+    assigner = pid["assigner"]
+    return (
+        str(value) if value.isValue else None,
+        str(assigner) if assigner.isValue else None,
+    )
+
+
+def encode_utf8_string(value: str) -> bytes:
+    """DER UTF8String, the value of a UPN otherName."""
+    return bytes(der_encoder.encode(char.UTF8String(value)))
+
+
+def decode_utf8_string(der: bytes) -> str:
+    try:
+        value, rest = der_decoder.decode(der, asn1Spec=char.UTF8String())
+    except PyAsn1Error as exc:
+        raise ValueError(f"malformed UTF8String: {exc}") from exc
+    if rest:
+        raise ValueError("trailing data after UTF8String")
+    return str(value)
+
+
+def spki_der(key: PublicKeyTypes) -> bytes:
+    """DER SubjectPublicKeyInfo of ``key``."""
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def spki_fingerprint(spki: bytes) -> str:
+    """``SHA256:<hex>`` of a DER SubjectPublicKeyInfo (for logs and records)."""
+    return "SHA256:" + hashlib.sha256(spki).hexdigest()
