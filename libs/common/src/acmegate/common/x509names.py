@@ -23,7 +23,7 @@ HARDWARE_MODULE_NAME = x509.ObjectIdentifier("1.3.6.1.5.5.7.8.4")
 UPN = x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.3")
 
 
-class _PermanentIdentifier(univ.Sequence):
+class _PermanentIdentifier(univ.Sequence):  # type: ignore[misc]
     componentType = namedtype.NamedTypes(
         namedtype.OptionalNamedType("identifierValue", char.UTF8String()),
         namedtype.OptionalNamedType("assigner", univ.ObjectIdentifier()),

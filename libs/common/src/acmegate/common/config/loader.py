@@ -52,10 +52,11 @@ def parse_config(text: str, *, base_dir: Path, source: str = "<config>") -> mode
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping")
     try:
-        config = msgspec.convert(raw, model.Config, strict=True)
+        config: model.Config = msgspec.convert(raw, model.Config, strict=True)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{source}: {_humanize(str(exc))}") from exc
     config = _resolve_paths(config, base_dir)
+    assert isinstance(config, model.Config)
     problems = list(check_references(config))
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))

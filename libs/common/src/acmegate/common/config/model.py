@@ -28,12 +28,12 @@ def _seconds(value: int | str) -> int:
 # --- infrastructure ------------------------------------------------------------------------
 
 
-class TlsConfig(_Base, kw_only=True):
+class TlsConfig(_Base, frozen=True, kw_only=True):
     certificate: str
     key: str
 
 
-class ServerConfig(_Base, kw_only=True):
+class ServerConfig(_Base, frozen=True, kw_only=True):
     """The ACME listener."""
 
     host: str = "127.0.0.1"
@@ -68,7 +68,7 @@ class ServerConfig(_Base, kw_only=True):
         return f"{scheme}://{self.host}:{self.port}"
 
 
-class AdminConfig(_Base, kw_only=True):
+class AdminConfig(_Base, frozen=True, kw_only=True):
     """The admin listener: REST API, OpenAPI document, dashboard (bearer token)."""
 
     enabled: bool = True
@@ -77,13 +77,13 @@ class AdminConfig(_Base, kw_only=True):
     token: Secret | None = None
 
 
-class EmbeddedDatabase(_Base, kw_only=True):
+class EmbeddedDatabase(_Base, frozen=True, kw_only=True):
     """PostgreSQL started in-process through the ``pgserver`` wheel (standalone only)."""
 
     data_dir: str = "var/postgres"
 
 
-class DatabaseConfig(_Base, kw_only=True):
+class DatabaseConfig(_Base, frozen=True, kw_only=True):
     url: str | Secret | None = None
     embedded: EmbeddedDatabase | None = None
     pool_min: int = 2
@@ -92,13 +92,15 @@ class DatabaseConfig(_Base, kw_only=True):
 
     def __post_init__(self) -> None:
         if isinstance(self.url, str) and urlsplit(self.url).password:
-            raise ValueError("a database URL with a password belongs in `{env: ...}` or `{file: ...}`")
+            raise ValueError(
+                "a database URL with a password belongs in `{env: ...}` or `{file: ...}`"
+            )
         if not 1 <= self.pool_min <= self.pool_max:
             raise ValueError("need 1 <= pool_min <= pool_max")
         _seconds(self.statement_timeout)
 
 
-class BusConfig(_Base, kw_only=True):
+class BusConfig(_Base, frozen=True, kw_only=True):
     url: str | Secret | None = None
     namespace: str = "acmegate"
     max_deliveries: int = 10
@@ -111,7 +113,7 @@ class BusConfig(_Base, kw_only=True):
             raise ValueError("namespace may hold letters, digits, '-' and '_' only")
 
 
-class AcmeConfig(_Base, kw_only=True):
+class AcmeConfig(_Base, frozen=True, kw_only=True):
     """RFC 8555 object lifetimes and the reliability budget of the pipeline."""
 
     order_lifetime: int | str = "1d"
@@ -139,7 +141,7 @@ class AcmeConfig(_Base, kw_only=True):
                 raise ValueError("lifetimes and intervals must be positive")
 
 
-class LoggingConfig(_Base, kw_only=True):
+class LoggingConfig(_Base, frozen=True, kw_only=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json: bool = True
 
@@ -147,14 +149,14 @@ class LoggingConfig(_Base, kw_only=True):
 # --- PKI -----------------------------------------------------------------------------------
 
 
-class FileKey(_Base, kw_only=True, tag="file", tag_field="type"):
+class FileKey(_Base, frozen=True, kw_only=True, tag="file", tag_field="type"):
     """An encrypted PKCS#8 PEM file; the passphrase comes from env or a file."""
 
     path: str
     passphrase: Secret
 
 
-class Pkcs11Key(_Base, kw_only=True, tag="pkcs11", tag_field="type"):
+class Pkcs11Key(_Base, frozen=True, kw_only=True, tag="pkcs11", tag_field="type"):
     """A key inside a PKCS#11 token (e.g. SoftHSM2, an HSM): it never enters the process."""
 
     module: str
@@ -163,13 +165,13 @@ class Pkcs11Key(_Base, kw_only=True, tag="pkcs11", tag_field="type"):
     pin: Secret
 
 
-class CrlConfig(_Base, kw_only=True):
+class CrlConfig(_Base, frozen=True, kw_only=True):
     enabled: bool = True
     validity: int | str = "7d"
     regenerate_every: int | str = "1h"
 
 
-class CertificateAuthorityConfig(_Base, kw_only=True):
+class CertificateAuthorityConfig(_Base, frozen=True, kw_only=True):
     """The guide's "Creating an Intermediate CA": an issuing CA and where its key lives."""
 
     name: str
@@ -181,7 +183,7 @@ class CertificateAuthorityConfig(_Base, kw_only=True):
     ocsp: bool = True
 
 
-class SanTemplate(_Base, kw_only=True):
+class SanTemplate(_Base, frozen=True, kw_only=True):
     """SAN entries; each value may use ``${/...}`` variables and may yield several names."""
 
     dns: list[str] = msgspec.field(default_factory=list)
@@ -203,7 +205,7 @@ KeyUsageName = Literal[
 ]
 
 
-class CertificateTemplateConfig(_Base, kw_only=True):
+class CertificateTemplateConfig(_Base, frozen=True, kw_only=True):
     """The guide's "Creating a Certificate Template"."""
 
     name: str
@@ -227,7 +229,7 @@ class CertificateTemplateConfig(_Base, kw_only=True):
 # --- attestation ---------------------------------------------------------------------------
 
 
-class AttestationProviderConfig(_Base, kw_only=True):
+class AttestationProviderConfig(_Base, frozen=True, kw_only=True):
     """The guide's "Key Attestation Provider" (type Apple)."""
 
     name: str
@@ -245,7 +247,7 @@ class AttestationProviderConfig(_Base, kw_only=True):
 # --- signal sources and policies -------------------------------------------------------------
 
 
-class InventoryDevice(_Base, kw_only=True):
+class InventoryDevice(_Base, frozen=True, kw_only=True):
     serial_number: str
     udid: str | None = None
     managed: bool = True
@@ -253,7 +255,7 @@ class InventoryDevice(_Base, kw_only=True):
     groups: list[str] = msgspec.field(default_factory=list)
 
 
-class StaticSourceConfig(_Base, kw_only=True, tag="static", tag_field="type"):
+class StaticSourceConfig(_Base, frozen=True, kw_only=True, tag="static", tag_field="type"):
     """A YAML list of devices, so the gateway works without an MDM."""
 
     name: str
@@ -263,17 +265,19 @@ class StaticSourceConfig(_Base, kw_only=True, tag="static", tag_field="type"):
     file: str | None = None
 
 
-class ClientCredentialsAuth(_Base, kw_only=True, tag="client_credentials", tag_field="type"):
+class ClientCredentialsAuth(
+    _Base, frozen=True, kw_only=True, tag="client_credentials", tag_field="type"
+):
     client_id: str
     client_secret: Secret
 
 
-class BearerTokenAuth(_Base, kw_only=True, tag="bearer_token", tag_field="type"):
+class BearerTokenAuth(_Base, frozen=True, kw_only=True, tag="bearer_token", tag_field="type"):
     username: str
     password: Secret
 
 
-class JamfSourceConfig(_Base, kw_only=True, tag="jamf_pro", tag_field="type"):
+class JamfSourceConfig(_Base, frozen=True, kw_only=True, tag="jamf_pro", tag_field="type"):
     """The guide's Jamf Pro signal source ("Core Platform")."""
 
     name: str
@@ -304,7 +308,7 @@ class JamfSourceConfig(_Base, kw_only=True, tag="jamf_pro", tag_field="type"):
 SignalSourceConfig = StaticSourceConfig | JamfSourceConfig
 
 
-class LookupPolicyConfig(_Base, kw_only=True):
+class LookupPolicyConfig(_Base, frozen=True, kw_only=True):
     """The guide's "Security Signal Source": how and when a signal source is consulted."""
 
     name: str
@@ -324,7 +328,7 @@ class LookupPolicyConfig(_Base, kw_only=True):
     revoke_on_failure: bool = False
 
 
-class WorkflowConditions(_Base, kw_only=True):
+class WorkflowConditions(_Base, frozen=True, kw_only=True):
     lookup_policy: str
     # The device must be in at least one of these groups (empty: no group condition).
     groups: list[str] = msgspec.field(default_factory=list)
@@ -332,7 +336,7 @@ class WorkflowConditions(_Base, kw_only=True):
     attributes: dict[str, list[str]] = msgspec.field(default_factory=dict)
 
 
-class PolicyWorkflowConfig(_Base, kw_only=True):
+class PolicyWorkflowConfig(_Base, frozen=True, kw_only=True):
     """The guide's "Policy Workflow": conditions on the signal source that grant a role."""
 
     name: str
@@ -340,7 +344,7 @@ class PolicyWorkflowConfig(_Base, kw_only=True):
     conditions: WorkflowConditions
 
 
-class DeviceRoleConditions(_Base, kw_only=True):
+class DeviceRoleConditions(_Base, frozen=True, kw_only=True):
     attestation_provider: str
     min_os_version: str | None = None
     sip_enabled: bool | None = None
@@ -348,7 +352,7 @@ class DeviceRoleConditions(_Base, kw_only=True):
     third_party_kexts_allowed: bool | None = None
 
 
-class DeviceRoleConfig(_Base, kw_only=True):
+class DeviceRoleConfig(_Base, frozen=True, kw_only=True):
     """The guide's "Device Role Policy": conditions on the attestation."""
 
     name: str
@@ -356,7 +360,7 @@ class DeviceRoleConfig(_Base, kw_only=True):
     conditions: DeviceRoleConditions
 
 
-class EnrollmentPolicyConfig(_Base, kw_only=True):
+class EnrollmentPolicyConfig(_Base, frozen=True, kw_only=True):
     """The guide's "Enrollment Policy": role + device role → CA + template. First match wins."""
 
     name: str
@@ -371,7 +375,7 @@ class EnrollmentPolicyConfig(_Base, kw_only=True):
 # --- device management platforms (profiles, enrollment tokens) --------------------------------
 
 
-class ProfileSettings(_Base, kw_only=True):
+class ProfileSettings(_Base, frozen=True, kw_only=True):
     """Values of the `com.apple.security.acme` payload the platform's profile carries."""
 
     # The X.500 subject; Jamf variables such as $SERIALNUMBER are expanded by Jamf.
@@ -387,7 +391,7 @@ class ProfileSettings(_Base, kw_only=True):
     signing_key: Secret | None = None
 
 
-class DeviceManagementPlatformConfig(_Base, kw_only=True):
+class DeviceManagementPlatformConfig(_Base, frozen=True, kw_only=True):
     """The guide's "Device Management Platform": its .mobileconfig and enrollment token."""
 
     name: str
@@ -397,14 +401,14 @@ class DeviceManagementPlatformConfig(_Base, kw_only=True):
     profile: ProfileSettings = msgspec.field(default_factory=ProfileSettings)
 
 
-class RevocationCheckConfig(_Base, kw_only=True):
+class RevocationCheckConfig(_Base, frozen=True, kw_only=True):
     """The periodic Revoke-On-Failure re-check of devices holding valid certificates."""
 
     enabled: bool = True
     interval: int | str = "1h"
 
 
-class RadiusConfig(_Base, kw_only=True):
+class RadiusConfig(_Base, frozen=True, kw_only=True):
     """The HTTP endpoint FreeRADIUS rlm_rest calls during EAP-TLS."""
 
     enabled: bool = False
@@ -414,7 +418,7 @@ class RadiusConfig(_Base, kw_only=True):
     token: Secret | None = None
 
 
-class DevConfig(_Base, kw_only=True):
+class DevConfig(_Base, frozen=True, kw_only=True):
     """Development conveniences; the gateway warns loudly when any is on."""
 
     # Create a CA and a test attestation root under `dir` when they are missing.
@@ -422,7 +426,7 @@ class DevConfig(_Base, kw_only=True):
     dir: str = "var/dev"
 
 
-class Config(_Base, kw_only=True):
+class Config(_Base, frozen=True, kw_only=True):
     """The whole configuration file."""
 
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
@@ -435,9 +439,7 @@ class Config(_Base, kw_only=True):
     attestation_providers: list[AttestationProviderConfig] = msgspec.field(
         default_factory=lambda: [AttestationProviderConfig(name="apple")]
     )
-    certificate_authorities: list[CertificateAuthorityConfig] = msgspec.field(
-        default_factory=list
-    )
+    certificate_authorities: list[CertificateAuthorityConfig] = msgspec.field(default_factory=list)
     certificate_templates: list[CertificateTemplateConfig] = msgspec.field(default_factory=list)
     device_management_platforms: list[DeviceManagementPlatformConfig] = msgspec.field(
         default_factory=list
