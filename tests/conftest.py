@@ -65,3 +65,6 @@ async def bus_namespace(amqp_server_url: str) -> AsyncIterator[str]:
         await channel.exchange_delete(f"{namespace}.notify")
     finally:
         await connection.close()
+
+
+pytest_plugins = ["tests.support.device_fixtures"]

@@ -24,6 +24,14 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Release a connection without asyncpg's RESET ALL round trip.
+
+    acmegate never changes session state (settings come from ``server_settings``, locks are
+    transaction-scoped), so the reset would cost a round trip per query for nothing.
+    """
+
+
 def database_url(config: Config) -> str | None:
     """The database URL: ``ACMEGATE_DATABASE_URL`` overrides the configuration."""
     from_env = os.environ.get("ACMEGATE_DATABASE_URL")
@@ -44,6 +52,7 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         server_settings={
             "statement_timeout": str(statement_timeout * 1000),
             "application_name": "acmegate",

@@ -47,6 +47,7 @@ class ErrorKind(enum.StrEnum):
     PAYLOAD_TOO_LARGE = "payloadTooLarge"
     UNSUPPORTED_MEDIA_TYPE = "unsupportedMediaType"
     UNAVAILABLE = "unavailable"
+    CONFLICT = "conflict"
 
 
 @dataclass

@@ -20,9 +20,16 @@ from acmegate.common.migrations import SchemaMigrations
 @dataclass
 class Runtime:
     config: Config
-    pool: asyncpg.Pool
     bus: Bus
+    # None for services that keep no state (attestation): they run without a database.
+    pool: asyncpg.Pool | None = None
     clock: Clock = field(default_factory=SystemClock)
+
+    def require_pool(self) -> asyncpg.Pool:
+        """The database pool of a service that owns state."""
+        if self.pool is None:
+            raise RuntimeError("this service needs a database (database.url)")
+        return self.pool
 
 
 class Service(Protocol):

@@ -1,0 +1,123 @@
+"""Account operations (RFC 8555 §7.3): registration, update, deactivation, key change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from acmegate.common.errors import AcmeError, ErrorKind, malformed, unauthorized
+from acmegate.common.ids import new_id
+from acmegate.frontend import jws
+from acmegate.frontend.auth import SignedRequest
+from acmegate.frontend.context import Frontend
+from acmegate.frontend.db import accounts as account_db
+from acmegate.frontend.db.accounts import Account
+
+
+def _contact(payload: dict[str, Any]) -> list[str] | None:
+    """RFC 8555 §7.3: contact URLs; only mailto: is supported, one address each."""
+    if "contact" not in payload:
+        return None
+    contact = payload["contact"]
+    if not isinstance(contact, list) or not all(isinstance(c, str) for c in contact):
+        raise malformed("'contact' must be an array of URLs")
+    for url in contact:
+        if not url.startswith("mailto:"):
+            raise AcmeError(
+                ErrorKind.UNSUPPORTED_CONTACT, f"only mailto: contacts are supported: {url!r}"
+            )
+        address = url[len("mailto:") :]
+        if "@" not in address or "," in address or "?" in address or len(address) > 254:
+            raise AcmeError(ErrorKind.INVALID_CONTACT, f"invalid contact address {url!r}")
+    return list(contact)
+
+
+def _bool(payload: dict[str, Any], name: str) -> bool | None:
+    value = payload.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise malformed(f"{name!r} must be a boolean")
+    return value
+
+
+async def register(frontend: Frontend, signed: SignedRequest) -> tuple[Account, bool]:
+    """newAccount: (account, created). An existing key returns its account (§7.3.1)."""
+    payload = signed.json()
+    if signed.account is not None:
+        return signed.account, False
+    if _bool(payload, "onlyReturnExisting"):
+        raise AcmeError(ErrorKind.ACCOUNT_DOES_NOT_EXIST, "no account exists for this key")
+    if payload.get("externalAccountBinding") is not None:
+        raise malformed("external account binding is not supported by this server")
+    assert signed.jwk is not None
+    account = Account(
+        id=new_id(),
+        thumbprint=signed.thumbprint,
+        jwk=signed.jwk,
+        status="valid",
+        contact=_contact(payload) or [],
+        terms_agreed=bool(_bool(payload, "termsOfServiceAgreed")),
+    )
+    return await account_db.create(frontend.pool, account)
+
+
+async def update(frontend: Frontend, signed: SignedRequest, account_id: str) -> Account:
+    """POST to the account URL: read, update contact, or deactivate (§7.3.2, §7.3.6)."""
+    account = signed.require_account()
+    if account.id != account_id:
+        raise unauthorized("the JWS 'kid' is not this account")
+    if signed.is_post_as_get:
+        return account
+    payload = signed.json()
+    status = payload.get("status")
+    if status not in (None, "valid", "deactivated"):
+        raise malformed("an account's status can only be set to 'deactivated'")
+    updated = await account_db.update(
+        frontend.pool,
+        account.id,
+        contact=_contact(payload),
+        deactivate=status == "deactivated",
+        terms_agreed=_bool(payload, "termsOfServiceAgreed"),
+    )
+    if updated is None:
+        raise unauthorized("account is no longer valid")
+    return updated
+
+
+async def change_key(frontend: Frontend, signed: SignedRequest) -> Account:
+    """keyChange (§7.3.5): an inner JWS signed by the new key names the account and old key."""
+    account = signed.require_account()
+    inner = jws.parse(signed.payload)
+    header = inner.header
+    if "jwk" not in header:
+        raise malformed("the inner JWS of a key change must carry 'jwk'")
+    if header.get("url") != signed.header["url"]:
+        raise malformed("the inner JWS 'url' must equal the outer one")
+    if "nonce" in header:
+        raise malformed("the inner JWS of a key change must not carry a nonce")
+    new_jwk = header["jwk"]
+    new_key = jws.public_key_from_jwk(new_jwk)
+    jws.verify(inner, new_key)
+    try:
+        body = msgspec.json.decode(inner.payload)
+    except msgspec.DecodeError as exc:
+        raise malformed("the inner JWS payload is not JSON") from exc
+    if not isinstance(body, dict) or body.get("account") != frontend.linker.account(account.id):
+        raise malformed("the inner JWS must name this account")
+    if (
+        not isinstance(body.get("oldKey"), dict)
+        or jws.thumbprint(body["oldKey"]) != account.thumbprint
+    ):
+        raise malformed("'oldKey' is not the account's current key")
+    new_thumbprint = jws.thumbprint(new_jwk)
+    changed = await account_db.change_key(
+        frontend.pool, account.id, account.thumbprint, new_jwk, new_thumbprint
+    )
+    if changed is False:
+        # RFC 8555 §7.3.5: 409 Conflict when the new key already belongs to an account.
+        raise AcmeError(ErrorKind.CONFLICT, "the new key is already used by another account")
+    if changed is None:
+        raise unauthorized("account changed concurrently; retry")
+    return Account(
+        account.id, new_thumbprint, new_jwk, account.status, account.contact, account.terms_agreed
+    )

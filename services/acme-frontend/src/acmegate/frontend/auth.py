@@ -1,0 +1,134 @@
+"""Authentication of ACME POST requests (RFC 8555 §6.2–6.5), shared by every POST route.
+
+The order of checks: content type, size, JWS structure and algorithm, ``url`` equal to this
+request's URL, nonce MAC and expiry (no I/O), then one statement that redeems the nonce and
+loads the account, then the signature. ``jwk`` is accepted only where RFC 8555 allows it
+(newAccount, revokeCert), ``kid`` everywhere else.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from acmegate.common.errors import AcmeError, ErrorKind, malformed, unauthorized
+from acmegate.frontend import jws
+from acmegate.frontend.context import Frontend
+from acmegate.frontend.db import accounts as account_db
+from acmegate.frontend.db.accounts import Account
+from acmegate.frontend.nonces import bad_nonce
+from acmegate.frontend.status import AccountStatus
+
+JOSE_CONTENT_TYPE = "application/jose+json"
+
+
+class KeyMode(enum.Enum):
+    KID = "kid"  # an existing account signs (almost every request)
+    JWK = "jwk"  # a key not yet known signs (newAccount)
+    EITHER = "either"  # revokeCert: the account key or the certificate's own key
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """A request whose JWS verified and whose nonce was fresh."""
+
+    correlation_id: str
+    payload: bytes
+    header: dict[str, Any]
+    key: jws.PublicKey
+    thumbprint: str
+    jwk: dict[str, Any] | None  # the `jwk` header, when the request carried one
+    account: Account | None  # None only for a JWK request from a key without account
+
+    @property
+    def is_post_as_get(self) -> bool:
+        """RFC 8555 §6.3: an empty payload (not "{}") means POST-as-GET."""
+        return self.payload == b""
+
+    def json(self) -> dict[str, Any]:
+        """The payload as a JSON object ({} for POST-as-GET)."""
+        if self.is_post_as_get:
+            return {}
+        try:
+            value = msgspec.json.decode(self.payload)
+        except msgspec.DecodeError as exc:
+            raise malformed("JWS payload is not JSON") from exc
+        if not isinstance(value, dict):
+            raise malformed("JWS payload must be a JSON object")
+        return value
+
+    def require_account(self) -> Account:
+        if self.account is None:
+            raise AcmeError(ErrorKind.ACCOUNT_DOES_NOT_EXIST, "no account exists for this key")
+        return self.account
+
+
+async def read_jws_body(request: web.Request, limit: int) -> bytes:
+    content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type != JOSE_CONTENT_TYPE:
+        raise AcmeError(
+            ErrorKind.UNSUPPORTED_MEDIA_TYPE,
+            f"ACME POST requests must have Content-Type {JOSE_CONTENT_TYPE}",
+        )
+    if request.content_length is not None and request.content_length > limit:
+        raise AcmeError(ErrorKind.PAYLOAD_TOO_LARGE, f"request body exceeds {limit} bytes")
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise AcmeError(ErrorKind.PAYLOAD_TOO_LARGE, f"request body exceeds {limit} bytes") from exc
+
+
+async def authenticate(request: web.Request, frontend: Frontend, mode: KeyMode) -> SignedRequest:
+    body = await read_jws_body(request, frontend.config.server.max_body_bytes)
+    parsed = jws.parse(body)
+    header = parsed.header
+    # RFC 8555 §6.4: the signed URL must be the one this request went to.
+    if header["url"] != frontend.linker.url(request.path_qs):
+        raise unauthorized("JWS 'url' does not match the request URL")
+    nonce = frontend.nonces.check(header["nonce"])
+
+    if "jwk" in header:
+        if mode is KeyMode.KID:
+            raise malformed("this resource requires a 'kid' header, not 'jwk'")
+        jwk = header["jwk"]
+        key = jws.public_key_from_jwk(jwk)
+        thumbprint = jws.thumbprint(jwk)
+        jws.verify(parsed, key)
+        redeemed = await account_db.redeem_with_key(frontend.pool, nonce, thumbprint)
+        if not redeemed.fresh:
+            raise bad_nonce()
+        return SignedRequest(
+            request["correlation_id"],
+            parsed.payload,
+            header,
+            key,
+            thumbprint,
+            jwk,
+            redeemed.account,
+        )
+
+    if mode is KeyMode.JWK:
+        raise malformed("this resource requires a 'jwk' header, not 'kid'")
+    kid = header["kid"]
+    account_id = frontend.linker.account_id_from_kid(kid) if isinstance(kid, str) else None
+    if account_id is None:
+        raise AcmeError(
+            ErrorKind.ACCOUNT_DOES_NOT_EXIST, "'kid' is not an account URL of this server"
+        )
+    redeemed = await account_db.redeem_with_account(frontend.pool, nonce, account_id)
+    account = redeemed.account
+    if account is None:
+        raise AcmeError(ErrorKind.ACCOUNT_DOES_NOT_EXIST, "no account at this 'kid'")
+    key = frontend.keys.get(account.thumbprint, account.jwk)
+    jws.verify(parsed, key)
+    if not redeemed.fresh:
+        raise bad_nonce()
+    if account.status != AccountStatus.VALID:
+        raise unauthorized(f"account is {account.status}")
+    return SignedRequest(
+        request["correlation_id"], parsed.payload, header, key, account.thumbprint, None, account
+    )

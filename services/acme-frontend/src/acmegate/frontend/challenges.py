@@ -1,0 +1,100 @@
+"""Authorizations and challenges (RFC 8555 §7.5, draft-ietf-acme-device-attest §5).
+
+A challenge response is fenced ``pending → processing`` with its outbox row and sent to the
+attestation service. Whatever the attestation says — valid, or a client-caused
+``badAttestationStatement`` stored on the challenge — the POST answers 200 with the challenge
+(step-ca's behaviour, STYLE.md); only the server's own failures are errors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from acmegate.common.bus import Queue
+from acmegate.common.errors import malformed, not_found, unauthorized
+from acmegate.common.messages import VerifyChallenge
+from acmegate.frontend import pipeline
+from acmegate.frontend.auth import SignedRequest
+from acmegate.frontend.context import Frontend
+from acmegate.frontend.db import orders as order_db
+from acmegate.frontend.db import work as work_db
+from acmegate.frontend.db.orders import Authorization, Challenge
+from acmegate.frontend.status import AuthzStatus, ChallengeStatus
+
+
+def _owned(authz: Authorization | None, signed: SignedRequest) -> Authorization:
+    if authz is None:
+        raise not_found("no such authorization")
+    if authz.account_id != signed.require_account().id:
+        raise unauthorized("this authorization belongs to another account")
+    return authz
+
+
+async def read_or_deactivate(
+    frontend: Frontend, signed: SignedRequest, authz_id: str
+) -> Authorization:
+    """POST-as-GET an authorization, or deactivate it (§7.5.2)."""
+    authz = _owned(await order_db.get_authorization(frontend.pool, authz_id), signed)
+    if signed.is_post_as_get:
+        return authz
+    if signed.json().get("status") != "deactivated":
+        raise malformed("an authorization can only be updated to 'deactivated'")
+    await order_db.deactivate_authorization(frontend.pool, authz_id)
+    refreshed = await order_db.get_authorization(frontend.pool, authz_id)
+    assert refreshed is not None
+    return refreshed
+
+
+async def respond(
+    frontend: Frontend, signed: SignedRequest, challenge_id: str
+) -> tuple[Authorization, Challenge]:
+    """Read a challenge, or answer it and wait briefly for the verdict."""
+    authz = _owned(
+        await order_db.get_authorization_of_challenge(frontend.pool, challenge_id), signed
+    )
+    challenge = next(c for c in authz.challenges if c.id == challenge_id)
+    if signed.is_post_as_get:
+        return authz, challenge
+    payload = signed.json()
+    if "attObj" not in payload and "error" not in payload:
+        # Not an answer at all (e.g. the "{}" of http-01 clients): leave the challenge pending.
+        raise malformed("a device-attest-01 response carries an 'attObj'")
+    if challenge.status != ChallengeStatus.PENDING or authz.status != AuthzStatus.PENDING:
+        # RFC 8555 §7.5.1: a challenge is answered once; repeat answers see its state.
+        return authz, challenge
+    message = VerifyChallenge(
+        correlation_id=signed.correlation_id,
+        challenge_id=challenge.id,
+        authz_id=authz.id,
+        order_id=authz.order_id,
+        account_id=authz.account_id,
+        challenge_type=challenge.type,
+        identifier=authz.identifier,
+        token=challenge.token,
+        payload=signed.payload,
+        platform=authz.platform,
+    )
+    timing = frontend.timing
+
+    async def fence(body: bytes, now: datetime) -> bool:
+        return await work_db.begin_challenge(
+            frontend.pool,
+            challenge_id=challenge.id,
+            queue=str(Queue.CHALLENGE_VERIFY),
+            body=body,
+            now=now,
+            deadline=now + timing.processing_budget,
+            retry_at=now + timing.republish_after,
+        )
+
+    await pipeline.submit_and_wait(
+        frontend,
+        key=f"challenge:{challenge.id}",
+        queue=Queue.CHALLENGE_VERIFY,
+        message=message,
+        fence=fence,
+        wait=timing.challenge_wait,
+    )
+    current = await order_db.get_authorization_of_challenge(frontend.pool, challenge_id)
+    assert current is not None
+    return current, next(c for c in current.challenges if c.id == challenge_id)

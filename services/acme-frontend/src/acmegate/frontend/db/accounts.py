@@ -1,0 +1,155 @@
+"""Accounts (RFC 8555 §7.3) and nonce redemption, which rides along with the account lookup.
+
+Each authenticated request costs one statement here: the nonce is inserted into
+``acme.used_nonces`` (a primary-key hit means a replay) in the same statement that loads the
+account by id (``kid``) or by key thumbprint (``jwk``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from acmegate.frontend.nonces import RedeemableNonce
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    thumbprint: str
+    jwk: dict[str, Any]
+    status: str
+    contact: list[str]
+    terms_agreed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    """The outcome of a nonce redemption and the account it came with, if any."""
+
+    fresh: bool
+    account: Account | None
+
+
+_COLUMNS = "a.id, a.thumbprint, a.jwk, a.status, a.contact, a.terms_agreed"
+
+
+def _account(row: asyncpg.Record | None) -> Account | None:
+    if row is None or row["id"] is None:
+        return None
+    return Account(
+        row["id"], row["thumbprint"], row["jwk"], row["status"], row["contact"], row["terms_agreed"]
+    )
+
+
+async def redeem_with_account(
+    pool: asyncpg.Pool, nonce: RedeemableNonce, account_id: str
+) -> Redeemed:
+    """Use ``nonce`` and load the account a ``kid`` names, in one round trip."""
+    row = await pool.fetchrow(
+        f"""
+        WITH used AS (
+            INSERT INTO acme.used_nonces (id, expires) VALUES ($1, $2)
+            ON CONFLICT DO NOTHING RETURNING 1
+        )
+        SELECT EXISTS (SELECT 1 FROM used) AS fresh, {_COLUMNS}
+        FROM (SELECT 1) AS one LEFT JOIN acme.accounts a ON a.id = $3
+        """,  # noqa: S608 (only the constant column list is interpolated)
+        nonce.id,
+        nonce.expires,
+        account_id,
+    )
+    assert row is not None
+    return Redeemed(row["fresh"], _account(row))
+
+
+async def redeem_with_key(pool: asyncpg.Pool, nonce: RedeemableNonce, thumbprint: str) -> Redeemed:
+    """Use ``nonce`` and load the account of the key in a ``jwk`` header, in one round trip."""
+    row = await pool.fetchrow(
+        f"""
+        WITH used AS (
+            INSERT INTO acme.used_nonces (id, expires) VALUES ($1, $2)
+            ON CONFLICT DO NOTHING RETURNING 1
+        )
+        SELECT EXISTS (SELECT 1 FROM used) AS fresh, {_COLUMNS}
+        FROM (SELECT 1) AS one LEFT JOIN acme.accounts a ON a.thumbprint = $3
+        """,  # noqa: S608 (only the constant column list is interpolated)
+        nonce.id,
+        nonce.expires,
+        thumbprint,
+    )
+    assert row is not None
+    return Redeemed(row["fresh"], _account(row))
+
+
+async def create(pool: asyncpg.Pool, account: Account) -> tuple[Account, bool]:
+    """Insert ``account`` unless its key already has one; (stored account, created?)."""
+    row = await pool.fetchrow(
+        f"""
+        WITH created AS (
+            INSERT INTO acme.accounts (id, thumbprint, jwk, status, contact, terms_agreed)
+            VALUES ($1, $2, $3, 'valid', $4, $5)
+            ON CONFLICT (thumbprint) DO NOTHING
+            RETURNING *
+        )
+        SELECT true AS created, {_COLUMNS} FROM created a
+        UNION ALL
+        SELECT false AS created, {_COLUMNS} FROM acme.accounts a
+        WHERE a.thumbprint = $2 AND NOT EXISTS (SELECT 1 FROM created)
+        """,  # noqa: S608 (only the constant column list is interpolated)
+        account.id,
+        account.thumbprint,
+        account.jwk,
+        account.contact,
+        account.terms_agreed,
+    )
+    assert row is not None
+    stored = _account(row)
+    assert stored is not None
+    return stored, row["created"]
+
+
+async def update(
+    pool: asyncpg.Pool,
+    account_id: str,
+    *,
+    contact: list[str] | None,
+    deactivate: bool,
+    terms_agreed: bool | None,
+) -> Account | None:
+    """Change contact / agree to terms / deactivate (only from `valid`, RFC 8555 §7.3.6)."""
+    row = await pool.fetchrow(
+        f"""
+        UPDATE acme.accounts a SET
+            contact = COALESCE($2, a.contact),
+            terms_agreed = COALESCE($3, a.terms_agreed),
+            status = CASE WHEN $4 THEN 'deactivated' ELSE a.status END
+        WHERE a.id = $1 AND a.status = 'valid'
+        RETURNING {_COLUMNS}
+        """,  # noqa: S608 (only the constant column list is interpolated)
+        account_id,
+        contact,
+        terms_agreed,
+        deactivate,
+    )
+    return _account(row)
+
+
+async def change_key(
+    pool: asyncpg.Pool, account_id: str, old_thumbprint: str, jwk: dict[str, Any], thumbprint: str
+) -> bool | None:
+    """Replace the account key (RFC 8555 §7.3.5): True done, False key in use, None lost race."""
+    try:
+        result = await pool.execute(
+            "UPDATE acme.accounts SET jwk = $3, thumbprint = $4 "
+            "WHERE id = $1 AND thumbprint = $2 AND status = 'valid'",
+            account_id,
+            old_thumbprint,
+            jwk,
+            thumbprint,
+        )
+    except asyncpg.UniqueViolationError:
+        return False
+    return True if result.endswith(" 1") else None

@@ -1,0 +1,274 @@
+"""Orders, authorizations, challenges and delivered certificates (RFC 8555 §7.1.3–7.1.5).
+
+Objects are read by id and the caller compares the owning account (an account sees only its
+own objects). An order has exactly one authorization with one ``device-attest-01`` challenge
+(see ``identifiers.py``), created together in one statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from acmegate.common.messages import DeviceClaims, Identifier
+
+DEVICE_ATTEST_01 = "device-attest-01"
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    id: str
+    account_id: str
+    status: str
+    expires: datetime
+    identifiers: list[Identifier]
+    platform: str | None
+    error: dict[str, Any] | None
+    certificate_id: str | None
+    authz_ids: list[str]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    id: str
+    authz_id: str
+    account_id: str
+    type: str
+    token: str
+    status: str
+    validated: datetime | None
+    error: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    id: str
+    order_id: str
+    account_id: str
+    identifier: Identifier
+    status: str
+    expires: datetime
+    challenges: list[Challenge]
+    platform: str | None  # of its order: the enrollment token's platform, if any
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    id: str
+    order_id: str
+    account_id: str
+    serial: str
+    chain_pem: str
+
+
+@dataclass(frozen=True, slots=True)
+class FinalizeInputs:
+    """What a finalize message needs from the database (immutable once the order is ready)."""
+
+    order: Order
+    claims: list[DeviceClaims]
+
+
+def _identifier(raw: dict[str, Any]) -> Identifier:
+    return Identifier(raw["type"], raw["value"])
+
+
+def _order(row: asyncpg.Record) -> Order:
+    return Order(
+        row["id"],
+        row["account_id"],
+        row["status"],
+        row["expires"],
+        [_identifier(item) for item in row["identifiers"]],
+        row["platform"],
+        row["error"],
+        row["certificate_id"],
+        list(row["authz_ids"]),
+        row["created_at"],
+    )
+
+
+def _challenge(row: asyncpg.Record) -> Challenge:
+    return Challenge(
+        row["c_id"],
+        row["id"],
+        row["account_id"],
+        row["c_type"],
+        row["c_token"],
+        row["c_status"],
+        row["c_validated"],
+        row["c_error"],
+    )
+
+
+_ORDER_SELECT = """
+    SELECT o.id, o.account_id, o.status, o.expires, o.identifiers, o.platform, o.error,
+           o.certificate_id, o.created_at,
+           ARRAY(SELECT a.id FROM acme.authorizations a WHERE a.order_id = o.id
+                 ORDER BY a.created_at, a.id) AS authz_ids
+    FROM acme.orders o
+"""
+
+
+async def create_order(
+    pool: asyncpg.Pool,
+    *,
+    order_id: str,
+    account_id: str,
+    identifier: Identifier,
+    platform: str | None,
+    order_expires: datetime,
+    authz_id: str,
+    authz_expires: datetime,
+    challenge_id: str,
+    token: str,
+) -> None:
+    """Insert an order with its authorization and challenge in one statement."""
+    raw_identifier = {"type": identifier.type, "value": identifier.value}
+    await pool.execute(
+        """
+        WITH o AS (
+            INSERT INTO acme.orders (id, account_id, status, expires, identifiers, platform)
+            VALUES ($1, $2, 'pending', $3, $4, $5)
+        ), a AS (
+            INSERT INTO acme.authorizations (id, order_id, account_id, identifier, status, expires)
+            VALUES ($6, $1, $2, $7, 'pending', $8)
+        )
+        INSERT INTO acme.challenges (id, authz_id, account_id, type, token, status)
+        VALUES ($9, $6, $2, $10, $11, 'pending')
+        """,
+        order_id,
+        account_id,
+        order_expires,
+        [raw_identifier],
+        platform,
+        authz_id,
+        raw_identifier,
+        authz_expires,
+        challenge_id,
+        DEVICE_ATTEST_01,
+        token,
+    )
+
+
+async def get_order(pool: asyncpg.Pool, order_id: str) -> Order | None:
+    row = await pool.fetchrow(_ORDER_SELECT + " WHERE o.id = $1", order_id)
+    return _order(row) if row is not None else None
+
+
+async def list_order_ids(
+    pool: asyncpg.Pool, account_id: str, *, before: datetime | None, limit: int
+) -> list[tuple[str, datetime]]:
+    """Ids of an account's pending/ready/processing/valid orders, newest first (§7.1.2.1)."""
+    rows = await pool.fetch(
+        """
+        SELECT id, created_at FROM acme.orders
+        WHERE account_id = $1 AND ($2::timestamptz IS NULL OR created_at < $2)
+          AND status <> 'invalid'
+        ORDER BY created_at DESC LIMIT $3
+        """,
+        account_id,
+        before,
+        limit,
+    )
+    return [(row["id"], row["created_at"]) for row in rows]
+
+
+_AUTHZ_SELECT = """
+    SELECT a.id, a.order_id, a.account_id, a.identifier, a.status, a.expires, o.platform,
+           c.id AS c_id, c.type AS c_type, c.token AS c_token, c.status AS c_status,
+           c.validated AS c_validated, c.error AS c_error
+    FROM acme.authorizations a
+    JOIN acme.challenges c ON c.authz_id = a.id
+    JOIN acme.orders o ON o.id = a.order_id
+"""
+
+
+def _authorization(rows: list[asyncpg.Record]) -> Authorization | None:
+    if not rows:
+        return None
+    first = rows[0]
+    return Authorization(
+        first["id"],
+        first["order_id"],
+        first["account_id"],
+        _identifier(first["identifier"]),
+        first["status"],
+        first["expires"],
+        [_challenge(row) for row in rows],
+        first["platform"],
+    )
+
+
+async def get_authorization(pool: asyncpg.Pool, authz_id: str) -> Authorization | None:
+    return _authorization(await pool.fetch(_AUTHZ_SELECT + " WHERE a.id = $1", authz_id))
+
+
+async def get_authorization_of_challenge(
+    pool: asyncpg.Pool, challenge_id: str
+) -> Authorization | None:
+    """The authorization holding ``challenge_id`` (with all its challenges)."""
+    return _authorization(
+        await pool.fetch(
+            _AUTHZ_SELECT  # noqa: S608 (a constant query prefix)
+            + " WHERE a.id = (SELECT authz_id FROM acme.challenges WHERE id = $1)",
+            challenge_id,
+        )
+    )
+
+
+async def deactivate_authorization(pool: asyncpg.Pool, authz_id: str) -> bool:
+    """RFC 8555 §7.5.2: a pending or valid authorization may be deactivated by its owner."""
+    changed = await pool.fetchval(
+        """
+        WITH a AS (
+            UPDATE acme.authorizations SET status = 'deactivated'
+            WHERE id = $1 AND status IN ('pending', 'valid') RETURNING order_id
+        ), o AS (
+            UPDATE acme.orders o SET status = 'invalid'
+            FROM a WHERE o.id = a.order_id AND o.status IN ('pending', 'ready')
+        )
+        SELECT count(*) FROM a
+        """,
+        authz_id,
+    )
+    return bool(changed)
+
+
+async def load_finalize_inputs(pool: asyncpg.Pool, order_id: str) -> FinalizeInputs | None:
+    """The order and the device claims its authorizations recorded."""
+    rows = await pool.fetch(
+        """
+        SELECT o.id, o.account_id, o.status, o.expires, o.identifiers, o.platform, o.error,
+               o.certificate_id, o.created_at, ARRAY[a.id] AS authz_ids,
+               a.claims::text AS claims
+        FROM acme.orders o JOIN acme.authorizations a ON a.order_id = o.id
+        WHERE o.id = $1
+        """,
+        order_id,
+    )
+    if not rows:
+        return None
+    claims = [
+        msgspec.json.decode(row["claims"], type=DeviceClaims)
+        for row in rows
+        if row["claims"] is not None
+    ]
+    return FinalizeInputs(_order(rows[0]), claims)
+
+
+async def get_certificate(pool: asyncpg.Pool, certificate_id: str) -> Certificate | None:
+    row = await pool.fetchrow(
+        "SELECT id, order_id, account_id, serial, chain_pem FROM acme.certificates WHERE id = $1",
+        certificate_id,
+    )
+    if row is None:
+        return None
+    return Certificate(
+        row["id"], row["order_id"], row["account_id"], row["serial"], row["chain_pem"]
+    )

@@ -1,0 +1,244 @@
+"""Work handed to the pipeline: fencing into ``processing``, the outbox, applying results.
+
+Each function is one statement, so a status change and its outbox row are atomic:
+
+- :func:`begin_challenge` / :func:`begin_finalize`: compare-and-set ``pending → processing``
+  (challenge) or ``ready → processing`` (order, Boulder's ``SetOrderProcessing``) and insert
+  the outbox row holding the exact message to publish. Zero rows: someone else got there first.
+- :func:`apply_challenge_result` / :func:`apply_order_result`: compare-and-set out of
+  ``processing``, store the outcome and delete the outbox row. A duplicate result finds nothing
+  in ``processing`` and changes nothing (every result is applied at most once).
+- :func:`claim_due`: the sweeper's lease on late rows (``FOR UPDATE SKIP LOCKED``, so replicas
+  never double-handle a row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+import msgspec
+
+from acmegate.common.messages import DeviceClaims, Problem
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _json(value: DeviceClaims | Problem | None) -> str | None:
+    return None if value is None else _encode(value).decode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: str
+    kind: str  # 'challenge' | 'order'
+    subject_id: str
+    queue: str
+    body: bytes
+    attempts: int
+    deadline: datetime
+
+
+async def begin_challenge(
+    pool: asyncpg.Pool,
+    *,
+    challenge_id: str,
+    queue: str,
+    body: bytes,
+    now: datetime,
+    deadline: datetime,
+    retry_at: datetime,
+) -> bool:
+    """``pending → processing`` for a challenge whose authorization is still pending."""
+    started = await pool.fetchval(
+        """
+        WITH ch AS (
+            UPDATE acme.challenges c SET status = 'processing'
+            FROM acme.authorizations a
+            WHERE c.id = $1 AND c.status = 'pending'
+              AND a.id = c.authz_id AND a.status = 'pending' AND a.expires > $2
+            RETURNING c.id
+        )
+        INSERT INTO acme.outbox (id, kind, subject_id, queue, body, deadline, next_attempt_at)
+        SELECT 'challenge:' || ch.id, 'challenge', ch.id, $3, $4, $5, $6 FROM ch
+        RETURNING true
+        """,
+        challenge_id,
+        now,
+        queue,
+        body,
+        deadline,
+        retry_at,
+    )
+    return bool(started)
+
+
+async def begin_finalize(
+    pool: asyncpg.Pool,
+    *,
+    order_id: str,
+    queue: str,
+    body: bytes,
+    now: datetime,
+    deadline: datetime,
+    retry_at: datetime,
+) -> bool:
+    """``ready → processing`` for an unexpired order (RFC 8555 §7.4)."""
+    started = await pool.fetchval(
+        """
+        WITH o AS (
+            UPDATE acme.orders SET status = 'processing', processing_at = $2
+            WHERE id = $1 AND status = 'ready' AND expires > $2
+            RETURNING id
+        )
+        INSERT INTO acme.outbox (id, kind, subject_id, queue, body, deadline, next_attempt_at)
+        SELECT 'order:' || o.id, 'order', o.id, $3, $4, $5, $6 FROM o
+        RETURNING true
+        """,
+        order_id,
+        now,
+        queue,
+        body,
+        deadline,
+        retry_at,
+    )
+    return bool(started)
+
+
+async def apply_challenge_result(
+    pool: asyncpg.Pool,
+    challenge_id: str,
+    *,
+    claims: DeviceClaims | None,
+    problem: Problem | None,
+    now: datetime,
+) -> bool:
+    """Record a validation outcome on the challenge, its authorization and its order."""
+    status = "valid" if claims is not None and problem is None else "invalid"
+    applied = await pool.fetchval(
+        """
+        WITH ch AS (
+            UPDATE acme.challenges
+            SET status = $2, error = $4::text::jsonb,
+                validated = CASE WHEN $2 = 'valid' THEN $5::timestamptz END
+            WHERE id = $1 AND status = 'processing'
+            RETURNING authz_id
+        ), az AS (
+            UPDATE acme.authorizations a SET status = $2, claims = $3::text::jsonb
+            FROM ch WHERE a.id = ch.authz_id AND a.status = 'pending'
+            RETURNING a.order_id
+        ), od AS (
+            -- One authorization per order, so its outcome decides the order (RFC 8555 §7.1.6).
+            UPDATE acme.orders o
+            SET status = CASE WHEN $2 = 'valid' THEN 'ready' ELSE 'invalid' END,
+                error = CASE WHEN $2 = 'valid' THEN NULL ELSE $4::text::jsonb END
+            FROM az WHERE o.id = az.order_id AND o.status = 'pending'
+        ), ob AS (
+            DELETE FROM acme.outbox WHERE id = 'challenge:' || $1
+        )
+        SELECT count(*) FROM ch
+        """,
+        challenge_id,
+        status,
+        _json(claims),
+        _json(problem),
+        now,
+    )
+    return bool(applied)
+
+
+async def apply_order_result(
+    pool: asyncpg.Pool,
+    order_id: str,
+    *,
+    certificate_id: str | None,
+    serial: str | None,
+    chain_pem: str | None,
+    problem: Problem | None,
+) -> bool:
+    """``processing → valid`` with the certificate, or ``→ invalid`` with the problem."""
+    if problem is None and certificate_id and chain_pem and serial:
+        applied = await pool.fetchval(
+            """
+            WITH o AS (
+                UPDATE acme.orders SET status = 'valid', certificate_id = $2
+                WHERE id = $1 AND status = 'processing'
+                RETURNING account_id
+            ), c AS (
+                INSERT INTO acme.certificates (id, order_id, account_id, serial, chain_pem)
+                SELECT $2, $1, o.account_id, $3, $4 FROM o
+            ), ob AS (
+                DELETE FROM acme.outbox WHERE id = 'order:' || $1
+            )
+            SELECT count(*) FROM o
+            """,
+            order_id,
+            certificate_id,
+            serial,
+            chain_pem,
+        )
+    else:
+        applied = await pool.fetchval(
+            """
+            WITH o AS (
+                UPDATE acme.orders SET status = 'invalid', error = $2::text::jsonb
+                WHERE id = $1 AND status = 'processing'
+                RETURNING 1
+            ), ob AS (
+                DELETE FROM acme.outbox WHERE id = 'order:' || $1
+            )
+            SELECT count(*) FROM o
+            """,
+            order_id,
+            _json(problem),
+        )
+    return bool(applied)
+
+
+async def order_certificate_serial(pool: asyncpg.Pool, order_id: str) -> tuple[str, str | None]:
+    """(status, serial of its certificate) of an order, for results that came too late."""
+    row = await pool.fetchrow(
+        """
+        SELECT o.status, c.serial FROM acme.orders o
+        LEFT JOIN acme.certificates c ON c.order_id = o.id
+        WHERE o.id = $1
+        """,
+        order_id,
+    )
+    if row is None:
+        return "missing", None
+    return row["status"], row["serial"]
+
+
+async def claim_due(
+    pool: asyncpg.Pool, *, now: datetime, republish_after: timedelta, limit: int = 200
+) -> list[OutboxRow]:
+    """Lease the outbox rows whose result is late; each comes back after a growing backoff."""
+    rows = await pool.fetch(
+        """
+        UPDATE acme.outbox o
+        SET attempts = o.attempts + 1,
+            next_attempt_at = $1 + $2 * least(power(2, o.attempts), 8)
+        WHERE o.id IN (
+            SELECT id FROM acme.outbox WHERE next_attempt_at <= $1
+            ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED
+        )
+        RETURNING o.id, o.kind, o.subject_id, o.queue, o.body, o.attempts, o.deadline
+        """,
+        now,
+        republish_after,
+        limit,
+    )
+    return [
+        OutboxRow(
+            row["id"],
+            row["kind"],
+            row["subject_id"],
+            row["queue"],
+            row["body"],
+            row["attempts"],
+            row["deadline"],
+        )
+        for row in rows
+    ]

@@ -1,0 +1,37 @@
+"""newAccount, account URL, keyChange (RFC 8555 §7.3)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from acmegate.frontend import accounts
+from acmegate.frontend.auth import KeyMode, authenticate
+from acmegate.frontend.context import FRONTEND
+from acmegate.frontend.render import account_view, json_response
+
+
+async def new_account(request: web.Request) -> web.Response:
+    frontend = request.app[FRONTEND]
+    signed = await authenticate(request, frontend, KeyMode.JWK)
+    account, created = await accounts.register(frontend, signed)
+    return json_response(
+        account_view(account, frontend.linker),
+        status=201 if created else 200,
+        location=frontend.linker.account(account.id),
+    )
+
+
+async def account(request: web.Request) -> web.Response:
+    frontend = request.app[FRONTEND]
+    signed = await authenticate(request, frontend, KeyMode.KID)
+    updated = await accounts.update(frontend, signed, request.match_info["id"])
+    return json_response(account_view(updated, frontend.linker))
+
+
+async def key_change(request: web.Request) -> web.Response:
+    frontend = request.app[FRONTEND]
+    signed = await authenticate(request, frontend, KeyMode.KID)
+    changed = await accounts.change_key(frontend, signed)
+    return json_response(
+        account_view(changed, frontend.linker), location=frontend.linker.account(changed.id)
+    )

@@ -1,0 +1,31 @@
+"""Authorizations and challenges (RFC 8555 §7.5)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from acmegate.frontend import challenges
+from acmegate.frontend.auth import KeyMode, authenticate
+from acmegate.frontend.context import FRONTEND
+from acmegate.frontend.render import authz_view, challenge_view, json_response
+from acmegate.frontend.status import ChallengeStatus
+
+
+async def authorization(request: web.Request) -> web.Response:
+    frontend = request.app[FRONTEND]
+    signed = await authenticate(request, frontend, KeyMode.KID)
+    authz = await challenges.read_or_deactivate(frontend, signed, request.match_info["id"])
+    view = authz_view(authz, frontend.linker, frontend.clock.now())
+    pending = any(c.status == ChallengeStatus.PROCESSING for c in authz.challenges)
+    return json_response(view, retry_after=1 if pending else None)
+
+
+async def challenge(request: web.Request) -> web.Response:
+    frontend = request.app[FRONTEND]
+    signed = await authenticate(request, frontend, KeyMode.KID)
+    authz, found = await challenges.respond(frontend, signed, request.match_info["id"])
+    return json_response(
+        challenge_view(found, frontend.linker),
+        up=frontend.linker.authz(authz.id),
+        retry_after=1 if found.status == ChallengeStatus.PROCESSING else None,
+    )

@@ -1,0 +1,75 @@
+"""newOrder, order, finalize, the account's order list (RFC 8555 §7.1.2.1, §7.4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from acmegate.common.errors import unauthorized
+from acmegate.frontend import ordering
+from acmegate.frontend.auth import KeyMode, authenticate
+from acmegate.frontend.context import FRONTEND
+from acmegate.frontend.db import orders as order_db
+from acmegate.frontend.problems import problem_response
+from acmegate.frontend.render import json_response, order_view
+from acmegate.frontend.status import OrderStatus
+
+ORDERS_PAGE = 100
+# Boulder's orderRetryAfter: how long a client should wait before polling a processing order.
+PROCESSING_RETRY_AFTER = 1
+
+
+def _order_response(request: web.Request, order: order_db.Order, status: int = 200) -> web.Response:
+    frontend = request.app[FRONTEND]
+    view = order_view(order, frontend.linker, frontend.clock.now())
+    return json_response(
+        view,
+        status=status,
+        location=frontend.linker.order(order.id),
+        retry_after=PROCESSING_RETRY_AFTER if view["status"] == OrderStatus.PROCESSING else None,
+    )
+
+
+async def new_order(request: web.Request) -> web.Response:
+    frontend = request.app[FRONTEND]
+    signed = await authenticate(request, frontend, KeyMode.KID)
+    order = await ordering.new_order(frontend, signed)
+    return _order_response(request, order, status=201)
+
+
+async def order(request: web.Request) -> web.Response:
+    frontend = request.app[FRONTEND]
+    signed = await authenticate(request, frontend, KeyMode.KID)
+    found = await ordering.own_order(frontend, signed, request.match_info["id"])
+    return _order_response(request, found)
+
+
+async def finalize(request: web.Request) -> web.Response:
+    frontend = request.app[FRONTEND]
+    signed = await authenticate(request, frontend, KeyMode.KID)
+    outcome = await ordering.finalize(frontend, signed, request.match_info["id"])
+    if outcome.problem is not None:
+        response = problem_response(outcome.problem)
+        response.headers["Location"] = frontend.linker.order(outcome.order.id)
+        return response
+    return _order_response(request, outcome.order)
+
+
+async def account_orders(request: web.Request) -> web.Response:
+    frontend = request.app[FRONTEND]
+    signed = await authenticate(request, frontend, KeyMode.KID)
+    account = signed.require_account()
+    if account.id != request.match_info["id"]:
+        raise unauthorized("the JWS 'kid' is not this account")
+    cursor = request.query.get("before")
+    before = datetime.fromisoformat(cursor) if cursor else None
+    page = await order_db.list_order_ids(
+        frontend.pool, account.id, before=before, limit=ORDERS_PAGE
+    )
+    response = json_response({"orders": [frontend.linker.order(oid) for oid, _ in page]})
+    if len(page) == ORDERS_PAGE:
+        # RFC 8555 §7.1.2.1: further pages through Link rel="next".
+        next_url = frontend.linker.account_orders(account.id) + f"?before={page[-1][1].isoformat()}"
+        response.headers.add("Link", f'<{next_url}>;rel="next"')
+    return response

@@ -1,0 +1,56 @@
+"""Response headers and error rendering for every ACME response (STYLE.md §2).
+
+- ``Replay-Nonce`` on every response, errors included (RFC 8555 §6.5: a ``badNonce`` must
+  carry a fresh one), and ``Cache-Control: no-store`` (§7.2);
+- ``Link: <directory>;rel="index"`` added to (never replacing) the handler's links (§7.1);
+- an :class:`AcmeError` becomes its problem document; aiohttp's 404/405/413 become problems
+  too; anything else is logged and answered ``serverInternal`` without a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from acmegate.common.errors import AcmeError, ErrorKind
+from acmegate.common.ids import new_correlation_id
+from acmegate.common.logging import bind_correlation_id
+from acmegate.frontend.context import FRONTEND
+from acmegate.frontend.problems import problem_response
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_HTTP_KINDS = {
+    404: (ErrorKind.NOT_FOUND, "no such resource"),
+    405: (ErrorKind.METHOD_NOT_ALLOWED, "method not allowed; ACME resources need POST-as-GET"),
+    413: (ErrorKind.PAYLOAD_TOO_LARGE, "request body too large"),
+}
+
+
+@web.middleware
+async def acme_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    frontend = request.app[FRONTEND]
+    request["correlation_id"] = correlation_id = new_correlation_id()
+    with bind_correlation_id(correlation_id):
+        try:
+            response = await handler(request)
+        except AcmeError as error:
+            response = problem_response(error)
+        except web.HTTPException as exc:
+            kind, detail = _HTTP_KINDS.get(exc.status, (ErrorKind.MALFORMED, exc.reason))
+            response = problem_response(AcmeError(kind, detail))
+            if exc.status == 405 and "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
+        except Exception:
+            log.exception("unhandled error", path=request.path, method=request.method)
+            response = problem_response(
+                AcmeError(ErrorKind.SERVER_INTERNAL, "internal error; please retry later")
+            )
+        response.headers["Replay-Nonce"] = frontend.nonces.issue()
+        response.headers["Cache-Control"] = "no-store"
+        response.headers.add("Link", f'<{frontend.linker.directory}>;rel="index"')
+        return response

@@ -1,0 +1,163 @@
+"""Orders (RFC 8555 §7.4): creating one, reading one, finalizing one.
+
+Finalize follows Boulder's fence (acme-anchors.md §6.1): ``ready → processing`` with a
+compare-and-set that also writes the outbox row, then the pipeline runs in the background. From
+there every outcome — certificate or problem, on time or late — is applied by the results
+consumer, and the sweeper fails the order once its budget is spent: nothing stays
+``processing`` forever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from cryptography import x509
+
+from acmegate.common.bus import Queue
+from acmegate.common.errors import AcmeError, ErrorKind, malformed, not_found, unauthorized
+from acmegate.common.ids import b64url_decode, new_id, new_token
+from acmegate.common.messages import FinalizeOrder, Identifier, Problem
+from acmegate.frontend import pipeline
+from acmegate.frontend.auth import SignedRequest
+from acmegate.frontend.context import Frontend
+from acmegate.frontend.db import orders as order_db
+from acmegate.frontend.db import work as work_db
+from acmegate.frontend.db.orders import Order
+from acmegate.frontend.identifiers import parse_identifiers
+from acmegate.frontend.status import OrderStatus, presented_order_status
+
+
+@dataclass(frozen=True, slots=True)
+class FinalizeOutcome:
+    order: Order
+    # The problem that ended the order while the request waited (rendered as the response).
+    problem: AcmeError | None
+
+
+async def new_order(frontend: Frontend, signed: SignedRequest) -> Order:
+    account = signed.require_account()
+    payload = signed.json()
+    for field in ("notBefore", "notAfter"):
+        if payload.get(field) is not None:
+            # The certificate template decides validity (like Let's Encrypt and Fleet).
+            raise malformed(f"{field!r} is not supported; the certificate template sets validity")
+    identifiers = parse_identifiers(payload.get("identifiers"))
+    identifier = identifiers[0]
+    platform = await resolve_platform(frontend, identifier)
+    now = frontend.clock.now()
+    order_id, authz_id = new_id(), new_id()
+    expires = now + frontend.timing.order_lifetime
+    authz_expires = min(expires, now + frontend.timing.authorization_lifetime)
+    await order_db.create_order(
+        frontend.pool,
+        order_id=order_id,
+        account_id=account.id,
+        identifier=identifier,
+        platform=platform,
+        order_expires=expires,
+        authz_id=authz_id,
+        authz_expires=authz_expires,
+        challenge_id=new_id(),
+        token=new_token(),
+    )
+    return Order(
+        order_id,
+        account.id,
+        OrderStatus.PENDING,
+        expires,
+        identifiers,
+        platform,
+        None,
+        None,
+        [authz_id],
+        now,
+    )
+
+
+async def resolve_platform(frontend: Frontend, identifier: Identifier) -> str | None:
+    """The device management platform whose enrollment token ``identifier`` is, if any."""
+    return None
+
+
+async def own_order(frontend: Frontend, signed: SignedRequest, order_id: str) -> Order:
+    order = await order_db.get_order(frontend.pool, order_id)
+    if order is None:
+        raise not_found("no such order")
+    if order.account_id != signed.require_account().id:
+        raise unauthorized("this order belongs to another account")
+    return order
+
+
+def _csr_der(payload: dict[str, Any]) -> bytes:
+    csr = payload.get("csr")
+    if not isinstance(csr, str):
+        raise malformed("finalize needs a 'csr' (base64url DER)")
+    try:
+        der = b64url_decode(csr)
+        x509.load_der_x509_csr(der)
+    except ValueError as exc:
+        raise AcmeError(
+            ErrorKind.BAD_CSR, "the CSR is not a base64url DER PKCS#10 request"
+        ) from exc
+    return der
+
+
+async def finalize(frontend: Frontend, signed: SignedRequest, order_id: str) -> FinalizeOutcome:
+    account = signed.require_account()
+    inputs = await order_db.load_finalize_inputs(frontend.pool, order_id)
+    if inputs is None:
+        raise not_found("no such order")
+    order = inputs.order
+    if order.account_id != account.id:
+        raise unauthorized("this order belongs to another account")
+    status = presented_order_status(order.status, order.expires, frontend.clock.now())
+    if status is not OrderStatus.READY:
+        raise AcmeError(ErrorKind.ORDER_NOT_READY, f"order is {status}, not ready")
+    # A CSR that does not even parse leaves the order ready (RFC 8555 §7.4); the binding to
+    # the attested key and the names are checked by the attestation stage.
+    csr_der = _csr_der(signed.json())
+    message = FinalizeOrder(
+        correlation_id=signed.correlation_id,
+        order_id=order.id,
+        account_id=account.id,
+        identifiers=order.identifiers,
+        csr_der=csr_der,
+        claims=inputs.claims,
+        platform=order.platform,
+    )
+    timing = frontend.timing
+
+    async def fence(body: bytes, now: datetime) -> bool:
+        return await work_db.begin_finalize(
+            frontend.pool,
+            order_id=order.id,
+            queue=str(Queue.FINALIZE_ATTESTATION),
+            body=body,
+            now=now,
+            deadline=now + timing.processing_budget,
+            retry_at=now + timing.republish_after,
+        )
+
+    started = await pipeline.submit_and_wait(
+        frontend,
+        key=f"order:{order.id}",
+        queue=Queue.FINALIZE_ATTESTATION,
+        message=message,
+        fence=fence,
+        wait=timing.finalize_wait,
+    )
+    if started is None:
+        raise AcmeError(ErrorKind.ORDER_NOT_READY, "order is already being finalized")
+    current = await order_db.get_order(frontend.pool, order.id)
+    assert current is not None
+    problem = None
+    if current.status == OrderStatus.INVALID and current.error is not None:
+        problem = _error_of(current.error)
+    return FinalizeOutcome(current, problem)
+
+
+def _error_of(raw: dict[str, Any]) -> AcmeError:
+    return AcmeError.from_problem(msgspec.convert(raw, Problem))

@@ -1,0 +1,45 @@
+"""Handing work to the pipeline and waiting briefly for its answer (DESIGN.md "The flow").
+
+The fence-and-outbox statement commits first, then the message is published with a broker
+confirm. If publishing fails the work is not lost: its outbox row makes the sweeper publish it
+again. The caller then waits up to a few seconds for the result; past that the client sees
+``processing`` and polls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import structlog
+
+from acmegate.common import messages
+from acmegate.common.bus import Queue
+from acmegate.frontend.context import Frontend
+
+log = structlog.get_logger(__name__)
+
+Fence = Callable[[bytes, datetime], Awaitable[bool]]
+
+
+async def submit_and_wait(
+    frontend: Frontend,
+    *,
+    key: str,
+    queue: Queue,
+    message: messages.Message,
+    fence: Fence,
+    wait: float,
+) -> bool | None:
+    """Fence, publish and wait. None: the fence failed (not ours to start); else woke in time."""
+    body = messages.encode(message)
+    with frontend.waiters.expect(key) as done:
+        if not await fence(body, frontend.clock.now()):
+            return None
+        try:
+            await frontend.bus.publish(queue, message)
+        except Exception:
+            # The outbox row stays; the sweeper publishes it again (DESIGN.md step 5).
+            log.warning("publish failed; the sweeper will retry", key=key, exc_info=True)
+            return False
+        return await frontend.waiters.wait(done, wait)

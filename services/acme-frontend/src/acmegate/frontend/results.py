@@ -1,0 +1,114 @@
+"""The results consumer: applies pipeline outcomes to the ACME state (any replica may run it).
+
+Each outcome is one compare-and-set statement (``db/work.py``), so a redelivered or duplicated
+result changes nothing the second time. A certificate that arrives for an order that is no
+longer processing (the sweeper failed it first) was never delivered to anyone: it is revoked,
+so that no certificate exists that the client was told was not issued.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from acmegate.common.bus import Delivery, Queue, Reject
+from acmegate.common.ids import new_id
+from acmegate.common.messages import (
+    ChallengeVerified,
+    Message,
+    OrderFinalized,
+    RevokeCertificates,
+    WorkDone,
+)
+from acmegate.frontend.context import Frontend
+from acmegate.frontend.db import work as work_db
+
+log = structlog.get_logger(__name__)
+
+
+class ResultsConsumer:
+    def __init__(self, frontend: Frontend) -> None:
+        self.frontend = frontend
+
+    async def handle(self, message: Message, delivery: Delivery) -> None:
+        if isinstance(message, ChallengeVerified):
+            await self._challenge(message)
+        elif isinstance(message, OrderFinalized):
+            await self._order(message)
+        else:
+            raise Reject(f"unexpected message {type(message).__name__} on {delivery.queue}")
+
+    async def _challenge(self, result: ChallengeVerified) -> None:
+        frontend = self.frontend
+        applied = await work_db.apply_challenge_result(
+            frontend.pool,
+            result.challenge_id,
+            claims=result.claims,
+            problem=result.problem,
+            now=frontend.clock.now(),
+        )
+        log.info(
+            "challenge validated" if result.problem is None else "challenge failed",
+            challenge=result.challenge_id,
+            applied=applied,
+            serial=result.claims.serial_number if result.claims else None,
+            problem=result.problem.kind if result.problem else None,
+            detail=result.problem.detail if result.problem else None,
+        )
+        await self._done("challenge", result.challenge_id, result.correlation_id)
+
+    async def _order(self, result: OrderFinalized) -> None:
+        frontend = self.frontend
+        applied = await work_db.apply_order_result(
+            frontend.pool,
+            result.order_id,
+            certificate_id=new_id(),
+            serial=result.certificate_serial,
+            chain_pem=result.chain_pem,
+            problem=result.problem,
+        )
+        if applied:
+            log.info(
+                "order finalized" if result.problem is None else "order failed",
+                order=result.order_id,
+                serial=result.certificate_serial,
+                problem=result.problem.kind if result.problem else None,
+                detail=result.problem.detail if result.problem else None,
+            )
+        elif result.certificate_serial is not None:
+            await self._late_certificate(result)
+        await self._done("order", result.order_id, result.correlation_id)
+
+    async def _late_certificate(self, result: OrderFinalized) -> None:
+        status, delivered = await work_db.order_certificate_serial(
+            self.frontend.pool, result.order_id
+        )
+        if delivered == result.certificate_serial:
+            return  # a duplicate of a result already applied
+        log.warning(
+            "certificate arrived for an order no longer processing; revoking it",
+            order=result.order_id,
+            order_status=status,
+            serial=result.certificate_serial,
+        )
+        assert result.certificate_serial is not None
+        await self.frontend.bus.publish(
+            Queue.SIGNER_REVOKE,
+            RevokeCertificates(
+                correlation_id=result.correlation_id,
+                reason="superseded",
+                serials=[result.certificate_serial],
+                detail=f"order {result.order_id} ended ({status}) before its certificate arrived",
+            ),
+        )
+
+    async def _done(self, kind: str, subject_id: str, correlation_id: str) -> None:
+        key = f"{kind}:{subject_id}"
+        self.frontend.waiters.wake(key)
+        if self.frontend.broadcast_results:
+            await self.frontend.bus.broadcast(
+                WorkDone(correlation_id=correlation_id, kind=kind, id=subject_id)  # type: ignore[arg-type]
+            )
+
+    async def on_broadcast(self, message: Message) -> None:
+        if isinstance(message, WorkDone):
+            self.frontend.waiters.wake(f"{message.kind}:{message.id}")

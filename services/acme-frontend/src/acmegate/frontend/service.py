@@ -1,0 +1,89 @@
+"""The frontend service: the ACME HTTP listener, the results consumer and the sweeper."""
+
+from __future__ import annotations
+
+import ssl
+from importlib.resources import files
+
+import structlog
+from aiohttp import web
+
+from acmegate.common.bus import InProcessBus, Queue
+from acmegate.common.config import seconds
+from acmegate.common.config.model import ServerConfig
+from acmegate.common.migrations import SchemaMigrations
+from acmegate.common.runtime import Runtime
+from acmegate.frontend.app import create_app
+from acmegate.frontend.context import Frontend, Timing
+from acmegate.frontend.linker import Linker
+from acmegate.frontend.nonces import NonceService
+from acmegate.frontend.results import ResultsConsumer
+from acmegate.frontend.sweeper import Sweeper
+
+log = structlog.get_logger(__name__)
+
+
+def migrations() -> list[SchemaMigrations]:
+    return [SchemaMigrations.from_folder("acme", files("acmegate.frontend") / "migrations")]
+
+
+class FrontendService:
+    name = "frontend"
+
+    def __init__(self, runtime: Runtime) -> None:
+        config = runtime.config
+        nonce_key = config.acme.nonce_key
+        self.frontend = Frontend(
+            config=config,
+            pool=runtime.require_pool(),
+            bus=runtime.bus,
+            clock=runtime.clock,
+            linker=Linker(config.server.base_url),
+            nonces=NonceService(
+                lifetime=seconds(config.acme.nonce_lifetime),
+                clock=runtime.clock,
+                configured_key=nonce_key.reveal().encode() if nonce_key else None,
+            ),
+            timing=Timing.from_config(config),
+            broadcast_results=not isinstance(runtime.bus, InProcessBus),
+        )
+        self.results = ResultsConsumer(self.frontend)
+        self.sweeper = Sweeper(self.frontend)
+        self._runner: web.AppRunner | None = None
+
+    def migrations(self) -> list[SchemaMigrations]:
+        return migrations()
+
+    @property
+    def directory_url(self) -> str:
+        return self.frontend.linker.directory
+
+    async def start(self) -> None:
+        frontend = self.frontend
+        await frontend.nonces.refresh(frontend.pool)
+        prefetch = frontend.config.bus.prefetch
+        await frontend.bus.consume(Queue.FRONTEND_RESULTS, self.results.handle, prefetch=prefetch)
+        await frontend.bus.subscribe(self.results.on_broadcast)
+        self.sweeper.start()
+        self._runner = web.AppRunner(create_app(frontend), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        server = frontend.config.server
+        site = web.TCPSite(
+            self._runner, server.host, server.port, ssl_context=_tls(server), backlog=1024
+        )
+        await site.start()
+        log.info("ACME directory listening", directory=self.directory_url)
+
+    async def stop(self) -> None:
+        await self.sweeper.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def _tls(server: ServerConfig) -> ssl.SSLContext | None:
+    if server.tls is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(server.tls.certificate, server.tls.key)
+    return context

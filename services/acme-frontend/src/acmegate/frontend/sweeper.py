@@ -1,0 +1,92 @@
+"""The sweeper: no challenge or order stays ``processing`` forever (DESIGN.md step 5).
+
+Every ``acme.sweep_interval`` each replica leases late outbox rows (``SKIP LOCKED``: replicas
+share the work without overlap). A row within its deadline is published again — every stage is
+idempotent per challenge/order, so a duplicate costs only work. A row past its deadline fails
+its subject with ``serverInternal`` (Boulder's ``failOrder``). The sweeper also forgets expired
+nonces and keeps the nonce key in step (``nonces.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from acmegate.common import messages
+from acmegate.common.bus import Queue
+from acmegate.common.messages import Problem
+from acmegate.frontend.context import Frontend
+from acmegate.frontend.db import work as work_db
+
+log = structlog.get_logger(__name__)
+
+TIMEOUT_PROBLEM = Problem(
+    kind="serverInternal",
+    detail="the gateway could not complete this request in time; please try again",
+)
+
+
+class Sweeper:
+    def __init__(self, frontend: Frontend) -> None:
+        self.frontend = frontend
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="acme-sweeper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.frontend.timing.sweep_interval)
+            try:
+                await self.sweep_once()
+            except Exception:
+                log.warning("sweep failed; will retry", exc_info=True)
+
+    async def sweep_once(self) -> int:
+        """One pass; returns how many outbox rows it handled."""
+        frontend = self.frontend
+        now = frontend.clock.now()
+        await frontend.nonces.refresh(frontend.pool)
+        await frontend.nonces.purge(frontend.pool, now)
+        rows = await work_db.claim_due(
+            frontend.pool, now=now, republish_after=frontend.timing.republish_after
+        )
+        for row in rows:
+            if row.deadline <= now:
+                await self._fail(row)
+            else:
+                log.info("republishing late work", work=row.id, attempt=row.attempts)
+                await frontend.bus.publish(Queue(row.queue), messages.decode(row.body))
+        return len(rows)
+
+    async def _fail(self, row: work_db.OutboxRow) -> None:
+        frontend = self.frontend
+        log.warning("work exceeded its budget; failing it", work=row.id, attempts=row.attempts)
+        if row.kind == "challenge":
+            await work_db.apply_challenge_result(
+                frontend.pool,
+                row.subject_id,
+                claims=None,
+                problem=TIMEOUT_PROBLEM,
+                now=frontend.clock.now(),
+            )
+        else:
+            await work_db.apply_order_result(
+                frontend.pool,
+                row.subject_id,
+                certificate_id=None,
+                serial=None,
+                chain_pem=None,
+                problem=TIMEOUT_PROBLEM,
+            )
+        # A row whose subject already left `processing` is deleted by neither call above.
+        await frontend.pool.execute("DELETE FROM acme.outbox WHERE id = $1", row.id)
+        frontend.waiters.wake(row.id)

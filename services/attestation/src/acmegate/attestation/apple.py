@@ -1,0 +1,262 @@
+"""The ``apple`` attestation format: Apple Managed Device Attestation (apple-mda.md §2).
+
+The statement is ``{"x5c": [leaf DER, intermediate DER]}`` and nothing else: no ``sig``, no
+``authData`` (§2.1). Apple's attestation servers vouch for the device by issuing the leaf, so
+verifying means (draft §1.4 steps, step-ca's ``doAppleAttestationFormat`` §3.2):
+
+1. ``x5c`` is a non-empty list of DER certificates;
+2. the chain leads to the provider's root at the time the challenge is answered;
+3. the freshness code (OID 1.2.840.113635.100.8.11.1) is present once and equals
+   SHA-256(token) — REQUIRED here, unlike step-ca, which skips a missing one (§3.2, nanoca,
+   Fleet and ACME-Server-ADCS require it);
+4. the device properties are read from the leaf, and its key becomes the attested key that the
+   finalize CSR must carry (§2.6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.x509.verification import VerificationError
+
+from acmegate.attestation.errors import bad_attestation
+from acmegate.attestation.roots import ProviderTrust
+from acmegate.common.messages import DeviceClaims
+from acmegate.common.x509names import spki_der
+
+FORMAT = "apple"
+
+_APPLE = "1.2.840.113635.100.8."
+OID_SERIAL_NUMBER = x509.ObjectIdentifier(_APPLE + "9.1")
+OID_UDID = x509.ObjectIdentifier(_APPLE + "9.2")
+OID_SOFTWARE_UPDATE_DEVICE_ID = x509.ObjectIdentifier(_APPLE + "9.4")
+OID_OS_VERSION = x509.ObjectIdentifier(_APPLE + "10.1")
+OID_SEPOS_VERSION = x509.ObjectIdentifier(_APPLE + "10.2")
+OID_LLB_VERSION = x509.ObjectIdentifier(_APPLE + "10.3")
+OID_FRESHNESS = x509.ObjectIdentifier(_APPLE + "11.1")
+OID_SIP_STATUS = x509.ObjectIdentifier(_APPLE + "13.1")
+OID_SECURE_BOOT = x509.ObjectIdentifier(_APPLE + "13.2")
+OID_THIRD_PARTY_KEXTS = x509.ObjectIdentifier(_APPLE + "13.3")
+
+_NAMES = {
+    OID_SERIAL_NUMBER: "serial number",
+    OID_UDID: "UDID",
+    OID_SOFTWARE_UPDATE_DEVICE_ID: "software update device ID",
+    OID_OS_VERSION: "OS version",
+    OID_SEPOS_VERSION: "sepOS version",
+    OID_LLB_VERSION: "LLB version",
+    OID_FRESHNESS: "freshness code",
+    OID_SIP_STATUS: "SIP status",
+    OID_SECURE_BOOT: "secure boot status",
+    OID_THIRD_PARTY_KEXTS: "third-party kexts status",
+}
+
+# A real statement holds two certificates; a few more is harmless, hundreds is abuse.
+_MAX_X5C = 8
+# DER string types a lenient reader unwraps (Apple itself sends the bare characters, §2.3).
+_STRING_TAGS = frozenset({0x04, 0x0C, 0x13, 0x14, 0x16, 0x1A})
+_INTEGER_TAG = 0x02
+
+
+@dataclass(frozen=True, slots=True)
+class AppleLeaf:
+    """What an Apple attestation leaf asserts, read without judging it (apple-mda.md §2.3–2.4)."""
+
+    attested_key: bytes
+    not_after: datetime
+    freshness: bytes | None = None
+    serial_number: str | None = None
+    udid: str | None = None
+    os_version: str | None = None
+    sepos_version: str | None = None
+    llb_version: str | None = None
+    software_update_device_id: str | None = None
+    sip_status: int | None = None
+    secure_boot: str | None = None
+    third_party_kexts: int | None = None
+
+    def claims(self, provider: str) -> DeviceClaims:
+        """The bus form; SIP 0 means enabled, kexts 0 means none allowed (§2.4)."""
+        return DeviceClaims(
+            provider=provider,
+            format=FORMAT,
+            attested_key=self.attested_key,
+            serial_number=self.serial_number,
+            udid=self.udid,
+            os_version=self.os_version,
+            sepos_version=self.sepos_version,
+            llb_version=self.llb_version,
+            software_update_device_id=self.software_update_device_id,
+            sip_enabled=None if self.sip_status is None else self.sip_status == 0,
+            secure_boot=self.secure_boot,
+            third_party_kexts_allowed=(
+                None if self.third_party_kexts is None else self.third_party_kexts != 0
+            ),
+            attestation_not_after=self.not_after,
+        )
+
+
+def read_leaf(leaf: x509.Certificate) -> AppleLeaf:
+    """Read the device properties of ``leaf``; ``AcmeError`` if one is unreadable.
+
+    Encodings are read leniently (raw ASCII or a DER string; DER INTEGER or raw digits) because
+    only one real sample is public; Apple leaves a property blank when it could not verify it,
+    so an empty value reads as absent (§2.4).
+    """
+    try:
+        extensions = leaf.extensions
+    except x509.DuplicateExtension as exc:
+        raise bad_attestation(
+            f"attestation certificate repeats extension {exc.oid.dotted_string}"
+        ) from exc
+    except ValueError as exc:
+        raise bad_attestation(f"attestation certificate has a malformed extension: {exc}") from exc
+    raw: dict[x509.ObjectIdentifier, bytes] = {}
+    for extension in extensions:
+        if extension.oid in _NAMES and isinstance(extension.value, x509.UnrecognizedExtension):
+            raw[extension.oid] = extension.value.value
+    try:
+        attested_key = spki_der(leaf.public_key())
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise bad_attestation("attestation certificate has an unreadable public key") from exc
+    return AppleLeaf(
+        attested_key=attested_key,
+        not_after=leaf.not_valid_after_utc,
+        freshness=raw.get(OID_FRESHNESS),
+        serial_number=_text(raw, OID_SERIAL_NUMBER),
+        udid=_text(raw, OID_UDID),
+        os_version=_text(raw, OID_OS_VERSION),
+        sepos_version=_text(raw, OID_SEPOS_VERSION),
+        llb_version=_text(raw, OID_LLB_VERSION),
+        software_update_device_id=_text(raw, OID_SOFTWARE_UPDATE_DEVICE_ID),
+        sip_status=_integer(raw, OID_SIP_STATUS),
+        secure_boot=_text(raw, OID_SECURE_BOOT),
+        third_party_kexts=_integer(raw, OID_THIRD_PARTY_KEXTS),
+    )
+
+
+class AppleFormat:
+    """Verifies ``apple`` statements against one provider's roots."""
+
+    format = FORMAT
+
+    def __init__(self, trust: ProviderTrust) -> None:
+        self.trust = trust
+        self.provider = trust.provider
+
+    def verify(self, att_stmt: Mapping[Any, Any], *, token: str, now: datetime) -> DeviceClaims:
+        """The claims of a statement answering the challenge ``token`` at time ``now``."""
+        leaf, intermediates = _certificates(att_stmt)
+        # Checked first for a clear message; the chain verifier checks every certificate again.
+        if now > leaf.not_valid_after_utc:
+            raise bad_attestation(
+                f"attestation certificate expired at {leaf.not_valid_after_utc.isoformat()}"
+            )
+        if now < leaf.not_valid_before_utc:
+            raise bad_attestation(
+                "attestation certificate is not valid before "
+                f"{leaf.not_valid_before_utc.isoformat()}"
+            )
+        try:
+            self.trust.verify_chain(leaf, intermediates, now)
+        # cryptography reports fields it cannot parse (e.g. a garbled subject) as ValueError.
+        except (VerificationError, ValueError) as exc:
+            raise bad_attestation(
+                f"x5c does not chain to a trusted attestation root of provider "
+                f"{self.provider.name!r}: {exc}"
+            ) from exc
+        properties = read_leaf(leaf)
+        _check_freshness(properties.freshness, token)
+        return properties.claims(self.provider.name)
+
+
+def _certificates(
+    att_stmt: Mapping[Any, Any],
+) -> tuple[x509.Certificate, list[x509.Certificate]]:
+    if "x5c" not in att_stmt:
+        raise bad_attestation("x5c not present in the attestation statement")
+    x5c = att_stmt["x5c"]
+    if not isinstance(x5c, list):
+        raise bad_attestation("x5c is malformed: not an array")
+    if not x5c:
+        raise bad_attestation("x5c is empty")
+    if len(x5c) > _MAX_X5C:
+        raise bad_attestation(f"x5c holds {len(x5c)} certificates, at most {_MAX_X5C} allowed")
+    certs: list[x509.Certificate] = []
+    for index, item in enumerate(x5c):
+        if not isinstance(item, bytes):
+            raise bad_attestation(f"x5c[{index}] is malformed: not a byte string")
+        try:
+            certs.append(x509.load_der_x509_certificate(item))
+        except (ValueError, x509.InvalidVersion) as exc:
+            raise bad_attestation(f"x5c[{index}] is malformed: not a DER certificate") from exc
+    return certs[0], certs[1:]
+
+
+def _check_freshness(freshness: bytes | None, token: str) -> None:
+    if freshness is None:
+        raise bad_attestation(
+            f"attestation certificate has no freshness code (OID {OID_FRESHNESS.dotted_string})"
+        )
+    if len(freshness) != 32:
+        raise bad_attestation(f"freshness code is {len(freshness)} bytes, expected 32")
+    # Apple's freshness code is SHA-256 of the token string as sent (§2.5), not of the key
+    # authorization: the draft's "token alone" case (§1.4).
+    expected = hashlib.sha256(token.encode("utf-8")).digest()
+    if not hmac.compare_digest(freshness, expected):
+        raise bad_attestation(
+            "freshness code does not match the challenge token "
+            "(the attestation was made for another challenge)"
+        )
+
+
+def _der_body(raw: bytes, tags: frozenset[int]) -> bytes | None:
+    """The contents of ``raw`` if it is exactly one DER TLV with one of ``tags``."""
+    if len(raw) < 2 or raw[0] not in tags:
+        return None
+    length = raw[1]
+    header = 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 2 or len(raw) < 2 + count:
+            return None
+        length = int.from_bytes(raw[2 : 2 + count], "big")
+        header += count
+    if header + length != len(raw):
+        return None
+    return raw[header:]
+
+
+def _text(raw: Mapping[x509.ObjectIdentifier, bytes], oid: x509.ObjectIdentifier) -> str | None:
+    value = raw.get(oid)
+    if value is None:
+        return None
+    body = _der_body(value, _STRING_TAGS)
+    try:
+        text = (body if body is not None else value).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bad_attestation(
+            f"attestation {_NAMES[oid]} ({oid.dotted_string}) is not UTF-8 text"
+        ) from exc
+    return text or None
+
+
+def _integer(raw: Mapping[x509.ObjectIdentifier, bytes], oid: x509.ObjectIdentifier) -> int | None:
+    value = raw.get(oid)
+    if not value:
+        return None
+    body = _der_body(value, frozenset({_INTEGER_TAG}))
+    if body:
+        return int.from_bytes(body, "big", signed=True)
+    if value.isdigit():
+        return int(value)
+    if len(value) <= 8:
+        return int.from_bytes(value, "big")
+    raise bad_attestation(f"attestation {_NAMES[oid]} ({oid.dotted_string}) is not an integer")

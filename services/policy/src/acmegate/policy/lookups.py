@@ -1,0 +1,120 @@
+"""Running a lookup policy (the guide's "Security Signal Source") for one order.
+
+A lookup policy says which signal source to ask and which identity to ask about: the
+attested serial number or UDID (apple-mda.md §2.4), or the CSR's SAN dNSName. A
+:class:`LookupSession` lives for one FinalizeOrder: it asks each source at most once per
+identity (two policies sharing a workflow look up once) and keeps what happened for the
+audit table ``policy.lookups``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from acmegate.common.config.model import LookupPolicyConfig
+from acmegate.common.messages import FinalizeOrder
+from acmegate.policy.sources.base import (
+    DeviceRecord,
+    IdentityKind,
+    SignalSource,
+    SourceUnavailable,
+)
+
+# Which source key each lookup identity is looked up by. A PermanentIdentifier holds a serial
+# number or a UDID (apple-mda.md §1.1), so it is tried as both.
+IDENTITY_KINDS: dict[str, tuple[IdentityKind, ...]] = {
+    "attested_serial": ("serial_number",),
+    "attested_udid": ("udid",),
+    "csr_san_dns": ("dns_name",),
+    "certificate_san_dns": ("dns_name",),
+    "certificate_permanent_identifier": ("serial_number", "udid"),
+}
+
+# The identities an enrollment (a FinalizeOrder) can supply; the others come with RADIUS.
+ENROLLMENT_IDENTITIES = frozenset({"attested_serial", "attested_udid", "csr_san_dns"})
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIdentity:
+    """What to look up for an order, or why there is nothing to look up."""
+
+    kind: IdentityKind
+    value: str | None
+    missing: str | None = None
+
+
+def order_identity(policy: LookupPolicyConfig, order: FinalizeOrder) -> OrderIdentity:
+    """The identity ``policy`` looks up for ``order``.
+
+    The attested identities come from the first attestation of the order (the device the CSR
+    key was bound to by the attestation stage); the CSR's first SAN dNSName otherwise.
+    """
+    device = order.claims[0] if order.claims else None
+    if policy.identity == "attested_serial":
+        serial = device.serial_number if device else None
+        return OrderIdentity("serial_number", serial, None if serial else "no attested serial")
+    if policy.identity == "attested_udid":
+        udid = device.udid if device else None
+        return OrderIdentity("udid", udid, None if udid else "no attested UDID")
+    if policy.identity == "csr_san_dns":
+        names = order.csr.dns_names if order.csr else []
+        if names:
+            return OrderIdentity("dns_name", names[0])
+        return OrderIdentity("dns_name", None, "the CSR has no dNSName to look up")
+    return OrderIdentity(
+        "serial_number", None, f"lookup identity {policy.identity} is for RADIUS, not enrollment"
+    )
+
+
+Outcome = Literal["found", "unknown", "unavailable"]
+
+
+@dataclass(frozen=True, slots=True)
+class LookupEvent:
+    """One question put to a signal source, as the audit records it."""
+
+    lookup_policy: str
+    source: str
+    kind: IdentityKind
+    identity: str
+    outcome: Outcome
+    managed: bool | None = None
+    detail: str | None = None
+
+
+@dataclass
+class LookupSession:
+    """The lookups of one order: asked once each, all remembered."""
+
+    events: list[LookupEvent] = field(default_factory=list)
+    _answers: dict[tuple[str, str, str], DeviceRecord | None] = field(default_factory=dict)
+
+    async def lookup(
+        self, policy: LookupPolicyConfig, source: SignalSource, kind: IdentityKind, identity: str
+    ) -> DeviceRecord | None:
+        """``source``'s record of ``identity``; raises :class:`SourceUnavailable`."""
+        key = (source.name, kind, identity)
+        if key in self._answers:
+            return self._answers[key]
+        try:
+            record = await source.lookup(identity, kind)
+        except SourceUnavailable as exc:
+            self.events.append(
+                LookupEvent(
+                    policy.name, source.name, kind, identity, "unavailable", None, exc.reason
+                )
+            )
+            raise
+        self._answers[key] = record
+        self.events.append(
+            LookupEvent(
+                policy.name,
+                source.name,
+                kind,
+                identity,
+                "found" if record is not None else "unknown",
+                record.managed if record is not None else None,
+            )
+        )
+        return record

@@ -1,0 +1,173 @@
+"""The policy service: consumes ``policy.finalize``, hands orders on to the signer or fails them.
+
+Handlers stay thin (STYLE.md §2): decode → one call to :class:`PolicyStage` → publish. What
+the device sees is decided here, not at the edge (STYLE.md §1):
+
+- a policy refusal is an :class:`AcmeError` → ``OrderFinalized(problem=…)`` to the frontend;
+- a signal source that cannot answer is not the device's fault: the handler raises so the bus
+  redelivers with backoff, and on the last delivery but one it answers ``serverInternal`` so
+  the order fails cleanly instead of dead-lettering and waiting for the sweeper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from importlib.resources import files
+
+import structlog
+
+from acmegate.common.bus import Delivery, Queue, Reject
+from acmegate.common.config import ConfigError
+from acmegate.common.config.model import SignalSourceConfig
+from acmegate.common.errors import AcmeError, ErrorKind
+from acmegate.common.logging import bind_correlation_id
+from acmegate.common.messages import FinalizeOrder, Message, OrderFinalized, schema_of
+from acmegate.common.migrations import SchemaMigrations
+from acmegate.common.runtime import Runtime
+from acmegate.policy.audit import record_lookups
+from acmegate.policy.engine import PolicyEngine
+from acmegate.policy.finalize import PolicyStage
+from acmegate.policy.lookups import LookupSession
+from acmegate.policy.sources.base import SignalSource, SourceUnavailable
+from acmegate.policy.sources.factory import build_source
+from acmegate.policy.templates import compile_templates
+from acmegate.policy.validation import validate_config
+
+log = structlog.get_logger(__name__)
+
+SourceFactory = Callable[[SignalSourceConfig], SignalSource]
+
+
+def migrations() -> list[SchemaMigrations]:
+    """The ``policy`` schema: the lookup audit (the composition root migrates before start)."""
+    return [SchemaMigrations.from_folder("policy", files("acmegate.policy") / "migrations")]
+
+
+class PolicyService:
+    """Signal sources, policies and templates between the attestation stage and the signer.
+
+    ``source_factory`` builds each configured signal source (tests inject sources that fail).
+    The database is optional: without one the lookup audit is not written.
+    """
+
+    name = "policy"
+
+    def __init__(self, runtime: Runtime, *, source_factory: SourceFactory = build_source) -> None:
+        self._runtime = runtime
+        self._source_factory = source_factory
+        self._sources: dict[str, SignalSource] = {}
+        self._stage: PolicyStage | None = None
+        # Answer on this delivery rather than fail again: the next failure would dead-letter.
+        self._last_try = max(runtime.config.bus.max_deliveries - 1, 1)
+
+    def migrations(self) -> list[SchemaMigrations]:
+        """The ``policy`` schema: the lookup audit."""
+        return migrations()
+
+    @property
+    def sources(self) -> dict[str, SignalSource]:
+        """The live signal sources by name (for the admin API's validate actions)."""
+        return self._sources
+
+    async def start(self) -> None:
+        """Validate the configuration, build sources and templates once, start consuming."""
+        config = self._runtime.config
+        problems = validate_config(config)
+        if problems:
+            raise ConfigError("policy: " + "; ".join(problems))
+        self._sources = {
+            source.name: self._source_factory(source) for source in config.signal_sources
+        }
+        # Variables were checked against the sources' attributes by validate_config.
+        templates = compile_templates(config)
+        self._stage = PolicyStage(PolicyEngine(config, self._sources), templates)
+        await self._runtime.bus.consume(
+            Queue.FINALIZE_POLICY, self._handle, prefetch=config.bus.prefetch
+        )
+        log.info(
+            "policy service started",
+            enrollment_policies=len(config.enrollment_policies),
+            templates=len(templates),
+            signal_sources=len(self._sources),
+        )
+
+    async def stop(self) -> None:
+        """Release the signal sources (the composition root closes the bus)."""
+        self._stage = None
+        sources, self._sources = self._sources, {}
+        for source in sources.values():
+            await source.close()
+
+    async def _handle(self, message: Message, delivery: Delivery) -> None:
+        if not isinstance(message, FinalizeOrder):
+            raise Reject(f"{Queue.FINALIZE_POLICY} does not take {schema_of(message)}")
+        if message.csr is None:
+            raise Reject(f"order {message.order_id} reached policy without a verified CSR")
+        with bind_correlation_id(message.correlation_id):
+            await self._finalize(message, delivery)
+
+    async def _finalize(self, order: FinalizeOrder, delivery: Delivery) -> None:
+        stage = self._stage
+        if stage is None:
+            raise RuntimeError("the policy service is not started")
+        session = LookupSession()
+        try:
+            ready = await stage.apply(order, session)
+        except AcmeError as error:
+            log.info(
+                "order refused", order_id=order.order_id, kind=str(error.kind), detail=error.detail
+            )
+            await self._answer(order, session, error)
+            return
+        except SourceUnavailable as exc:
+            if delivery.delivery_count < self._last_try:
+                log.warning(
+                    "signal source unavailable, will retry",
+                    order_id=order.order_id,
+                    source=exc.source,
+                    reason=exc.reason,
+                    delivery=delivery.delivery_count,
+                )
+                await self._audit(order, session)
+                raise
+            log.error(
+                "signal source unavailable, order fails",
+                order_id=order.order_id,
+                source=exc.source,
+                reason=exc.reason,
+            )
+            await self._answer(order, session, AcmeError(ErrorKind.SERVER_INTERNAL, str(exc)))
+            return
+        assert ready.spec is not None and ready.record is not None
+        log.info(
+            "order accepted by policy",
+            order_id=order.order_id,
+            enrollment_policy=ready.record.enrollment_policy,
+            template=ready.spec.template,
+            ca=ready.spec.ca,
+        )
+        # Independent writes: the audit row and the hand-over to the signer go out together.
+        await asyncio.gather(
+            self._audit(order, session), self._runtime.bus.publish(Queue.FINALIZE_SIGNER, ready)
+        )
+
+    async def _answer(self, order: FinalizeOrder, session: LookupSession, error: AcmeError) -> None:
+        result = OrderFinalized(
+            correlation_id=order.correlation_id, order_id=order.order_id, problem=error.to_problem()
+        )
+        await asyncio.gather(
+            self._audit(order, session), self._runtime.bus.publish(Queue.FRONTEND_RESULTS, result)
+        )
+
+    async def _audit(self, order: FinalizeOrder, session: LookupSession) -> None:
+        pool = self._runtime.pool
+        if pool is None:
+            return
+        await record_lookups(
+            pool,
+            at=self._runtime.clock.now(),
+            order_id=order.order_id,
+            correlation_id=order.correlation_id,
+            events=session.events,
+        )

@@ -1,0 +1,71 @@
+"""What every signal source offers: look a device up, validate the connection, close.
+
+A signal source is the guide's "Core Platform" / "Identity Lookup Provider": the static
+inventory now, Jamf Pro later (jamf-pro-api.md §0). The policy engine sees only
+:class:`SignalSource`, so a Jamf client plugs in without touching the engine.
+
+Two outcomes must stay apart (jamf-pro-api.md §4): a device the source does not know is an
+answer (``None``), while a source that cannot answer raises :class:`SourceUnavailable`, which
+the service turns into a redelivery rather than a refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+IdentityKind = Literal["serial_number", "udid", "dns_name"]
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """What a source knows of one device.
+
+    ``managed`` is a flag of its own because an MDM keeps the record of a device it no longer
+    manages (jamf-pro-api.md §6: "policy must check the flag, not just existence").
+    ``groups`` holds the group names the source reports (for Jamf: only the configured ones).
+    """
+
+    serial_number: str | None
+    udid: str | None
+    managed: bool
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    groups: Sequence[str] = ()
+    platform: str | None = None
+
+
+class SourceUnavailable(Exception):
+    """The source could not answer (Jamf down, inventory file unreadable): retry later."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"signal source {source!r} is unavailable: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The outcome of the guide's "Validate" button on a signal source."""
+
+    source: str
+    ok: bool
+    detail: str
+
+
+class SignalSource(Protocol):
+    """A place that knows which devices exist, whether they are managed, and their groups."""
+
+    name: str
+
+    async def lookup(self, identity: str, kind: IdentityKind) -> DeviceRecord | None:
+        """The device whose ``kind`` is ``identity``, or ``None`` if the source has none.
+
+        Raises :class:`SourceUnavailable` when the source cannot answer.
+        """
+
+    async def validate(self) -> ValidationReport:
+        """Check the connection/configuration and say what was found."""
+
+    async def close(self) -> None:
+        """Release connections and files."""

@@ -1,0 +1,146 @@
+"""Operator checks: the policy configuration at start, and a lookup tried by hand.
+
+:func:`validate_config` adds to the loader's reference checks what only the policy service
+knows (template syntax and variables, inventories, version strings), each problem naming its
+key. :func:`validate_lookup` is the guide's "Validate Configuration" of a security signal
+source: enter a device's identity, see what the lookup finds ("Account validation failed."
+and why, or the mapped attributes and groups).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from acmegate.common.config.model import Config, JamfSourceConfig, StaticSourceConfig
+from acmegate.policy.conditions import SECURE_BOOT_LEVELS, parse_version
+from acmegate.policy.lookups import ENROLLMENT_IDENTITIES, IDENTITY_KINDS
+from acmegate.policy.sources.base import DeviceRecord, SignalSource, SourceUnavailable
+from acmegate.policy.sources.factory import UnsupportedSource, build_source
+from acmegate.policy.sources.static import InventoryError, StaticSource
+from acmegate.policy.templates import TemplateError, compile_templates
+
+
+def _source_attributes(config: Config, problems: list[str]) -> frozenset[str]:
+    """The attribute names the signal sources offer to templates (``/source/<name>``)."""
+    names: set[str] = set()
+    for index, source in enumerate(config.signal_sources):
+        where = f"$.signal_sources[{index}]"
+        if isinstance(source, StaticSourceConfig):
+            try:
+                names |= StaticSource(source).attribute_names
+            except InventoryError as exc:
+                problems.append(f"{where}.file: {exc}" if exc.in_file else f"{where}.{exc}")
+        elif isinstance(source, JamfSourceConfig):
+            names |= set(source.attribute_mapping)
+            # TODO(jamf task): drop once acmegate.policy.sources.jamf exists.
+            problems.append(f"{where}: Jamf Pro signal sources are not supported yet")
+    return frozenset(names)
+
+
+def validate_config(config: Config) -> list[str]:
+    """Every problem of the policy configuration, as ``$.key: problem`` messages."""
+    problems: list[str] = []
+    attributes = _source_attributes(config, problems)
+    try:
+        compile_templates(config, attributes)
+    except TemplateError as exc:
+        problems.extend(exc.problems)
+
+    for index, role in enumerate(config.device_roles):
+        where = f"$.device_roles[{index}].conditions"
+        minimum = role.conditions.min_os_version
+        if minimum is not None:
+            try:
+                parse_version(minimum)
+            except ValueError:
+                problems.append(f"{where}.min_os_version: {minimum!r} is not a dotted version")
+        levels = {level.casefold() for level in SECURE_BOOT_LEVELS}
+        for j, level in enumerate(role.conditions.secure_boot):
+            if level.strip().casefold() not in levels:
+                problems.append(
+                    f"{where}.secure_boot[{j}]: unknown secure boot status {level!r} "
+                    f"(Apple reports {', '.join(SECURE_BOOT_LEVELS)})"
+                )
+
+    lookups = {policy.name: policy for policy in config.lookup_policies}
+    for index, workflow in enumerate(config.policy_workflows):
+        lookup = lookups.get(workflow.conditions.lookup_policy)
+        if lookup is not None and lookup.identity not in ENROLLMENT_IDENTITIES:
+            problems.append(
+                f"$.policy_workflows[{index}].conditions.lookup_policy: lookup policy "
+                f"{lookup.name!r} identifies devices by {lookup.identity}, which an enrollment "
+                f"does not present (use {', '.join(sorted(ENROLLMENT_IDENTITIES))})"
+            )
+    return problems
+
+
+ACCOUNT_VALID = "Account validation succeeded."
+ACCOUNT_INVALID = "Account validation failed."
+
+
+@dataclass(frozen=True)
+class LookupReport:
+    """What the guide's "Validate Configuration" pop-up shows for one identity."""
+
+    lookup_policy: str
+    signal_source: str
+    identity: str
+    ok: bool
+    message: str  # ACCOUNT_VALID or ACCOUNT_INVALID, the guide's wording
+    reason: str | None = None
+    managed: bool | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    groups: Sequence[str] = ()
+
+
+async def validate_lookup(
+    config: Config, name: str, identity: str, *, source: SignalSource | None = None
+) -> LookupReport:
+    """Run lookup policy ``name`` for ``identity`` and report what the source says.
+
+    ``source`` may be a live source (the admin API passes the running one); otherwise one is
+    built from the configuration and closed afterwards. Raises ``ValueError`` for an unknown
+    lookup policy name.
+    """
+    policy = next((p for p in config.lookup_policies if p.name == name), None)
+    if policy is None:
+        raise ValueError(f"no lookup policy named {name!r}")
+
+    def failed(reason: str) -> LookupReport:
+        return LookupReport(
+            policy.name, policy.signal_source, identity, False, ACCOUNT_INVALID, reason
+        )
+
+    own = source is None
+    if source is None:
+        config_of = next(s for s in config.signal_sources if s.name == policy.signal_source)
+        try:
+            source = build_source(config_of)
+        except (InventoryError, UnsupportedSource) as exc:
+            return failed(str(exc))
+    try:
+        record: DeviceRecord | None = None
+        for kind in IDENTITY_KINDS[policy.identity]:
+            record = await source.lookup(identity, kind)
+            if record is not None:
+                break
+    except SourceUnavailable as exc:
+        return failed(str(exc))
+    finally:
+        if own:
+            await source.close()
+    if record is None:
+        return failed(f"device {identity} is not known to signal source {source.name!r}")
+    report = LookupReport(
+        policy.name,
+        policy.signal_source,
+        identity,
+        record.managed,
+        ACCOUNT_VALID if record.managed else ACCOUNT_INVALID,
+        None if record.managed else f"device {identity} is not managed",
+        record.managed,
+        dict(record.attributes),
+        list(record.groups),
+    )
+    return report

@@ -1,0 +1,199 @@
+"""The signer service: the last stage of finalize, and revocation.
+
+``Queue.FINALIZE_SIGNER``: a :class:`FinalizeOrder` carrying the policy stage's ``spec`` is
+signed once per order (store.py explains how) and answered on ``Queue.FRONTEND_RESULTS``;
+every copy of the message, redelivered or concurrent, gets the same certificate.
+``Queue.SIGNER_REVOKE``: :class:`RevokeCertificates` marks certificates revoked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from importlib.resources import files
+
+import structlog
+from cryptography.hazmat.primitives import serialization
+
+from acmegate.common.bus import Delivery, Queue, Reject
+from acmegate.common.errors import AcmeError
+from acmegate.common.logging import bind_correlation_id
+from acmegate.common.messages import (
+    CertificateSpec,
+    FinalizeOrder,
+    Message,
+    OrderFinalized,
+    RevokeCertificates,
+)
+from acmegate.common.migrations import SchemaMigrations
+from acmegate.common.runtime import Runtime
+from acmegate.signer.authorities import Authorities, KeyOpener, load_authorities
+from acmegate.signer.chains import pem
+from acmegate.signer.issuance import build_certificate
+from acmegate.signer.keys import open_ca_key
+from acmegate.signer.revocation import parse_reason
+from acmegate.signer.serials import new_serial, parse_serial, serial_hex
+from acmegate.signer.store import (
+    PendingCertificate,
+    find_certificate_for_order,
+    issue_once,
+    revoke_certificates,
+)
+
+log = structlog.get_logger(__name__)
+
+
+def migrations() -> list[SchemaMigrations]:
+    """The ``pki`` schema: the certificate inventory (the composition root migrates first)."""
+    return [SchemaMigrations.from_folder("pki", files("acmegate.signer") / "migrations")]
+
+
+class SignerService:
+    """Signs certificates for finalized orders and records revocations."""
+
+    name = "signer"
+
+    def __init__(self, runtime: Runtime, *, open_key: KeyOpener = open_ca_key) -> None:
+        self._runtime = runtime
+        self._open_key = open_key
+        self._authorities: Authorities | None = None
+
+    def migrations(self) -> list[SchemaMigrations]:
+        """The ``pki`` schema."""
+        return migrations()
+
+    @property
+    def authorities(self) -> Authorities:
+        """The loaded CAs (after :meth:`start`)."""
+        if self._authorities is None:
+            raise RuntimeError("the signer has not been started")
+        return self._authorities
+
+    async def start(self) -> None:
+        """Load and check every CA once (keys decrypted here), then consume."""
+        self._runtime.require_pool()
+        config = self._runtime.config
+        # Decrypting keys runs a KDF and RSA key checks (up to ~0.3 s each): off the loop.
+        self._authorities = await asyncio.to_thread(
+            load_authorities,
+            config.certificate_authorities,
+            clock=self._runtime.clock,
+            open_key=self._open_key,
+        )
+        log.info("certificate authorities loaded", authorities=sorted(self._authorities))
+        bus = self._runtime.bus
+        await bus.consume(Queue.FINALIZE_SIGNER, self.on_finalize, prefetch=config.bus.prefetch)
+        await bus.consume(Queue.SIGNER_REVOKE, self.on_revoke, prefetch=config.bus.prefetch)
+
+    async def stop(self) -> None:
+        """Release the CA keys (token sessions later); the composition root closes the bus."""
+        if self._authorities is not None:
+            await self._authorities.close()
+
+    # --- finalize ---------------------------------------------------------------------------
+
+    async def on_finalize(self, message: Message, delivery: Delivery) -> None:
+        """Handle one ``Queue.FINALIZE_SIGNER`` delivery (idempotent per order)."""
+        if not isinstance(message, FinalizeOrder):
+            raise Reject(f"{type(message).__name__} does not belong on {delivery.queue}")
+        with bind_correlation_id(message.correlation_id):
+            if message.spec is None:
+                # The policy stage always sets it; without it there is nothing to sign, ever.
+                raise Reject(f"order {message.order_id} reached the signer without a spec")
+            result = await self._finalize(message, message.spec)
+            await self._runtime.bus.publish(Queue.FRONTEND_RESULTS, result)
+
+    async def _finalize(self, message: FinalizeOrder, spec: CertificateSpec) -> OrderFinalized:
+        pool = self._runtime.require_pool()
+        try:
+            authority = self.authorities.require(spec.ca)
+            draft = build_certificate(
+                authority, spec, now=self._runtime.clock.now(), serial=new_serial()
+            )
+        except AcmeError as error:
+            # An earlier copy of this order may have been signed before the problem appeared
+            # (say, a CA dropped from the configuration on restart): that certificate stands.
+            existing = await find_certificate_for_order(pool, message.order_id)
+            if existing is not None:
+                return self._reply(message, existing.serial, existing.chain_pem)
+            log.warning("order cannot be issued", order_id=message.order_id, problem=str(error))
+            return OrderFinalized(
+                correlation_id=message.correlation_id,
+                order_id=message.order_id,
+                problem=error.to_problem(),
+            )
+
+        record = message.record
+        identifier = (
+            record.identifier if record is not None else next(iter(message.identifiers), None)
+        )
+        device = record.device if record is not None else None
+        if device is None and message.claims:
+            device = message.claims[0]
+        pending = PendingCertificate(
+            serial=serial_hex(draft.serial),
+            order_id=message.order_id,
+            ca_name=authority.name,
+            template=spec.template,
+            account_id=message.account_id,
+            identifier_type=identifier.type if identifier is not None else None,
+            identifier_value=identifier.value if identifier is not None else None,
+            device_serial=device.serial_number if device is not None else None,
+            not_before=draft.not_before,
+            not_after=draft.not_after,
+            record=record,
+        )
+
+        async def sign() -> tuple[bytes, str]:
+            certificate = await authority.key.sign_certificate(draft.builder, spec.signature_hash)
+            return (
+                certificate.public_bytes(serialization.Encoding.DER),
+                pem(certificate) + authority.issuer_chain_pem,
+            )
+
+        signed = await issue_once(pool, pending, sign)
+        log.info(
+            "certificate issued" if signed.fresh else "order already has a certificate",
+            order_id=message.order_id,
+            serial=signed.serial,
+            ca=authority.name,
+            template=spec.template,
+        )
+        return self._reply(message, signed.serial, signed.chain_pem)
+
+    @staticmethod
+    def _reply(message: FinalizeOrder, serial: str, chain_pem: str) -> OrderFinalized:
+        return OrderFinalized(
+            correlation_id=message.correlation_id,
+            order_id=message.order_id,
+            certificate_serial=serial,
+            chain_pem=chain_pem,
+        )
+
+    # --- revocation -------------------------------------------------------------------------
+
+    async def on_revoke(self, message: Message, delivery: Delivery) -> None:
+        """Handle one ``Queue.SIGNER_REVOKE`` delivery (idempotent)."""
+        if not isinstance(message, RevokeCertificates):
+            raise Reject(f"{type(message).__name__} does not belong on {delivery.queue}")
+        with bind_correlation_id(message.correlation_id):
+            if not message.serials and not message.device_serial:
+                raise Reject("a revocation must name serials or a device serial")
+            try:
+                reason = parse_reason(message.reason)
+                serials = [parse_serial(s) for s in message.serials]
+            except ValueError as exc:
+                raise Reject(str(exc)) from exc
+            revoked = await revoke_certificates(
+                self._runtime.require_pool(),
+                serials=serials,
+                device_serial=message.device_serial,
+                reason=reason,
+                at=self._runtime.clock.now(),
+            )
+            log.info(
+                "certificates revoked",
+                serials=revoked,
+                device_serial=message.device_serial,
+                reason=reason,
+                detail=message.detail,
+            )

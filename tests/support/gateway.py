@@ -1,0 +1,302 @@
+"""A whole gateway for end-to-end tests: its configuration, its CA, and the ways to start it.
+
+- :func:`gateway_config` writes a configuration (YAML, as an operator would) into a folder,
+  with a fresh issuing CA and the session's test Apple attestation root;
+- :func:`running_gateway` starts all four services in this process (in-process bus or the real
+  RabbitMQ) against a real PostgreSQL database;
+- :func:`distributed_gateway` starts each service as its own ``acmegate run`` process, talking
+  over the real RabbitMQ and PostgreSQL, as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import yaml
+
+from acmegate.cli.compose import SERVICE_NAMES, Running, running
+from acmegate.common.bus import AmqpBus, Bus
+from acmegate.common.config import Config, load_config
+from acmegate.signer.ca_init import init_ca
+from acmegate.testkit.apple_ca import AttestationCA
+
+PASSPHRASE = "correct horse battery staple"
+
+# The static inventory every end-to-end test can rely on.
+INVENTORY: list[dict[str, Any]] = [
+    {
+        "serial_number": "C02E2E00001",
+        "udid": "00006030-000651690A84001C",
+        "attributes": {
+            "department": "Engineering",
+            "username": "llama",
+            "email": "llama@example.com",
+        },
+        "groups": ["Cert-Eligible"],
+    },
+    {
+        "serial_number": "C02E2E00002",
+        "attributes": {
+            "department": "Engineering",
+            "username": "alpaca",
+            "email": "alpaca@example.com",
+        },
+        "groups": ["Cert-Eligible"],
+    },
+    {
+        "serial_number": "DMQE2EPHONE",
+        "udid": "00008120-001C1D8136500032",
+        "attributes": {"department": "Sales", "username": "vicuna", "email": "vicuna@example.com"},
+        "groups": ["Cert-Eligible"],
+    },
+    {"serial_number": "C02UNMANAGED", "managed": False, "groups": ["Cert-Eligible"]},
+    {"serial_number": "C02NOGROUP", "groups": ["Other"]},
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class GatewayFiles:
+    config_path: Path
+    root_pem: Path
+    ca_pem: Path
+    port: int
+
+    @property
+    def directory_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/acme/directory"
+
+
+def gateway_config(
+    folder: Path,
+    attestation_ca: AttestationCA,
+    *,
+    namespace: str = "acmegate",
+    overrides: Mapping[str, Any] | None = None,
+) -> GatewayFiles:
+    """Write a complete gateway configuration (and its CA) into ``folder``.
+
+    ``overrides`` replaces top-level keys (or, for mappings, merges into them).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_dir = folder / "ca"
+    if not (ca_dir / "devices.pem").exists():
+        init_ca(
+            ca_dir,
+            name="devices",
+            common_name="E2E Devices CA",
+            subject=[("O", "acmegate tests")],
+            key_type="ec-p256",
+            hash="sha256",
+            passphrase=PASSPHRASE,
+        )
+    (folder / "passphrase").write_text(PASSPHRASE)
+    attestation_ca.save(folder / "attestation-ca")
+    port = free_port()
+    config: dict[str, Any] = {
+        "server": {
+            "host": "127.0.0.1",
+            "port": port,
+            "external_url": f"http://127.0.0.1:{port}",
+            "finalize_wait": "5s",
+            "challenge_wait": "5s",
+        },
+        "bus": {"namespace": namespace, "max_deliveries": 4, "prefetch": 32},
+        "acme": {"sweep_interval": "1s", "republish_after": "3s", "processing_budget": "60s"},
+        "logging": {"level": "warning", "json": True},
+        "attestation_providers": [
+            {"name": "apple", "type": "apple", "roots": ["attestation-ca/root.pem"]}
+        ],
+        "certificate_authorities": [
+            {
+                "name": "devices",
+                "certificate": "ca/devices.pem",
+                "chain": ["ca/root.pem"],
+                "key": {
+                    "type": "file",
+                    "path": "ca/devices.key",
+                    "passphrase": {"file": "passphrase"},
+                },
+            }
+        ],
+        "certificate_templates": [
+            {
+                "name": "device",
+                "subject": (
+                    "CN=${/csr/subject/commonname},O=acmegate tests,OU=${/source/department}"
+                ),
+                "san": {
+                    "permanent_identifier": ["${/device/serialnumber}"],
+                    "rfc822": ["${/source/email}"],
+                    "dns": ["${/csr/san/dnsname}"],
+                    "other_name": ["${/csr/san/othername}"],
+                },
+                "validity": "30d",
+                "extended_key_usage": ["client_auth"],
+            }
+        ],
+        "signal_sources": [{"name": "inventory", "type": "static", "devices": INVENTORY}],
+        "lookup_policies": [
+            {
+                "name": "inventory-issuance",
+                "signal_source": "inventory",
+                "identity": "attested_serial",
+            }
+        ],
+        "policy_workflows": [
+            {
+                "name": "managed-devices",
+                "conditions": {"lookup_policy": "inventory-issuance", "groups": ["Cert-Eligible"]},
+            }
+        ],
+        "device_roles": [
+            {"name": "attested-apple", "conditions": {"attestation_provider": "apple"}}
+        ],
+        "enrollment_policies": [
+            {
+                "name": "managed-apple-devices",
+                "role": "managed-devices",
+                "device_role": "attested-apple",
+                "certificate_authority": "devices",
+                "certificate_template": "device",
+            }
+        ],
+    }
+    for key, value in (overrides or {}).items():
+        if isinstance(value, Mapping) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    path = folder / "acmegate.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return GatewayFiles(path, ca_dir / "root.pem", ca_dir / "devices.pem", port)
+
+
+@dataclass
+class Gateway:
+    files: GatewayFiles
+    config: Config
+    running: Running
+    pool: asyncpg.Pool
+
+    @property
+    def directory_url(self) -> str:
+        return self.files.directory_url
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(
+    files: GatewayFiles, database_url: str, *, amqp_url: str | None = None
+) -> AsyncIterator[Gateway]:
+    """All four services in this process; the real broker if ``amqp_url`` is given."""
+    config = load_config(files.config_path)
+    bus: Bus | None = None
+    if amqp_url is not None:
+        bus = AmqpBus(amqp_url, namespace=config.bus.namespace, max_deliveries=4)
+    async with running(
+        config, SERVICE_NAMES, database=database_url, bus=bus, in_process=amqp_url is None
+    ) as state:
+        pool = state.runtime.require_pool()
+        yield Gateway(files, config, state, pool)
+
+
+@dataclass
+class Process:
+    name: str
+    process: asyncio.subprocess.Process
+    output: list[str] = field(default_factory=list)
+
+
+async def _pump(proc: Process, ready: asyncio.Event) -> None:
+    assert proc.process.stdout is not None
+    async for raw in proc.process.stdout:
+        line = raw.decode(errors="replace").rstrip()
+        proc.output.append(line)
+        if "is running" in line:
+            ready.set()
+
+
+async def start_service(
+    name: str, files: GatewayFiles, env: Mapping[str, str], *, wait: float = 30
+) -> tuple[Process, asyncio.Task[None]]:
+    """``acmegate run <name>`` as a child process; returns once it says it is running."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "acmegate.cli.main",
+        "run",
+        name,
+        "--config",
+        str(files.config_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, **env},
+    )
+    proc = Process(name, process)
+    ready = asyncio.Event()
+    pump = asyncio.create_task(_pump(proc, ready))
+    try:
+        await asyncio.wait_for(ready.wait(), wait)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise RuntimeError(f"{name} did not start:\n" + "\n".join(proc.output[-40:])) from None
+    return proc, pump
+
+
+async def stop_service(proc: Process, pump: asyncio.Task[None], *, kill: bool = False) -> None:
+    if proc.process.returncode is None:
+        proc.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.process.wait(), 15)
+        except TimeoutError:
+            proc.process.kill()
+            await proc.process.wait()
+    pump.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await pump
+
+
+@contextlib.asynccontextmanager
+async def distributed_gateway(
+    files: GatewayFiles, database_url: str, amqp_url: str
+) -> AsyncIterator[dict[str, tuple[Process, asyncio.Task[None]]]]:
+    """Each service its own process, over the real RabbitMQ and PostgreSQL."""
+    env = {"ACMEGATE_DATABASE_URL": database_url, "ACMEGATE_AMQP_URL": amqp_url}
+    started: dict[str, tuple[Process, asyncio.Task[None]]] = {}
+    try:
+        # The frontend last, as in production: the pipeline is ready before requests arrive.
+        for name in ("signer", "policy", "attestation", "frontend"):
+            started[name] = await start_service(name, files, env)
+        yield started
+    finally:
+        for proc, pump in reversed(list(started.values())):
+            await stop_service(proc, pump)
+
+
+__all__ = [
+    "SERVICE_NAMES",
+    "Gateway",
+    "GatewayFiles",
+    "distributed_gateway",
+    "gateway_config",
+    "running_gateway",
+    "start_service",
+    "stop_service",
+]
