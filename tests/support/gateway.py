@@ -16,7 +16,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,7 +233,12 @@ async def _pump(proc: Process, ready: asyncio.Event) -> None:
 
 
 async def start_service(
-    name: str, files: GatewayFiles, env: Mapping[str, str], *, wait: float = 30
+    name: str,
+    files: GatewayFiles,
+    env: Mapping[str, str],
+    *,
+    wait: float = 30,
+    extra: Sequence[str] = (),
 ) -> tuple[Process, asyncio.Task[None]]:
     """``acmegate run <name>`` as a child process; returns once it says it is running."""
     process = await asyncio.create_subprocess_exec(
@@ -244,6 +249,7 @@ async def start_service(
         name,
         "--config",
         str(files.config_path),
+        *extra,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, **env},

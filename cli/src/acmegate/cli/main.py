@@ -89,6 +89,7 @@ def cmd_standalone(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from acmegate.cli.compose import SERVICE_NAMES, resolve_database, running, wait_for_signal
+    from acmegate.common.health import HealthServer
 
     if args.service not in SERVICE_NAMES:
         raise CliError(f"unknown service {args.service!r}; one of {', '.join(SERVICE_NAMES)}")
@@ -98,12 +99,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         async with running(config, [args.service], database=resolve_database(config)) as state:
+            health = None
+            if args.health_port:
+                health = HealthServer(state.runtime, args.health_host, args.health_port)
+                await health.start()
             service = state.services[args.service]
             where = getattr(service, "directory_url", None)
             print(
                 f"acmegate {args.service} is running" + (f": {where}" if where else ""), flush=True
             )
-            await wait_for_signal()
+            try:
+                await wait_for_signal()
+            finally:
+                if health is not None:
+                    await health.stop()
 
     _run(main())
     return 0
@@ -254,6 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("run", help="run one service against RabbitMQ and PostgreSQL")
     p.add_argument("service", help="frontend, attestation, policy or signer")
     p.add_argument("--config", required=True)
+    p.add_argument(
+        "--health-port",
+        type=int,
+        default=int(os.environ.get("ACMEGATE_HEALTH_PORT", "0")),
+        help="serve /healthz and /readyz on this port (0: off)",
+    )
+    p.add_argument("--health-host", default="0.0.0.0")  # noqa: S104 - probes come from outside
     p.set_defaults(func=cmd_run)
 
     p = commands.add_parser("migrate", help="apply database migrations")

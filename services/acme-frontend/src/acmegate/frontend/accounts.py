@@ -87,14 +87,12 @@ async def update(frontend: Frontend, signed: SignedRequest, account_id: str) -> 
 async def change_key(frontend: Frontend, signed: SignedRequest) -> Account:
     """keyChange (§7.3.5): an inner JWS signed by the new key names the account and old key."""
     account = signed.require_account()
-    inner = jws.parse(signed.payload)
+    inner = jws.parse(signed.payload, inner=True)
     header = inner.header
     if "jwk" not in header:
         raise malformed("the inner JWS of a key change must carry 'jwk'")
     if header.get("url") != signed.header["url"]:
         raise malformed("the inner JWS 'url' must equal the outer one")
-    if "nonce" in header:
-        raise malformed("the inner JWS of a key change must not carry a nonce")
     new_jwk = header["jwk"]
     new_key = jws.public_key_from_jwk(new_jwk)
     jws.verify(inner, new_key)

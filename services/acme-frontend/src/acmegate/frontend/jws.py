@@ -70,8 +70,11 @@ def bad_signature_algorithm(alg: object) -> AcmeError:
     )
 
 
-def parse(body: bytes) -> ParsedJws:
-    """Parse a flattened JWS; errors are ``malformed`` or ``badSignatureAlgorithm``."""
+def parse(body: bytes, *, inner: bool = False) -> ParsedJws:
+    """Parse a flattened JWS; errors are ``malformed`` or ``badSignatureAlgorithm``.
+
+    ``inner``: the nested JWS of a key change (RFC 8555 §7.3.5), which has no nonce.
+    """
     try:
         jws = _flattened_decoder.decode(body)
     except msgspec.ValidationError as exc:
@@ -94,9 +97,11 @@ def parse(body: bytes) -> ParsedJws:
     alg = header.get("alg")
     if alg not in SUPPORTED_ALGORITHMS:
         raise bad_signature_algorithm(alg)
-    for name in ("nonce", "url"):
+    for name in ("url",) if inner else ("nonce", "url"):
         if not isinstance(header.get(name), str) or not header[name]:
             raise malformed(f"JWS protected header lacks {name!r}")
+    if inner and "nonce" in header:
+        raise malformed("the inner JWS of a key change must not carry a nonce")
     has_jwk, has_kid = "jwk" in header, "kid" in header
     if has_jwk == has_kid:
         raise malformed("JWS protected header must carry exactly one of 'jwk' and 'kid'")

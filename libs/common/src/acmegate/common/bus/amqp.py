@@ -96,6 +96,9 @@ class AmqpBus:
             await self._connection.close()
             self._connection = None
 
+    def ready(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed
+
     async def publish(self, queue: Queue, message: messages.Message) -> None:
         assert self._publish_channel is not None, "bus not started"
         body = messages.encode(message)

@@ -72,6 +72,9 @@ class Bus(Protocol):
     async def subscribe(self, handler: BroadcastHandler) -> None:
         """Receive broadcasts from now on."""
 
+    def ready(self) -> bool:
+        """Connected and able to publish (for readiness probes)."""
+
 
 def retry_backoff(delivery_count: int) -> float:
     """Seconds to wait before redelivering after a failed delivery (capped exponential)."""

@@ -23,6 +23,7 @@ from acmegate.common.bus.base import (
     Reject,
     retry_backoff,
 )
+from acmegate.common.logging import bind_correlation_id
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +84,9 @@ class InProcessBus:
         except Exception:
             log.exception("broadcast handler failed")
 
+    def ready(self) -> bool:
+        return not self._closing
+
     def depth(self, queue: Queue) -> int:
         """Messages waiting on ``queue`` (for tests)."""
         return self._queue(queue).qsize()
@@ -100,7 +104,8 @@ class InProcessBus:
                 continue
             delivery = Delivery(queue, envelope.deliveries, envelope.deliveries > 1)
             try:
-                await handler(message, delivery)
+                with bind_correlation_id(getattr(message, "correlation_id", None)):
+                    await handler(message, delivery)
             except asyncio.CancelledError:
                 # Shutting down mid-message: like a closed AMQP channel, it goes back.
                 source.put_nowait(envelope)

@@ -219,7 +219,7 @@ async def claim_due(
         """
         UPDATE acme.outbox o
         SET attempts = o.attempts + 1,
-            next_attempt_at = $1 + $2 * least(power(2, o.attempts), 8)
+            next_attempt_at = $1 + $2::interval * least(power(2, o.attempts), 8)
         WHERE o.id IN (
             SELECT id FROM acme.outbox WHERE next_attempt_at <= $1
             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED
