@@ -94,3 +94,20 @@ async def embedded_database(data_dir: str) -> str:
         await asyncio.to_thread(server.psql, "CREATE DATABASE acmegate;")
     uri: str = server.get_uri("acmegate")
     return uri
+
+
+def banner(config: Config, frontend: object) -> list[str]:
+    """What the person who started the gateway needs to know next."""
+    directory = str(getattr(frontend, "directory_url", ""))
+    lines = [f"acmegate standalone is running. ACME directory: {directory}"]
+    for ca in config.certificate_authorities[:1]:
+        if ca.chain:
+            lines.append(f"  root CA certificate: {Path(ca.chain[-1]).resolve()}")
+    if untrusted_attestation_roots(config):
+        ca_dir = Path(config.attestation_providers[0].roots[0]).resolve().parent
+        lines += [
+            "  enroll a simulated device:",
+            f"    acmegate simulate-device --directory {directory} --serial C02DEMO0001 "
+            f"--attestation-ca {ca_dir}",
+        ]
+    return lines

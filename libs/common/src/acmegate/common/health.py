@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import asyncpg
 from aiohttp import web
 
 from acmegate.common.runtime import Runtime
@@ -40,7 +41,7 @@ class HealthServer:
         if self.runtime.pool is not None:
             try:
                 await self.runtime.pool.fetchval("SELECT 1", timeout=2)
-            except Exception as exc:
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 problems.append(f"database: {type(exc).__name__}")
         if problems:
             return web.json_response({"status": "unavailable", "problems": problems}, status=503)

@@ -20,6 +20,7 @@ from acmegate.frontend import jws
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import accounts as account_db
 from acmegate.frontend.db.accounts import Account
+from acmegate.frontend.middleware import CORRELATION_ID
 from acmegate.frontend.nonces import bad_nonce
 from acmegate.frontend.status import AccountStatus
 
@@ -102,7 +103,7 @@ async def authenticate(request: web.Request, frontend: Frontend, mode: KeyMode) 
         if not redeemed.fresh:
             raise bad_nonce()
         return SignedRequest(
-            request["correlation_id"],
+            request[CORRELATION_ID],
             parsed.payload,
             header,
             key,
@@ -130,5 +131,5 @@ async def authenticate(request: web.Request, frontend: Frontend, mode: KeyMode) 
     if account.status != AccountStatus.VALID:
         raise unauthorized(f"account is {account.status}")
     return SignedRequest(
-        request["correlation_id"], parsed.payload, header, key, account.thumbprint, None, account
+        request[CORRELATION_ID], parsed.payload, header, key, account.thumbprint, None, account
     )

@@ -24,6 +24,8 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+CORRELATION_ID = web.RequestKey("correlation_id", str)
+
 _HTTP_KINDS = {
     404: (ErrorKind.NOT_FOUND, "no such resource"),
     405: (ErrorKind.METHOD_NOT_ALLOWED, "method not allowed; ACME resources need POST-as-GET"),
@@ -34,7 +36,7 @@ _HTTP_KINDS = {
 @web.middleware
 async def acme_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     frontend = request.app[FRONTEND]
-    request["correlation_id"] = correlation_id = new_correlation_id()
+    request[CORRELATION_ID] = correlation_id = new_correlation_id()
     with bind_correlation_id(correlation_id):
         try:
             response = await handler(request)

@@ -1,0 +1,54 @@
+"""Errors and helpers shared by the CLI commands."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+from acmegate.common import logging as acmegate_logging
+from acmegate.common.config import Config, ConfigError, load_config
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A clear error for the person at the terminal (exit code 2)."""
+
+
+def load(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise CliError(f"configuration error: {exc}") from exc
+
+
+def configure_logging(config: Config, service: str) -> None:
+    acmegate_logging.configure(config.logging.level, json=config.logging.json, service=service)
+
+
+def check(config: Config, names: Sequence[str]) -> None:
+    """Every named service's own configuration checks; raises CliError listing the problems."""
+    from acmegate.cli.compose import validate
+
+    problems = validate(config, names)
+    if problems:
+        raise CliError("configuration error: " + "; ".join(problems))
+
+
+def env_secret(name: str, what: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise CliError(f"set {what} in the environment variable {name}")
+    return value
+
+
+def run_async(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coroutine`` on uvloop; Ctrl-C ends it quietly."""
+    import uvloop
+
+    try:
+        return uvloop.run(coroutine)
+    except KeyboardInterrupt:
+        return None

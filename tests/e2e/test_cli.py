@@ -1,0 +1,204 @@
+"""The `acmegate` command as a newcomer and an operator use it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from acmegate.testkit.apple_ca import AttestationCA
+from tests.support.gateway import Gateway, free_port
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def acmegate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "acmegate.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+def verify(root: Path, text: str, tmp_path: Path) -> str:
+    (tmp_path / "out.pem").write_text(text)
+    chain = re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", text, re.S)
+    (tmp_path / "untrusted.pem").write_text("\n".join(chain[1:]) + "\n")
+    done = subprocess.run(
+        [
+            "openssl",
+            "verify",
+            "-purpose",
+            "sslclient",
+            "-CAfile",
+            str(root),
+            "-untrusted",
+            str(tmp_path / "untrusted.pem"),
+            str(tmp_path / "out.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout + done.stderr
+
+
+async def test_simulate_device_prints_a_certificate_that_openssl_accepts(
+    gateway: Gateway, attestation_ca: AttestationCA, tmp_path: Path
+) -> None:
+    ca_dir = gateway.files.config_path.parent / "attestation-ca"
+    done = await asyncio.to_thread(
+        acmegate,
+        "simulate-device",
+        "--directory",
+        gateway.directory_url,
+        "--serial",
+        "C02E2E00001",
+        "--attestation-ca",
+        str(ca_dir),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "clientAuth" in done.stdout and "C02E2E00001" in done.stdout
+    assert verify(gateway.files.root_pem, done.stdout, tmp_path).strip().endswith("OK")
+
+
+async def test_simulate_device_reports_a_refusal_with_exit_code_1(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    ca_dir = gateway.files.config_path.parent / "attestation-ca"
+    done = await asyncio.to_thread(
+        acmegate,
+        "simulate-device",
+        "--directory",
+        gateway.directory_url,
+        "--serial",
+        "C02E2E00001",
+        "--attestation-ca",
+        str(ca_dir),
+        "--mode",
+        "wrong-root",
+    )
+    assert done.returncode == 1
+    assert "badAttestationStatement" in done.stdout
+    assert "BEGIN CERTIFICATE" not in done.stdout
+
+
+def test_an_unreachable_gateway_is_a_clear_error() -> None:
+    done = acmegate(
+        "simulate-device",
+        "--directory",
+        f"http://127.0.0.1:{free_port()}/acme/directory",
+        "--serial",
+        "X",
+    )
+    assert done.returncode == 2
+    assert "cannot reach" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_config_check_names_the_bad_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("server:\n  port: eighty\n")
+    done = acmegate("config", "check", "--config", str(bad))
+    assert done.returncode == 2
+    assert "$.server.port" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ca_init_needs_the_passphrase_in_the_environment(tmp_path: Path) -> None:
+    done = acmegate(
+        "ca",
+        "init",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "devices",
+        "--common-name",
+        "Devices CA",
+        env={"ACMEGATE_CA_PASSPHRASE": ""},
+    )
+    assert done.returncode == 2
+    assert "ACMEGATE_CA_PASSPHRASE" in done.stderr
+
+
+def test_ca_init_creates_a_ca_and_prints_its_configuration(tmp_path: Path) -> None:
+    done = acmegate(
+        "ca",
+        "init",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "devices",
+        "--common-name",
+        "Devices CA",
+        "--key-type",
+        "rsa2048",
+        "--hash",
+        "sha256",
+        "--subject",
+        "O=Example",
+        env={"ACMEGATE_CA_PASSPHRASE": "s3cret-passphrase"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "certificate_authorities:" in done.stdout
+    assert "s3cret" not in done.stdout + done.stderr
+    verified = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(tmp_path / "root.pem"), str(tmp_path / "devices.pem")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verified.stdout.strip().endswith("OK")
+
+
+@pytest.mark.slow
+def test_standalone_starts_with_embedded_postgres_and_enrolls_a_device(tmp_path: Path) -> None:
+    """The README's first command, on a copy of the dev configuration."""
+    work = tmp_path / "gateway"
+    shutil.copytree(ROOT / "examples", work / "examples")
+    port = free_port()
+    config = (work / "examples" / "dev.yaml").read_text()
+    config = (
+        config.replace("port: 8443", f"port: {port}")
+        .replace("http://127.0.0.1:8443", f"http://127.0.0.1:{port}")
+        .replace("port: 9443", f"port: {free_port()}")
+    )
+    (work / "examples" / "dev.yaml").write_text(config)
+    env = {k: v for k, v in os.environ.items() if k != "ACMEGATE_DATABASE_URL"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "acmegate.cli.main", "standalone", "--config", "examples/dev.yaml"],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert f"http://127.0.0.1:{port}/acme/directory" in banner, banner
+        done = acmegate(
+            "simulate-device",
+            "--directory",
+            f"http://127.0.0.1:{port}/acme/directory",
+            "--serial",
+            "C02DEMO0001",
+            "--attestation-ca",
+            str(work / "var/dev/attestation-ca"),
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert verify(work / "var/dev/ca/root.pem", done.stdout, tmp_path).strip().endswith("OK")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert "DEVELOPMENT MODE" in stderr
+    assert process.returncode == 0, stderr[-2000:]
