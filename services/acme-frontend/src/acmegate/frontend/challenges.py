@@ -8,6 +8,7 @@ attestation service. Whatever the attestation says — valid, or a client-caused
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from acmegate.common.bus import Queue
@@ -87,7 +88,7 @@ async def respond(
             retry_at=now + timing.republish_after,
         )
 
-    await pipeline.submit_and_wait(
+    woken = await pipeline.submit_and_wait(
         frontend,
         key=f"challenge:{challenge.id}",
         queue=Queue.CHALLENGE_VERIFY,
@@ -95,6 +96,16 @@ async def respond(
         fence=fence,
         wait=timing.challenge_wait,
     )
+    if woken is not None and woken.outcome is not None:
+        # Applied by this replica: the outcome is what the database now holds.
+        outcome = woken.outcome
+        done = replace(
+            challenge,
+            status=outcome.status,
+            error=outcome.error,
+            validated=outcome.at if outcome.status == ChallengeStatus.VALID else None,
+        )
+        return replace(authz, status=outcome.status, challenges=[done]), done
     current = await order_db.get_authorization_of_challenge(frontend.pool, challenge_id)
     assert current is not None
     return current, next(c for c in current.challenges if c.id == challenge_id)

@@ -9,7 +9,7 @@ consumer, and the sweeper fails the order once its budget is spent: nothing stay
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -151,8 +151,19 @@ async def finalize(frontend: Frontend, signed: SignedRequest, order_id: str) -> 
     )
     if started is None:
         raise AcmeError(ErrorKind.ORDER_NOT_READY, "order is already being finalized")
-    current = await order_db.get_order(frontend.pool, order.id)
-    assert current is not None
+    if started.outcome is not None:
+        # Applied by this replica: the outcome is what the database now holds.
+        outcome = started.outcome
+        current = replace(
+            order,
+            status=outcome.status,
+            error=outcome.error,
+            certificate_id=outcome.certificate_id,
+        )
+    else:
+        reread = await order_db.get_order(frontend.pool, order.id)
+        assert reread is not None
+        current = reread
     problem = None
     if current.status == OrderStatus.INVALID and current.error is not None:
         problem = _error_of(current.error)

@@ -16,6 +16,7 @@ import structlog
 from acmegate.common import messages
 from acmegate.common.bus import Queue
 from acmegate.frontend.context import Frontend
+from acmegate.frontend.waiters import Woken
 
 log = structlog.get_logger(__name__)
 
@@ -30,8 +31,8 @@ async def submit_and_wait(
     message: messages.Message,
     fence: Fence,
     wait: float,
-) -> bool | None:
-    """Fence, publish and wait. None: the fence failed (not ours to start); else woke in time."""
+) -> Woken | None:
+    """Fence, publish and wait. None: the fence failed (someone else started this work)."""
     body = messages.encode(message)
     with frontend.waiters.expect(key) as done:
         if not await fence(body, frontend.clock.now()):
@@ -41,5 +42,5 @@ async def submit_and_wait(
         except Exception:
             # The outbox row stays; the sweeper publishes it again (DESIGN.md step 5).
             log.warning("publish failed; the sweeper will retry", key=key, exc_info=True)
-            return False
+            return Woken(False)
         return await frontend.waiters.wait(done, wait)

@@ -8,6 +8,9 @@ so that no certificate exists that the client was told was not issued.
 
 from __future__ import annotations
 
+from typing import Literal
+
+import msgspec
 import structlog
 
 from acmegate.common.bus import Delivery, Queue, Reject
@@ -21,6 +24,7 @@ from acmegate.common.messages import (
 )
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import work as work_db
+from acmegate.frontend.waiters import Outcome
 
 log = structlog.get_logger(__name__)
 
@@ -46,37 +50,51 @@ class ResultsConsumer:
             problem=result.problem,
             now=frontend.clock.now(),
         )
-        log.info(
-            "challenge validated" if result.problem is None else "challenge failed",
-            challenge=result.challenge_id,
-            applied=applied,
-            serial=result.claims.serial_number if result.claims else None,
-            problem=result.problem.kind if result.problem else None,
-            detail=result.problem.detail if result.problem else None,
-        )
-        await self._done("challenge", result.challenge_id, result.correlation_id)
+        outcome = None
+        if applied:
+            outcome = Outcome(
+                "invalid" if result.problem else "valid",
+                frontend.clock.now(),
+                error=msgspec.to_builtins(result.problem) if result.problem else None,
+            )
+        if result.problem is not None:
+            log.info(
+                "challenge failed",
+                challenge=result.challenge_id,
+                problem=result.problem.kind,
+                detail=result.problem.detail,
+            )
+        await self._done("challenge", result.challenge_id, result.correlation_id, outcome)
 
     async def _order(self, result: OrderFinalized) -> None:
         frontend = self.frontend
+        certificate_id = new_id()
         applied = await work_db.apply_order_result(
             frontend.pool,
             result.order_id,
-            certificate_id=new_id(),
+            certificate_id=certificate_id,
             serial=result.certificate_serial,
             chain_pem=result.chain_pem,
             problem=result.problem,
         )
+        outcome = None
         if applied:
-            log.info(
-                "order finalized" if result.problem is None else "order failed",
-                order=result.order_id,
-                serial=result.certificate_serial,
-                problem=result.problem.kind if result.problem else None,
-                detail=result.problem.detail if result.problem else None,
+            outcome = Outcome(
+                "invalid" if result.problem else "valid",
+                frontend.clock.now(),
+                error=msgspec.to_builtins(result.problem) if result.problem else None,
+                certificate_id=None if result.problem else certificate_id,
             )
+            if result.problem is not None:
+                log.info(
+                    "order failed",
+                    order=result.order_id,
+                    problem=result.problem.kind,
+                    detail=result.problem.detail,
+                )
         elif result.certificate_serial is not None:
             await self._late_certificate(result)
-        await self._done("order", result.order_id, result.correlation_id)
+        await self._done("order", result.order_id, result.correlation_id, outcome)
 
     async def _late_certificate(self, result: OrderFinalized) -> None:
         status, delivered = await work_db.order_certificate_serial(
@@ -101,12 +119,17 @@ class ResultsConsumer:
             ),
         )
 
-    async def _done(self, kind: str, subject_id: str, correlation_id: str) -> None:
-        key = f"{kind}:{subject_id}"
-        self.frontend.waiters.wake(key)
+    async def _done(
+        self,
+        kind: Literal["challenge", "order"],
+        subject_id: str,
+        correlation_id: str,
+        outcome: Outcome | None,
+    ) -> None:
+        self.frontend.waiters.wake(f"{kind}:{subject_id}", outcome)
         if self.frontend.broadcast_results:
             await self.frontend.bus.broadcast(
-                WorkDone(correlation_id=correlation_id, kind=kind, id=subject_id)  # type: ignore[arg-type]
+                WorkDone(correlation_id=correlation_id, kind=kind, id=subject_id)
             )
 
     async def on_broadcast(self, message: Message) -> None:

@@ -3,6 +3,10 @@
 The replica that applies a result wakes its own waiters and broadcasts a ``WorkDone`` notice so
 the replica holding the HTTP request (if another) wakes too. A missed wake-up only means the
 client sees ``processing`` and polls (RFC 8555 §7.4, Retry-After): correctness never depends on it.
+
+The replica that applied the result also hands its waiters the :class:`Outcome`, so the request
+it wakes can answer without reading the row back; a wake-up from another replica's notice
+carries none, and the request re-reads.
 """
 
 from __future__ import annotations
@@ -12,18 +16,38 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The state a result moved a challenge or an order to."""
+
+    status: str
+    at: datetime
+    error: dict[str, Any] | None = None
+    certificate_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Woken:
+    """How a wait ended: ``woken`` in time, with the outcome if this replica applied it."""
+
+    woken: bool
+    outcome: Outcome | None = None
 
 
 @dataclass
 class Waiters:
-    _waiting: dict[str, list[asyncio.Future[None]]] = field(
+    _waiting: dict[str, list[asyncio.Future[Outcome | None]]] = field(
         default_factory=lambda: defaultdict(list)
     )
 
     @contextlib.contextmanager
-    def expect(self, key: str) -> Iterator[asyncio.Future[None]]:
+    def expect(self, key: str) -> Iterator[asyncio.Future[Outcome | None]]:
         """Register before publishing, so a fast result cannot be missed."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
         self._waiting[key].append(future)
         try:
             yield future
@@ -35,16 +59,15 @@ class Waiters:
                 if not waiting:
                     del self._waiting[key]
 
-    def wake(self, key: str) -> None:
+    def wake(self, key: str, outcome: Outcome | None = None) -> None:
         for future in self._waiting.get(key, ()):
             if not future.done():
-                future.set_result(None)
+                future.set_result(outcome)
 
     @staticmethod
-    async def wait(future: asyncio.Future[None], seconds: float) -> bool:
-        """True if woken within ``seconds``."""
+    async def wait(future: asyncio.Future[Outcome | None], seconds: float) -> Woken:
         try:
-            await asyncio.wait_for(asyncio.shield(future), seconds)
+            outcome = await asyncio.wait_for(asyncio.shield(future), seconds)
         except TimeoutError:
-            return False
-        return True
+            return Woken(False)
+        return Woken(True, outcome)

@@ -153,5 +153,5 @@ class AttestationService:
                 order_id=message.order_id,
                 problem=exc.to_problem(),
             )
-        log.info("finalize CSR accepted", order_id=message.order_id)
+        log.debug("finalize CSR accepted", order_id=message.order_id)
         return Queue.FINALIZE_POLICY, msgspec.structs.replace(message, csr=csr)
