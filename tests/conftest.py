@@ -10,8 +10,10 @@ import aio_pika
 import asyncpg
 import pytest
 
-from acmegate.common.bus import Queue
+from acmegate.common.bus import Queue, RpcQueue
 from tests.support.infra import postgres_server_url, rabbitmq_url
+
+pytest_plugins = ["tests.support.device_fixtures"]
 
 
 @pytest.fixture(scope="session")
@@ -61,10 +63,9 @@ async def bus_namespace(amqp_server_url: str) -> AsyncIterator[str]:
         for queue in Queue:
             for suffix in ("", ".dead"):
                 await channel.queue_delete(f"{namespace}.{queue}{suffix}")
+        for rpc_queue in RpcQueue:
+            await channel.queue_delete(f"{namespace}.{rpc_queue}")
         await channel.exchange_delete(f"{namespace}.dead-letter")
         await channel.exchange_delete(f"{namespace}.notify")
     finally:
         await connection.close()
-
-
-pytest_plugins = ["tests.support.device_fixtures"]

@@ -150,3 +150,38 @@ async def test_broadcasts_reach_every_subscriber(bus: Bus) -> None:
             break
         await asyncio.sleep(0.05)
     assert got == [[notice], [notice]]
+
+
+async def test_a_request_gets_the_reply_of_one_server(bus: Bus) -> None:
+    from acmegate.common.bus import RpcQueue
+
+    async def server(message: Message) -> Message:
+        assert isinstance(message, OrderFinalized)
+        return OrderFinalized(
+            correlation_id=message.correlation_id, order_id=message.order_id + "-answered"
+        )
+
+    await bus.serve(RpcQueue.SIGNER, server)
+    reply = await bus.request(RpcQueue.SIGNER, _result(5), timeout=5)
+    assert isinstance(reply, OrderFinalized) and reply.order_id == "o5-answered"
+
+
+async def test_a_servers_acme_error_is_raised_at_the_caller(bus: Bus) -> None:
+    from acmegate.common.bus import RpcQueue
+    from acmegate.common.errors import AcmeError, ErrorKind
+
+    async def server(message: Message) -> Message:
+        raise AcmeError(ErrorKind.NOT_FOUND, "no such certificate")
+
+    await bus.serve(RpcQueue.POLICY, server)
+    with pytest.raises(AcmeError) as caught:
+        await bus.request(RpcQueue.POLICY, _result(6), timeout=5)
+    assert caught.value.kind is ErrorKind.NOT_FOUND
+    assert caught.value.detail == "no such certificate"
+
+
+async def test_a_request_nobody_serves_is_unavailable_quickly(bus: Bus) -> None:
+    from acmegate.common.bus import RpcQueue, RpcUnavailable
+
+    with pytest.raises(RpcUnavailable):
+        await bus.request(RpcQueue.POLICY, _result(7), timeout=1)

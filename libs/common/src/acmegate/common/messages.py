@@ -204,6 +204,13 @@ class WorkDone(msgspec.Struct, frozen=True, tag="work.done.v1", tag_field="type"
     id: str
 
 
+class RpcFailed(msgspec.Struct, frozen=True, tag="rpc.failed.v1", tag_field="type"):
+    """The reply to a request whose handler raised: the problem, raised again at the caller."""
+
+    correlation_id: str
+    problem: Problem
+
+
 Message = (
     VerifyChallenge
     | ChallengeVerified
@@ -211,6 +218,7 @@ Message = (
     | OrderFinalized
     | RevokeCertificates
     | WorkDone
+    | RpcFailed
 )
 
 _encoder = msgspec.json.Encoder()

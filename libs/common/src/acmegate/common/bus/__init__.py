@@ -12,6 +12,9 @@ from acmegate.common.bus.base import (
     Handler,
     Queue,
     Reject,
+    RpcHandler,
+    RpcQueue,
+    RpcUnavailable,
 )
 from acmegate.common.bus.inprocess import InProcessBus
 from acmegate.common.config import Config, Secret
@@ -25,6 +28,9 @@ __all__ = [
     "InProcessBus",
     "Queue",
     "Reject",
+    "RpcHandler",
+    "RpcQueue",
+    "RpcUnavailable",
     "amqp_url",
     "bus_from_config",
 ]

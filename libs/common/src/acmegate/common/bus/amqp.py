@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,12 +29,16 @@ from aio_pika.abc import (
 )
 
 from acmegate.common import messages
+from acmegate.common.bus import rpc
 from acmegate.common.bus.base import (
     BroadcastHandler,
     Delivery,
     Handler,
     Queue,
     Reject,
+    RpcHandler,
+    RpcQueue,
+    RpcUnavailable,
     retry_backoff,
 )
 from acmegate.common.logging import bind_correlation_id
@@ -51,6 +56,9 @@ class AmqpBus:
     _notify_exchange: AbstractExchange | None = None
     _consumers: list[tuple[AbstractQueue, str]] = field(default_factory=list)
     _inflight: set[asyncio.Task[Any]] = field(default_factory=set)
+    _reply_queue: str | None = None
+    _replies: dict[str, asyncio.Future[messages.Message]] = field(default_factory=dict)
+    _reply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def name(self, queue: Queue) -> str:
         return f"{self.namespace}.{queue}"
@@ -188,3 +196,88 @@ class AmqpBus:
         # Broadcasts are best-effort wake-ups: no acknowledgement to pay for.
         tag = await own.consume(on_message, no_ack=True)
         self._consumers.append((own, tag))
+
+    # --- request/reply ------------------------------------------------------------------------
+
+    async def serve(self, queue: RpcQueue, handler: RpcHandler) -> None:
+        assert self._connection is not None and self._publish_channel is not None
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=16)
+        # Requests are transient and expire (per-message TTL = the caller's timeout).
+        amqp_queue = await channel.declare_queue(f"{self.namespace}.{queue}", durable=True)
+        publish = self._publish_channel.default_exchange
+
+        async def on_request(incoming: AbstractIncomingMessage) -> None:
+            try:
+                request = messages.decode(incoming.body)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                log.error("undecodable request dropped", queue=str(queue))
+                return
+            if not incoming.reply_to:
+                return
+            with bind_correlation_id(getattr(request, "correlation_id", None)):
+                reply = await rpc.answer(handler, request)
+            await publish.publish(
+                aio_pika.Message(
+                    messages.encode(reply),
+                    correlation_id=incoming.correlation_id,
+                    delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+                ),
+                routing_key=incoming.reply_to,
+                mandatory=False,
+            )
+
+        tag = await amqp_queue.consume(on_request, no_ack=True)
+        self._consumers.append((amqp_queue, tag))
+
+    async def request(
+        self, queue: RpcQueue, message: messages.Message, *, timeout: float = 10.0
+    ) -> messages.Message:
+        assert self._publish_channel is not None, "bus not started"
+        reply_queue = await self._ensure_reply_queue()
+        correlation = secrets.token_hex(12)
+        future: asyncio.Future[messages.Message] = asyncio.get_running_loop().create_future()
+        self._replies[correlation] = future
+        try:
+            try:
+                await self._publish_channel.default_exchange.publish(
+                    aio_pika.Message(
+                        messages.encode(message),
+                        correlation_id=correlation,
+                        reply_to=reply_queue,
+                        expiration=timeout,
+                        delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+                    ),
+                    routing_key=f"{self.namespace}.{queue}",
+                    mandatory=True,
+                )
+            except aio_pika.exceptions.DeliveryError as exc:
+                raise RpcUnavailable(f"no {queue} server is running") from exc
+            try:
+                reply = await asyncio.wait_for(future, timeout)
+            except TimeoutError as exc:
+                raise RpcUnavailable(f"{queue} did not answer within {timeout:g}s") from exc
+        finally:
+            self._replies.pop(correlation, None)
+        return rpc.unwrap(reply)
+
+    async def _ensure_reply_queue(self) -> str:
+        async with self._reply_lock:
+            if self._reply_queue is None:
+                assert self._connection is not None
+                channel = await self._connection.channel()
+                own = await channel.declare_queue(exclusive=True, auto_delete=True)
+
+                async def on_reply(incoming: AbstractIncomingMessage) -> None:
+                    future = self._replies.get(incoming.correlation_id or "")
+                    if future is None or future.done():
+                        return
+                    try:
+                        future.set_result(messages.decode(incoming.body))
+                    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                        future.set_exception(exc)
+
+                tag = await own.consume(on_reply, no_ack=True)
+                self._consumers.append((own, tag))
+                self._reply_queue = own.name
+            return self._reply_queue

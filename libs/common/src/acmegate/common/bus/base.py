@@ -10,7 +10,11 @@ Delivery semantics (the same for both, checked by one contract test suite):
 - any other exception redelivers the message after a backoff, and dead-letters it once it has
   been delivered ``max_deliveries`` times;
 - :meth:`Bus.broadcast` is a transient fan-out to every live subscriber (no persistence, no
-  retry): it only wakes up waiters, correctness never depends on it.
+  retry): it only wakes up waiters, correctness never depends on it;
+- :meth:`Bus.request` / :meth:`Bus.serve` are request/reply for interactive operations (the
+  admin API asking the signer or the policy service): transient, at most once, answered by one
+  server replica within the timeout or failed with :class:`RpcUnavailable`. A handler's
+  :class:`~acmegate.common.errors.AcmeError` travels back and is raised again at the caller.
 """
 
 from __future__ import annotations
@@ -34,6 +38,17 @@ class Queue(enum.StrEnum):
     FRONTEND_RESULTS = "frontend.results"
 
 
+class RpcQueue(enum.StrEnum):
+    """Request/reply queues of the services that answer interactive requests."""
+
+    SIGNER = "signer.rpc"
+    POLICY = "policy.rpc"
+
+
+class RpcUnavailable(Exception):
+    """No server answered the request in time (service down or overloaded)."""
+
+
 class Reject(Exception):
     """Raised by a handler for a message that can never succeed: dead-letter it now."""
 
@@ -49,6 +64,7 @@ class Delivery:
 
 Handler = Callable[[Message, Delivery], Awaitable[None]]
 BroadcastHandler = Callable[[Message], Awaitable[None]]
+RpcHandler = Callable[[Message], Awaitable[Message]]
 
 
 class Bus(Protocol):
@@ -74,6 +90,12 @@ class Bus(Protocol):
 
     def ready(self) -> bool:
         """Connected and able to publish (for readiness probes)."""
+
+    async def request(self, queue: RpcQueue, message: Message, *, timeout: float = 10.0) -> Message:
+        """Send ``message`` to one server of ``queue`` and return its reply."""
+
+    async def serve(self, queue: RpcQueue, handler: RpcHandler) -> None:
+        """Answer requests on ``queue`` with ``handler`` from now on."""
 
 
 def retry_backoff(delivery_count: int) -> float:
