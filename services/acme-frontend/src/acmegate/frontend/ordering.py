@@ -19,7 +19,7 @@ from cryptography import x509
 from acmegate.common.bus import Queue
 from acmegate.common.errors import AcmeError, ErrorKind, malformed, not_found, unauthorized
 from acmegate.common.ids import b64url_decode, new_id, new_token
-from acmegate.common.messages import FinalizeOrder, Identifier, Problem
+from acmegate.common.messages import FinalizeOrder, Problem
 from acmegate.frontend import pipeline
 from acmegate.frontend.auth import SignedRequest
 from acmegate.frontend.context import Frontend
@@ -27,6 +27,7 @@ from acmegate.frontend.db import orders as order_db
 from acmegate.frontend.db import work as work_db
 from acmegate.frontend.db.orders import Order
 from acmegate.frontend.identifiers import parse_identifiers
+from acmegate.frontend.platforms import is_enrollment_token, unknown_token
 from acmegate.frontend.status import OrderStatus, presented_order_status
 
 
@@ -46,23 +47,25 @@ async def new_order(frontend: Frontend, signed: SignedRequest) -> Order:
             raise malformed(f"{field!r} is not supported; the certificate template sets validity")
     identifiers = parse_identifiers(payload.get("identifiers"))
     identifier = identifiers[0]
-    platform = await resolve_platform(frontend, identifier)
+    enrollment_token = identifier.value if is_enrollment_token(identifier.value) else None
     now = frontend.clock.now()
     order_id, authz_id = new_id(), new_id()
     expires = now + frontend.timing.order_lifetime
     authz_expires = min(expires, now + frontend.timing.authorization_lifetime)
-    await order_db.create_order(
+    created, platform = await order_db.create_order(
         frontend.pool,
         order_id=order_id,
         account_id=account.id,
         identifier=identifier,
-        platform=platform,
+        enrollment_token=enrollment_token,
         order_expires=expires,
         authz_id=authz_id,
         authz_expires=authz_expires,
         challenge_id=new_id(),
         token=new_token(),
     )
+    if not created:
+        raise unknown_token()
     return Order(
         order_id,
         account.id,
@@ -75,11 +78,6 @@ async def new_order(frontend: Frontend, signed: SignedRequest) -> Order:
         [authz_id],
         now,
     )
-
-
-async def resolve_platform(frontend: Frontend, identifier: Identifier) -> str | None:
-    """The device management platform whose enrollment token ``identifier`` is, if any."""
-    return None
 
 
 async def own_order(frontend: Frontend, signed: SignedRequest, order_id: str) -> Order:

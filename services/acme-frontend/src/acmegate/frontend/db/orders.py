@@ -121,39 +121,54 @@ async def create_order(
     order_id: str,
     account_id: str,
     identifier: Identifier,
-    platform: str | None,
+    enrollment_token: str | None,
     order_expires: datetime,
     authz_id: str,
     authz_expires: datetime,
     challenge_id: str,
     token: str,
-) -> None:
-    """Insert an order with its authorization and challenge in one statement."""
+) -> tuple[bool, str | None]:
+    """Insert an order with its authorization and challenge in one statement.
+
+    With an ``enrollment_token`` the order is created only if the token is live, and records
+    its platform. Returns (created, platform).
+    """
     raw_identifier = {"type": identifier.type, "value": identifier.value}
-    await pool.execute(
+    row = await pool.fetchrow(
         """
-        WITH o AS (
+        WITH t AS (
+            SELECT NULL::text AS platform WHERE $11::text IS NULL
+            UNION ALL
+            SELECT platform FROM acme.platform_tokens
+            WHERE $11::text IS NOT NULL AND token = $11 AND revoked_at IS NULL
+        ), o AS (
             INSERT INTO acme.orders (id, account_id, status, expires, identifiers, platform)
-            VALUES ($1, $2, 'pending', $3, $4, $5)
+            SELECT $1, $2, 'pending', $3, $4, t.platform FROM t
+            RETURNING id, platform
         ), a AS (
             INSERT INTO acme.authorizations (id, order_id, account_id, identifier, status, expires)
-            VALUES ($6, $1, $2, $7, 'pending', $8)
+            SELECT $5, o.id, $2, $6, 'pending', $7 FROM o
+            RETURNING id
+        ), c AS (
+            INSERT INTO acme.challenges (id, authz_id, account_id, type, token, status)
+            SELECT $8, a.id, $2, $9, $10, 'pending' FROM a
         )
-        INSERT INTO acme.challenges (id, authz_id, account_id, type, token, status)
-        VALUES ($9, $6, $2, $10, $11, 'pending')
+        SELECT EXISTS (SELECT 1 FROM o) AS created, (SELECT platform FROM o) AS platform
         """,
         order_id,
         account_id,
         order_expires,
         [raw_identifier],
-        platform,
         authz_id,
         raw_identifier,
         authz_expires,
         challenge_id,
         DEVICE_ATTEST_01,
         token,
+        enrollment_token,
     )
+    assert row is not None
+    return row["created"], row["platform"]
 
 
 async def get_order(pool: asyncpg.Pool, order_id: str) -> Order | None:

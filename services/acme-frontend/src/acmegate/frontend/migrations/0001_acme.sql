@@ -97,3 +97,16 @@ CREATE TABLE acme.settings (
     name   text PRIMARY KEY,
     value  bytea NOT NULL
 );
+
+-- Enrollment tokens of device management platforms (issue #5): a profile's ClientIdentifier
+-- may be the platform's token instead of the device serial; the order then records the
+-- platform, and the device's identity comes from the attestation alone.
+CREATE TABLE acme.platform_tokens (
+    token       text PRIMARY KEY,
+    platform    text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    revoked_at  timestamptz
+);
+-- One live token per platform: rotation revokes the old one.
+CREATE UNIQUE INDEX platform_tokens_live ON acme.platform_tokens (platform)
+    WHERE revoked_at IS NULL;

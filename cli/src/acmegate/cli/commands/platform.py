@@ -1,0 +1,113 @@
+"""Device management platforms: ``acmegate profile`` and ``acmegate platform token …``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from acmegate.cli.database import state_pool
+from acmegate.cli.errors import CliError, load, run_async
+from acmegate.common.clock import SystemClock
+from acmegate.common.errors import AcmeError
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from acmegate.frontend.linker import Linker
+    from acmegate.frontend.platforms import live_token, platform_config
+    from acmegate.frontend.profiles import build_profile, load_profile_signer
+
+    config = load(args.config)
+
+    async def main() -> Any:
+        platform = platform_config(config, args.name)
+        token = None
+        if platform.profile.client_identifier == "token":
+            async with state_pool(config, ["frontend"]) as pool:
+                token = (await live_token(pool, config, args.name, SystemClock().now())).token
+        signer = None
+        settings = platform.profile
+        if settings.signing_certificate and settings.signing_key:
+            signer = load_profile_signer(
+                settings.signing_certificate, settings.signing_key.reveal()
+            )
+        return build_profile(
+            platform,
+            directory_url=Linker(config.server.base_url).directory,
+            token=token,
+            signer=signer,
+        )
+
+    try:
+        profile = run_async(main())
+    except AcmeError as exc:
+        raise CliError(exc.detail) from exc
+    if args.out:
+        Path(args.out).write_bytes(profile.data)
+    else:
+        sys.stdout.buffer.write(profile.data)
+        sys.stdout.flush()
+    print(
+        f"{'signed ' if profile.signed else ''}profile for platform {args.name!r}"
+        + (f" written to {args.out}" if args.out else "")
+        + "\nor, in Jamf Pro's own ACME Certificate payload, enter:",
+        file=sys.stderr,
+    )
+    for label, value in profile.jamf_form:
+        print(f"  {label + ':':20} {value}", file=sys.stderr)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from acmegate.frontend.db.platforms import list_tokens
+    from acmegate.frontend.platforms import live_token, platform_config, revoke_tokens, rotate_token
+
+    config = load(args.config)
+
+    async def main() -> list[str]:
+        platform_config(config, args.name)
+        now = SystemClock().now()
+        async with state_pool(config, ["frontend"]) as pool:
+            if args.action == "rotate":
+                token = await rotate_token(pool, config, args.name, now)
+                return [
+                    f"new token for {args.name}: {token.token}",
+                    "previous tokens are revoked; download and push the profile again",
+                ]
+            if args.action == "revoke":
+                count = await revoke_tokens(pool, config, args.name, now)
+                return [f"revoked {count} token(s) of {args.name}"]
+            if args.action == "list":
+                return [
+                    f"{t.platform}  {t.token}  created {t.created_at:%Y-%m-%d %H:%M}Z  "
+                    + (f"revoked {t.revoked_at:%Y-%m-%d %H:%M}Z" if t.revoked_at else "live")
+                    for t in await list_tokens(pool, args.name)
+                ]
+            token = await live_token(pool, config, args.name, now)
+            return [token.token]
+
+    try:
+        lines = run_async(main())
+    except AcmeError as exc:
+        raise CliError(exc.detail) from exc
+    print("\n".join(lines))
+    return 0
+
+
+def register(commands: Any) -> None:
+    p = commands.add_parser(
+        "profile", help="a device management platform's .mobileconfig (on stdout)"
+    )
+    p.add_argument("name", help="the platform's name in the configuration")
+    p.add_argument("--config", required=True)
+    p.add_argument("--out", help="write the profile to this file instead of stdout")
+    p.set_defaults(func=cmd_profile)
+
+    platform = commands.add_parser("platform", help="device management platforms")
+    platform_commands = platform.add_subparsers(dest="platform_command", required=True)
+    token = platform_commands.add_parser("token", help="a platform's enrollment token")
+    token.add_argument("action", choices=["show", "rotate", "revoke", "list"])
+    token.add_argument("name", help="the platform's name")
+    token.add_argument("--config", required=True)
+    token.set_defaults(func=cmd_token)
