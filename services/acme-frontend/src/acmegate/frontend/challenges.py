@@ -9,7 +9,6 @@ attestation service. Whatever the attestation says — valid, or a client-caused
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 
 from acmegate.common.bus import Queue
 from acmegate.common.errors import malformed, not_found, unauthorized
@@ -18,7 +17,6 @@ from acmegate.frontend import pipeline
 from acmegate.frontend.auth import SignedRequest
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import orders as order_db
-from acmegate.frontend.db import work as work_db
 from acmegate.frontend.db.orders import Authorization, Challenge
 from acmegate.frontend.status import AuthzStatus, ChallengeStatus
 
@@ -75,26 +73,13 @@ async def respond(
         payload=signed.payload,
         platform=authz.platform,
     )
-    timing = frontend.timing
-
-    async def fence(body: bytes, now: datetime) -> bool:
-        return await work_db.begin_challenge(
-            frontend.pool,
-            challenge_id=challenge.id,
-            queue=str(Queue.CHALLENGE_VERIFY),
-            body=body,
-            now=now,
-            deadline=now + timing.processing_budget,
-            retry_at=now + timing.republish_after,
-        )
-
     woken = await pipeline.submit_and_wait(
         frontend,
-        key=f"challenge:{challenge.id}",
+        kind="challenge",
+        subject_id=challenge.id,
         queue=Queue.CHALLENGE_VERIFY,
         message=message,
-        fence=fence,
-        wait=timing.challenge_wait,
+        wait=frontend.timing.challenge_wait,
     )
     if woken is not None and woken.outcome is not None:
         # Applied by this replica: the outcome is what the database now holds.

@@ -10,7 +10,6 @@ consumer, and the sweeper fails the order once its budget is spent: nothing stay
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -24,7 +23,6 @@ from acmegate.frontend import pipeline
 from acmegate.frontend.auth import SignedRequest
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import orders as order_db
-from acmegate.frontend.db import work as work_db
 from acmegate.frontend.db.orders import Order
 from acmegate.frontend.identifiers import parse_identifiers
 from acmegate.frontend.platforms import is_enrollment_token, unknown_token
@@ -126,26 +124,13 @@ async def finalize(frontend: Frontend, signed: SignedRequest, order_id: str) -> 
         claims=inputs.claims,
         platform=order.platform,
     )
-    timing = frontend.timing
-
-    async def fence(body: bytes, now: datetime) -> bool:
-        return await work_db.begin_finalize(
-            frontend.pool,
-            order_id=order.id,
-            queue=str(Queue.FINALIZE_ATTESTATION),
-            body=body,
-            now=now,
-            deadline=now + timing.processing_budget,
-            retry_at=now + timing.republish_after,
-        )
-
     started = await pipeline.submit_and_wait(
         frontend,
-        key=f"order:{order.id}",
+        kind="order",
+        subject_id=order.id,
         queue=Queue.FINALIZE_ATTESTATION,
         message=message,
-        fence=fence,
-        wait=timing.finalize_wait,
+        wait=frontend.timing.finalize_wait,
     )
     if started is None:
         raise AcmeError(ErrorKind.ORDER_NOT_READY, "order is already being finalized")

@@ -8,34 +8,47 @@ again. The caller then waits up to a few seconds for the result; past that the c
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from typing import Literal
 
 import structlog
 
 from acmegate.common import messages
 from acmegate.common.bus import Queue
 from acmegate.frontend.context import Frontend
+from acmegate.frontend.db import work as work_db
 from acmegate.frontend.waiters import Woken
 
 log = structlog.get_logger(__name__)
 
-Fence = Callable[[bytes, datetime], Awaitable[bool]]
+# The fence of each kind of work: its compare-and-set into `processing` with the outbox row.
+_FENCES = {"challenge": work_db.begin_challenge, "order": work_db.begin_finalize}
 
 
 async def submit_and_wait(
     frontend: Frontend,
     *,
-    key: str,
+    kind: Literal["challenge", "order"],
+    subject_id: str,
     queue: Queue,
     message: messages.Message,
-    fence: Fence,
     wait: float,
 ) -> Woken | None:
     """Fence, publish and wait. None: the fence failed (someone else started this work)."""
+    key = f"{kind}:{subject_id}"
     body = messages.encode(message)
+    timing = frontend.timing
     with frontend.waiters.expect(key) as done:
-        if not await fence(body, frontend.clock.now()):
+        now = frontend.clock.now()
+        started = await _FENCES[kind](
+            frontend.pool,
+            subject_id,
+            queue=str(queue),
+            body=body,
+            now=now,
+            deadline=now + timing.processing_budget,
+            retry_at=now + timing.republish_after,
+        )
+        if not started:
             return None
         try:
             await frontend.bus.publish(queue, message)

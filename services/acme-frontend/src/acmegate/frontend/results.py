@@ -19,6 +19,7 @@ from acmegate.common.messages import (
     ChallengeVerified,
     Message,
     OrderFinalized,
+    Problem,
     RevokeCertificates,
     WorkDone,
 )
@@ -50,13 +51,7 @@ class ResultsConsumer:
             problem=result.problem,
             now=frontend.clock.now(),
         )
-        outcome = None
-        if applied:
-            outcome = Outcome(
-                "invalid" if result.problem else "valid",
-                frontend.clock.now(),
-                error=msgspec.to_builtins(result.problem) if result.problem else None,
-            )
+        outcome = self._outcome(result.problem) if applied else None
         if result.problem is not None:
             log.info(
                 "challenge failed",
@@ -79,12 +74,7 @@ class ResultsConsumer:
         )
         outcome = None
         if applied:
-            outcome = Outcome(
-                "invalid" if result.problem else "valid",
-                frontend.clock.now(),
-                error=msgspec.to_builtins(result.problem) if result.problem else None,
-                certificate_id=None if result.problem else certificate_id,
-            )
+            outcome = self._outcome(result.problem, None if result.problem else certificate_id)
             if result.problem is not None:
                 log.info(
                     "order failed",
@@ -95,6 +85,15 @@ class ResultsConsumer:
         elif result.certificate_serial is not None:
             await self._late_certificate(result)
         await self._done("order", result.order_id, result.correlation_id, outcome)
+
+    def _outcome(self, problem: Problem | None, certificate_id: str | None = None) -> Outcome:
+        """What the request waiting on this result should answer (see waiters.py)."""
+        return Outcome(
+            "invalid" if problem else "valid",
+            self.frontend.clock.now(),
+            error=msgspec.to_builtins(problem) if problem else None,
+            certificate_id=certificate_id,
+        )
 
     async def _late_certificate(self, result: OrderFinalized) -> None:
         status, delivered = await work_db.order_certificate_serial(

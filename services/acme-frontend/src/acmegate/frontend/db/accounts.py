@@ -44,44 +44,36 @@ def _account(row: asyncpg.Record | None) -> Account | None:
     )
 
 
+# One statement per lookup key; the key column is chosen from this table, never from input.
+_REDEEM = {
+    column: f"""
+        WITH used AS (
+            INSERT INTO acme.used_nonces (id, expires) VALUES ($1, $2)
+            ON CONFLICT DO NOTHING RETURNING 1
+        )
+        SELECT EXISTS (SELECT 1 FROM used) AS fresh, {_COLUMNS}
+        FROM (SELECT 1) AS one LEFT JOIN acme.accounts a ON a.{column} = $3
+        """  # noqa: S608 (constant column names only)
+    for column in ("id", "thumbprint")
+}
+
+
+async def _redeem(pool: asyncpg.Pool, nonce: RedeemableNonce, column: str, value: str) -> Redeemed:
+    row = await pool.fetchrow(_REDEEM[column], nonce.id, nonce.expires, value)
+    assert row is not None
+    return Redeemed(row["fresh"], _account(row))
+
+
 async def redeem_with_account(
     pool: asyncpg.Pool, nonce: RedeemableNonce, account_id: str
 ) -> Redeemed:
     """Use ``nonce`` and load the account a ``kid`` names, in one round trip."""
-    row = await pool.fetchrow(
-        f"""
-        WITH used AS (
-            INSERT INTO acme.used_nonces (id, expires) VALUES ($1, $2)
-            ON CONFLICT DO NOTHING RETURNING 1
-        )
-        SELECT EXISTS (SELECT 1 FROM used) AS fresh, {_COLUMNS}
-        FROM (SELECT 1) AS one LEFT JOIN acme.accounts a ON a.id = $3
-        """,  # noqa: S608 (only the constant column list is interpolated)
-        nonce.id,
-        nonce.expires,
-        account_id,
-    )
-    assert row is not None
-    return Redeemed(row["fresh"], _account(row))
+    return await _redeem(pool, nonce, "id", account_id)
 
 
 async def redeem_with_key(pool: asyncpg.Pool, nonce: RedeemableNonce, thumbprint: str) -> Redeemed:
     """Use ``nonce`` and load the account of the key in a ``jwk`` header, in one round trip."""
-    row = await pool.fetchrow(
-        f"""
-        WITH used AS (
-            INSERT INTO acme.used_nonces (id, expires) VALUES ($1, $2)
-            ON CONFLICT DO NOTHING RETURNING 1
-        )
-        SELECT EXISTS (SELECT 1 FROM used) AS fresh, {_COLUMNS}
-        FROM (SELECT 1) AS one LEFT JOIN acme.accounts a ON a.thumbprint = $3
-        """,  # noqa: S608 (only the constant column list is interpolated)
-        nonce.id,
-        nonce.expires,
-        thumbprint,
-    )
-    assert row is not None
-    return Redeemed(row["fresh"], _account(row))
+    return await _redeem(pool, nonce, "thumbprint", thumbprint)
 
 
 async def create(pool: asyncpg.Pool, account: Account) -> tuple[Account, bool]:

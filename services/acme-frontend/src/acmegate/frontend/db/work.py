@@ -42,8 +42,8 @@ class OutboxRow:
 
 async def begin_challenge(
     pool: asyncpg.Pool,
-    *,
     challenge_id: str,
+    *,
     queue: str,
     body: bytes,
     now: datetime,
@@ -76,8 +76,8 @@ async def begin_challenge(
 
 async def begin_finalize(
     pool: asyncpg.Pool,
-    *,
     order_id: str,
+    *,
     queue: str,
     body: bytes,
     now: datetime,
