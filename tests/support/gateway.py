@@ -77,10 +77,16 @@ class GatewayFiles:
     root_pem: Path
     ca_pem: Path
     port: int
+    pki_port: int = 0
 
     @property
     def directory_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/acme/directory"
+
+    @property
+    def pki_url(self) -> str:
+        """The signer's CRL / OCSP / CA-certificate listener."""
+        return f"http://127.0.0.1:{self.pki_port}"
 
 
 def gateway_config(
@@ -109,6 +115,7 @@ def gateway_config(
     (folder / "passphrase").write_text(PASSPHRASE)
     attestation_ca.save(folder / "attestation-ca")
     port = free_port()
+    pki_port = free_port()
     config: dict[str, Any] = {
         "server": {
             "host": "127.0.0.1",
@@ -116,6 +123,13 @@ def gateway_config(
             "external_url": f"http://127.0.0.1:{port}",
             "finalize_wait": "5s",
             "challenge_wait": "5s",
+        },
+        # The signer's CRL / OCSP listener; certificates name it in their CDP and AIA.
+        "pki": {
+            "host": "127.0.0.1",
+            "port": pki_port,
+            "base_url": f"http://127.0.0.1:{pki_port}",
+            "crl_check_interval": "1s",
         },
         "bus": {"namespace": namespace, "max_deliveries": 4, "prefetch": 32},
         "acme": {"sweep_interval": "1s", "republish_after": "3s", "processing_budget": "60s"},
@@ -185,7 +199,7 @@ def gateway_config(
             config[key] = value
     path = folder / "acmegate.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return GatewayFiles(path, ca_dir / "root.pem", ca_dir / "devices.pem", port)
+    return GatewayFiles(path, ca_dir / "root.pem", ca_dir / "devices.pem", port, pki_port)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from cryptography import x509
+from cryptography.x509 import ocsp
 
 from acmegate.common.bus import Delivery, InProcessBus, Queue
 from acmegate.common.clock import FixedClock
@@ -58,6 +59,11 @@ class CountingKey:
         self, builder: x509.CertificateRevocationListBuilder, hash_name: HashName
     ) -> x509.CertificateRevocationList:
         return await self._inner.sign_crl(builder, hash_name)
+
+    async def sign_ocsp_response(
+        self, builder: ocsp.OCSPResponseBuilder, responder: x509.Certificate, hash_name: HashName
+    ) -> ocsp.OCSPResponse:
+        return await self._inner.sign_ocsp_response(builder, responder, hash_name)
 
     async def close(self) -> None:
         await self._inner.close()
@@ -132,13 +138,16 @@ async def world(
     results = Results()
     await bus.consume(Queue.FRONTEND_RESULTS, results.handler, prefetch=1)
 
-    async def start_signer(*, own_pool: bool = False) -> SignerService:
-        """A signer replica; ``own_pool`` gives it its own connections, as another pod has."""
+    async def start_signer(
+        *, own_pool: bool = False, config_override: Config | None = None
+    ) -> SignerService:
+        """A signer replica; ``own_pool`` gives it its own connections, as another pod has;
+        ``config_override`` replaces the world's configuration (e.g. with a ``pki:``)."""
         replica_pool = pool
         if own_pool:
             replica_pool = await create_pool(database_url, min_size=1, max_size=5)
             pools.append(replica_pool)
-        runtime = Runtime(config=config, bus=bus, pool=replica_pool, clock=clock)
+        runtime = Runtime(config=config_override or config, bus=bus, pool=replica_pool, clock=clock)
         service = SignerService(runtime, open_key=ledger.opener())
         connection = await asyncpg.connect(database_url)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -84,7 +85,7 @@ def test_a_clear_key_file_is_refused(make_ca: MakeCa, tmp_path: object) -> None:
     assert "is not an encrypted PKCS#8 PEM key" in problem
 
 
-def test_pkcs11_keys_are_reported_as_not_supported_yet(make_ca: MakeCa) -> None:
+def test_a_pkcs11_key_without_its_pin_is_a_clear_error(make_ca: MakeCa) -> None:
     _, config = make_ca()
     config = _with_ca(
         config,
@@ -92,12 +93,31 @@ def test_pkcs11_keys_are_reported_as_not_supported_yet(make_ca: MakeCa) -> None:
             module="/usr/lib/softhsm/libsofthsm2.so",
             token_label="acmegate",
             key_label="issuing",
-            pin=Secret(env="PIN"),
+            pin=Secret(env="ACMEGATE_TEST_UNSET_PIN"),
         ),
     )
     [problem] = validate_config(config)
     assert problem.startswith("$.certificate_authorities[0].key: certificate authority 'issuing'")
-    assert "PKCS#11" in problem
+    assert "no PIN for token 'acmegate'" in problem
+    assert "ACMEGATE_TEST_UNSET_PIN is not set" in problem
+
+
+def test_a_pkcs11_module_that_cannot_be_loaded_is_a_clear_error(
+    make_ca: MakeCa, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ACMEGATE_TEST_PIN", "1234")
+    _, config = make_ca()
+    config = _with_ca(
+        config,
+        key=Pkcs11Key(
+            module=str(tmp_path / "missing.so"),
+            token_label="acmegate",
+            key_label="issuing",
+            pin=Secret(env="ACMEGATE_TEST_PIN"),
+        ),
+    )
+    [problem] = validate_config(config)
+    assert "cannot load the PKCS#11 module" in problem and "missing.so" in problem
 
 
 def test_an_expired_ca_is_refused_and_every_broken_ca_is_listed(make_ca: MakeCa) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from acmegate.frontend.context import FRONTEND, Frontend
-from acmegate.frontend.handlers import account, authz, certificate, directory, order
+from acmegate.frontend.handlers import account, authz, certificate, directory, order, revoke
 from acmegate.frontend.linker import Paths
 from acmegate.frontend.middleware import acme_middleware
 
@@ -29,4 +29,5 @@ def create_app(frontend: Frontend) -> web.Application:
     app.router.add_post(Paths.AUTHZ, authz.authorization)
     app.router.add_post(Paths.CHALLENGE, authz.challenge)
     app.router.add_post(Paths.CERTIFICATE, certificate.certificate)
+    app.router.add_post(Paths.REVOKE_CERT, revoke.revoke_cert)
     return app

@@ -28,7 +28,7 @@ from acmegate.signer.chains import (
     pem,
     same_public_key,
 )
-from acmegate.signer.keys import CaKey, CaKeyError, open_ca_key
+from acmegate.signer.keys import CaKey, CaKeyError, HashName, open_ca_key, signature_hash_for
 
 # How a key entry becomes a CaKey: open_ca_key, or a wrapper of it (tests count signatures).
 KeyOpener = Callable[[str, FileKey | Pkcs11Key], CaKey]
@@ -40,6 +40,24 @@ class AuthorityError(Exception):
     def __init__(self, problems: Sequence[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class PublicationUrls:
+    """Where relying parties find a CA's revocation data and certificate (``pki.base_url``)."""
+
+    crl: str | None  # RFC 5280 §4.2.1.13 CRL distribution point
+    ocsp: str | None  # RFC 5280 §4.2.2.1 AIA id-ad-ocsp
+    issuer: str  # RFC 5280 §4.2.2.1 AIA id-ad-caIssuers (DER certificate)
+
+    @classmethod
+    def for_ca(cls, base_url: str, config: CertificateAuthorityConfig) -> PublicationUrls:
+        base = base_url.rstrip("/")
+        return cls(
+            crl=f"{base}/crl/{config.name}.crl" if config.crl.enabled else None,
+            ocsp=f"{base}/ocsp/{config.name}" if config.ocsp else None,
+            issuer=f"{base}/ca/{config.name}.cer",
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,6 +72,13 @@ class Authority:
     issuer_chain_pem: str
     authority_key_identifier: x509.AuthorityKeyIdentifier
     config: CertificateAuthorityConfig
+    # None without `pki.base_url`: certificates then carry no CDP and no AIA.
+    urls: PublicationUrls | None = None
+
+    @property
+    def signature_hash(self) -> HashName:
+        """The hash of this CA's CRL and OCSP signatures (by the strength of its key)."""
+        return signature_hash_for(self.key.public_key())
 
     @property
     def not_before(self) -> datetime:
@@ -102,6 +127,7 @@ def load_authority(
     *,
     clock: Clock | None = None,
     open_key: KeyOpener = open_ca_key,
+    base_url: str | None = None,
 ) -> Authority:
     """Read, check and open CA number ``index`` of the configuration."""
     where = f"$.certificate_authorities[{index}]"
@@ -126,6 +152,8 @@ def load_authority(
     except CaKeyError as exc:
         raise AuthorityError([f"{where}.key: {exc}"]) from exc
     if not same_public_key(key.public_key(), certificate.public_key()):
+        # A token key stays open otherwise (its worker thread and session).
+        close_key(key)
         raise AuthorityError(
             [
                 f"{where}.key: certificate authority {config.name!r}: the key ({key.description}) "
@@ -140,6 +168,7 @@ def load_authority(
         issuer_chain_pem="".join(pem(c) for c in issuer_chain(certificate, chain)),
         authority_key_identifier=authority_key_identifier(certificate),
         config=config,
+        urls=PublicationUrls.for_ca(base_url, config) if base_url else None,
     )
 
 
@@ -148,27 +177,53 @@ def load_authorities(
     *,
     clock: Clock | None = None,
     open_key: KeyOpener = open_ca_key,
+    base_url: str | None = None,
 ) -> Authorities:
     """Every configured CA; ``AuthorityError`` listing every problem if any is unusable."""
     loaded: list[Authority] = []
     problems: list[str] = []
     for index, config in enumerate(configs):
         try:
-            loaded.append(load_authority(index, config, clock=clock, open_key=open_key))
+            loaded.append(
+                load_authority(index, config, clock=clock, open_key=open_key, base_url=base_url)
+            )
         except AuthorityError as exc:
             problems.extend(exc.problems)
     if problems:
+        for authority in loaded:
+            close_key(authority.key)
         raise AuthorityError(problems)
     return Authorities(loaded)
+
+
+def close_key(key: CaKey) -> None:
+    """Close a key from synchronous code, with or without a running event loop.
+
+    ``CaKey.close`` is a coroutine for the protocol's sake, but no key waits in it (a token
+    key shuts its worker thread and session down synchronously), so one step runs it to the
+    end. A key that did wait would be left to the garbage collector rather than block here.
+    """
+    coroutine = key.close()
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return
+    coroutine.close()
 
 
 def validate_config(config: Config, *, clock: Clock | None = None) -> list[str]:
     """Problems with ``config.certificate_authorities`` (empty if each CA loads and matches)."""
     try:
-        load_authorities(config.certificate_authorities, clock=clock)
+        authorities = load_authorities(config.certificate_authorities, clock=clock)
     except AuthorityError as exc:
         return exc.problems
+    _close_all(authorities)
     return []
+
+
+def _close_all(authorities: Authorities) -> None:
+    for authority in authorities.values():
+        close_key(authority.key)
 
 
 def _read_certificates(where: str, path: str, *, single: bool) -> list[x509.Certificate]:

@@ -5,6 +5,10 @@ adopts an issuing CA made elsewhere (an enterprise PKI's sub-CA). Both write the
 the chain and the key re-encrypted as PKCS#8 with the operator's passphrase (files 0600), and
 return the ``certificate_authorities:`` entry to paste into the configuration; the passphrase
 itself is read from ``ACMEGATE_CA_PASSPHRASE`` at run time, never written anywhere.
+
+With a :class:`TokenKey`, ``init_ca`` generates the issuing CA's key inside a PKCS#11 token
+instead (non-extractable; see :mod:`acmegate.signer.pkcs11_key`), and the entry names the
+token, the key label and the environment variable of the PIN.
 """
 
 from __future__ import annotations
@@ -36,12 +40,19 @@ from acmegate.signer.chains import (
     pem,
     same_public_key,
 )
-from acmegate.signer.keys import CaKeyError, CaPrivateKey, decrypt_private_key, hash_algorithm
+from acmegate.signer.keys import (
+    CaKeyError,
+    CaPrivateKey,
+    CaPublicKey,
+    decrypt_private_key,
+    hash_algorithm,
+)
 
 KeyType = Literal["rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384"]
 CaHash = Literal["sha256", "sha384"]
 KEY_TYPES: tuple[KeyType, ...] = ("rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384")
 PASSPHRASE_ENV = "ACMEGATE_CA_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
+PIN_ENV = "ACMEGATE_PKCS11_PIN"
 
 # Short names accepted for the extra subject attributes (RFC 4514 §3 plus common ones).
 SUBJECT_ATTRIBUTES: dict[str, x509.ObjectIdentifier] = {
@@ -75,15 +86,34 @@ class ExistingRoot:
 
 
 @dataclass(frozen=True)
+class TokenKey:
+    """Where a CA key lives (or is to be made) in a PKCS#11 token, and its PIN."""
+
+    module: str
+    token_label: str
+    key_label: str
+    pin: str
+    # What the configuration entry names as the PIN's source (never the PIN itself).
+    pin_env: str = PIN_ENV
+
+    def describe(self) -> str:
+        return f"PKCS#11 token {self.token_label!r} key {self.key_label!r}"
+
+
+@dataclass(frozen=True)
 class CaFiles:
     """What ``init_ca`` / ``import_ca`` wrote, and the configuration entry that uses it."""
 
     name: str
     certificate: Path
-    key: Path
+    key: Path | None  # None when the key is in a token
     chain: tuple[Path, ...]
     root_key: Path | None
     config_yaml: str
+
+    @property
+    def key_description(self) -> str:
+        return str(self.key) if self.key is not None else "the token key"
 
 
 def generate_key(key_type: KeyType) -> CaPrivateKey:
@@ -117,17 +147,21 @@ def init_ca(
     root_common_name: str | None = None,
     passphrase_env: str = PASSPHRASE_ENV,
     clock: Clock | None = None,
+    token: TokenKey | None = None,
 ) -> CaFiles:
     """Create an issuing CA ``<name>.pem`` / ``<name>.key`` under a new or existing root.
 
     ``subject`` holds extra attributes (``("O", "Example")``, ``("C", "DE")``, dotted OIDs)
     placed before the CN in both subjects. A new root is written as ``root.pem`` and
     ``root.key``; an existing root's certificate is copied to ``root.pem`` and its key stays
-    where it is. Keys are encrypted with ``passphrase``; nothing is overwritten.
+    where it is. Keys are encrypted with ``passphrase``; nothing is overwritten. With
+    ``token`` the issuing CA's key is generated in that token and no ``<name>.key`` is
+    written (``passphrase`` then only protects a new root's key).
     """
     out = Path(out_dir)
     _check_name(name)
-    _check_passphrase(passphrase)
+    if root is None or token is None:
+        _check_passphrase(passphrase)
     if root_validity_years < 1 or intermediate_validity_years < 1:
         raise CaSetupError("validity periods are whole years, at least 1")
     if hash not in ("sha256", "sha384"):
@@ -138,7 +172,9 @@ def init_ca(
     not_before = now - _CA_BACKDATE
 
     root_key_path: Path | None = out / "root.key"
-    targets = [out / "root.pem", out / f"{name}.pem", out / f"{name}.key"]
+    targets = [out / "root.pem", out / f"{name}.pem"]
+    if token is None:
+        targets.append(out / f"{name}.key")
     if root is None:
         targets.append(out / "root.key")
     else:
@@ -175,7 +211,12 @@ def init_ca(
     else:
         root_cert, root_key = _load_existing_root(root)
 
-    key = generate_key(key_type)
+    key: CaPrivateKey | None = None
+    if token is None:
+        key = generate_key(key_type)
+        public_key: CaPublicKey = key.public_key()
+    else:
+        public_key = generate_token_ca_key(token, key_type)
     issuing_subject = x509.Name([*extra, x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     # The issuing CA ends no later than its root: relying parties reject a chain outside
     # either validity period, so years past the root's end would be an illusion.
@@ -184,7 +225,7 @@ def init_ca(
         x509.CertificateBuilder()
         .subject_name(issuing_subject)
         .issuer_name(root_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(ca_serial_number())
         .not_valid_before(max(not_before, root_cert.not_valid_before_utc))
         .not_valid_after(not_after)
@@ -192,7 +233,7 @@ def init_ca(
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         # digitalSignature so that it may sign OCSP responses itself later.
         .add_extension(_ca_key_usage(digital_signature=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(authority_key_identifier(root_cert), critical=False)
         .sign(root_key, algorithm)
     )
@@ -203,15 +244,38 @@ def init_ca(
         assert root_key_path is not None
         _write(root_key_path, _encrypt(root_key, passphrase), secret=True)
     cert_path = _write(out / f"{name}.pem", pem(certificate).encode("ascii"))
-    key_path = _write(out / f"{name}.key", _encrypt(key, passphrase), secret=True)
+    key_path = None
+    key_entry: Path | TokenKey
+    if key is not None:
+        key_path = _write(out / f"{name}.key", _encrypt(key, passphrase), secret=True)
+        key_entry = key_path
+    else:
+        assert token is not None
+        key_entry = token
     return CaFiles(
         name=name,
         certificate=cert_path,
         key=key_path,
         chain=(root_pem_path,),
         root_key=root_key_path,
-        config_yaml=config_snippet(name, cert_path, (root_pem_path,), key_path, passphrase_env),
+        config_yaml=config_snippet(name, cert_path, (root_pem_path,), key_entry, passphrase_env),
     )
+
+
+def generate_token_ca_key(token: TokenKey, key_type: KeyType) -> CaPublicKey:
+    """A new CA key pair inside ``token`` (non-extractable); its public key."""
+    from acmegate.signer.pkcs11_key import generate_token_key
+
+    try:
+        return generate_token_key(
+            module=token.module,
+            token_label=token.token_label,
+            key_label=token.key_label,
+            pin=token.pin,
+            key_type=key_type,
+        )
+    except CaKeyError as exc:
+        raise CaSetupError(str(exc)) from exc
 
 
 def import_ca(
@@ -281,19 +345,30 @@ def config_snippet(
     name: str,
     certificate: Path,
     chain: Sequence[Path],
-    key: Path,
+    key: Path | TokenKey,
     passphrase_env: str = PASSPHRASE_ENV,
 ) -> str:
     """The ``certificate_authorities:`` entry for these files (absolute paths)."""
+    key_entry: dict[str, object]
+    if isinstance(key, TokenKey):
+        key_entry = {
+            "type": "pkcs11",
+            "module": key.module,
+            "token_label": key.token_label,
+            "key_label": key.key_label,
+            "pin": {"env": key.pin_env},
+        }
+    else:
+        key_entry = {
+            "type": "file",
+            "path": str(key.resolve()),
+            "passphrase": {"env": passphrase_env},
+        }
     entry = {
         "name": name,
         "certificate": str(certificate.resolve()),
         "chain": [str(p.resolve()) for p in chain],
-        "key": {
-            "type": "file",
-            "path": str(key.resolve()),
-            "passphrase": {"env": passphrase_env},
-        },
+        "key": key_entry,
     }
     text: str = yaml.safe_dump({"certificate_authorities": [entry]}, sort_keys=False)
     return text

@@ -20,6 +20,7 @@ from typing import Literal, Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509 import ocsp
 
 from acmegate.common.config import SecretUnavailable
 from acmegate.common.config.model import FileKey, Pkcs11Key
@@ -70,6 +71,12 @@ class CaKey(Protocol):
         self, builder: x509.CertificateRevocationListBuilder, hash_name: HashName
     ) -> x509.CertificateRevocationList:
         """Sign a complete CRL builder."""
+
+    async def sign_ocsp_response(
+        self, builder: ocsp.OCSPResponseBuilder, responder: x509.Certificate, hash_name: HashName
+    ) -> ocsp.OCSPResponse:
+        """Sign an OCSP response builder as ``responder`` (this key's certificate), which is
+        named in the response by its subject (RFC 6960 §4.2.1 ResponderID byName)."""
 
     async def close(self) -> None:
         """Release what the key holds (token sessions); a no-op for file keys."""
@@ -133,6 +140,29 @@ class FileCaKey:
             return await asyncio.to_thread(builder.sign, self._key, algorithm)
         return builder.sign(self._key, algorithm)
 
+    async def sign_ocsp_response(
+        self, builder: ocsp.OCSPResponseBuilder, responder: x509.Certificate, hash_name: HashName
+    ) -> ocsp.OCSPResponse:
+        algorithm = hash_algorithm(hash_name)
+        builder = builder.responder_id(ocsp.OCSPResponderEncoding.NAME, responder)
+        if self._offload:
+            return await asyncio.to_thread(builder.sign, self._key, algorithm)
+        return builder.sign(self._key, algorithm)
+
+    def sign_csr(self, subject: x509.Name, hash_name: HashName) -> x509.CertificateSigningRequest:
+        """A CSR for this key (for ``acmegate ca csr``)."""
+        return (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(subject)
+            .sign(self._key, hash_algorithm(hash_name))
+        )
+
+    def sign_certificate_blocking(
+        self, builder: x509.CertificateBuilder, hash_name: HashName
+    ) -> x509.Certificate:
+        """:meth:`sign_certificate` for command-line tools without an event loop."""
+        return builder.sign(self._key, hash_algorithm(hash_name))
+
     async def close(self) -> None:
         return None
 
@@ -158,8 +188,26 @@ def open_ca_key(ca_name: str, config: FileKey | Pkcs11Key) -> CaKey:
     """The :class:`CaKey` a ``certificate_authorities[].key`` entry describes."""
     if isinstance(config, FileKey):
         return FileCaKey.load(ca_name, config)
-    # Coming: python-pkcs11 + SoftHSM2; the token signs, the key never enters the process.
-    raise CaKeyError(
-        f"certificate authority {ca_name!r}: PKCS#11 keys (module {config.module}) "
-        "are not supported yet; use a `type: file` key"
-    )
+    # Imported here: python-pkcs11 is only loaded where a token is configured.
+    from acmegate.signer.pkcs11_key import Pkcs11CaKey
+
+    return Pkcs11CaKey.open(ca_name, config)
+
+
+def signature_hash_for(public_key: CaPublicKey) -> HashName:
+    """The hash a CA signs its CRLs and OCSP responses with: one of the strength of its key
+    (P-384 → SHA-384, P-521 → SHA-512, otherwise SHA-256)."""
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        if public_key.curve.key_size >= 521:
+            return "sha512"
+        if public_key.curve.key_size >= 384:
+            return "sha384"
+    return "sha256"
+
+
+def describe_public_key(public_key: CaPublicKey) -> str:
+    """``RSA 3072`` / ``EC P-384``, for listings."""
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return f"RSA {public_key.key_size}"
+    names = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+    return f"EC {names.get(public_key.curve.name, public_key.curve.name)}"

@@ -1,9 +1,14 @@
 """Revocation reasons (RFC 5280 §5.3.1 CRLReason, as RFC 8555 §7.6 uses them).
 
-The CRL and OCSP that publish revocations come later; this module will hold them.
+Every revocation, whoever asks for it (ACME revokeCert, ``acmegate cert revoke``, the policy
+service's revoke-on-failure), is recorded in ``pki.certificates`` by
+:func:`acmegate.signer.store.revoke_certificates`; the CRL (:mod:`acmegate.signer.crl`) and
+the OCSP responder (:mod:`acmegate.signer.ocsp`) publish what is recorded there.
 """
 
 from __future__ import annotations
+
+from cryptography import x509
 
 # RFC 5280 §5.3.1 names and codes. certificateHold (6) and removeFromCRL (8) are left out:
 # a revocation here is final, there is no hold to lift (CA/Browser Forum BR §7.2.2 agrees).
@@ -35,3 +40,11 @@ def parse_reason(text: str) -> str:
             f"unsupported revocation reason {text!r}; one of {', '.join(REASON_CODES)}"
         )
     return name
+
+
+def reason_flag(name: str) -> x509.ReasonFlags | None:
+    """The CRL entry / OCSP reason of a stored reason name; ``None`` for ``unspecified``,
+    whose reasonCode RFC 5280 §5.3.1 says SHOULD be absent."""
+    if name == "unspecified":
+        return None
+    return x509.ReasonFlags(name)

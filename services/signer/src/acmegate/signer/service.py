@@ -4,6 +4,8 @@
 signed once per order (store.py explains how) and answered on ``Queue.FRONTEND_RESULTS``;
 every copy of the message, redelivered or concurrent, gets the same certificate.
 ``Queue.SIGNER_REVOKE``: :class:`RevokeCertificates` marks certificates revoked.
+In the background the CRL publisher keeps each CA's CRL current, and with a ``pki:`` section
+the signer serves CRLs, CA certificates and OCSP over HTTP (:mod:`acmegate.signer.pki_http`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import structlog
 from cryptography.hazmat.primitives import serialization
 
 from acmegate.common.bus import Delivery, Queue, Reject
+from acmegate.common.config import seconds
 from acmegate.common.errors import AcmeError
 from acmegate.common.logging import bind_correlation_id
 from acmegate.common.messages import (
@@ -28,8 +31,11 @@ from acmegate.common.migrations import SchemaMigrations
 from acmegate.common.runtime import Runtime
 from acmegate.signer.authorities import Authorities, KeyOpener, load_authorities
 from acmegate.signer.chains import pem
+from acmegate.signer.crl_publisher import CrlPublisher
 from acmegate.signer.issuance import build_certificate
 from acmegate.signer.keys import open_ca_key
+from acmegate.signer.ocsp import OcspResponder
+from acmegate.signer.pki_http import PkiHttpServer
 from acmegate.signer.revocation import parse_reason
 from acmegate.signer.serials import new_serial, parse_serial, serial_hex
 from acmegate.signer.store import (
@@ -40,6 +46,9 @@ from acmegate.signer.store import (
 )
 
 log = structlog.get_logger(__name__)
+
+# Without a `pki:` section: how often the CRL publisher looks for revocations.
+DEFAULT_CRL_CHECK_INTERVAL = 5.0
 
 
 def migrations() -> list[SchemaMigrations]:
@@ -56,6 +65,8 @@ class SignerService:
         self._runtime = runtime
         self._open_key = open_key
         self._authorities: Authorities | None = None
+        self._publisher: CrlPublisher | None = None
+        self._http: PkiHttpServer | None = None
 
     def migrations(self) -> list[SchemaMigrations]:
         """The ``pki`` schema."""
@@ -68,24 +79,62 @@ class SignerService:
             raise RuntimeError("the signer has not been started")
         return self._authorities
 
+    @property
+    def crl_publisher(self) -> CrlPublisher:
+        """The CRL publisher (after :meth:`start`)."""
+        if self._publisher is None:
+            raise RuntimeError("the signer has not been started")
+        return self._publisher
+
     async def start(self) -> None:
-        """Load and check every CA once (keys decrypted here), then consume."""
-        self._runtime.require_pool()
+        """Load and check every CA once (keys decrypted here), publish, then consume."""
+        pool = self._runtime.require_pool()
         config = self._runtime.config
+        pki = config.pki
         # Decrypting keys runs a KDF and RSA key checks (up to ~0.3 s each): off the loop.
         self._authorities = await asyncio.to_thread(
             load_authorities,
             config.certificate_authorities,
             clock=self._runtime.clock,
             open_key=self._open_key,
+            base_url=pki.base_url if pki is not None else None,
         )
         log.info("certificate authorities loaded", authorities=sorted(self._authorities))
+        self._publisher = CrlPublisher(
+            self._authorities,
+            pool,
+            self._runtime.clock,
+            check_interval=(
+                float(seconds(pki.crl_check_interval))
+                if pki is not None
+                else DEFAULT_CRL_CHECK_INTERVAL
+            ),
+        )
+        self._publisher.start()
+        if pki is not None and pki.listen:
+            responder = OcspResponder(
+                self._authorities, pool, self._runtime.clock, validity=seconds(pki.ocsp_validity)
+            )
+            http = PkiHttpServer(pki, self._authorities, pool, responder)
+            try:
+                await http.start()
+            except OSError:
+                # The port is taken: nothing else will stop what was started above.
+                await self.stop()
+                raise
+            self._http = http
         bus = self._runtime.bus
         await bus.consume(Queue.FINALIZE_SIGNER, self.on_finalize, prefetch=config.bus.prefetch)
         await bus.consume(Queue.SIGNER_REVOKE, self.on_revoke, prefetch=config.bus.prefetch)
 
     async def stop(self) -> None:
-        """Release the CA keys (token sessions later); the composition root closes the bus."""
+        """Stop serving and publishing, release the CA keys (token sessions); the
+        composition root closes the bus."""
+        if self._http is not None:
+            await self._http.stop()
+            self._http = None
+        if self._publisher is not None:
+            await self._publisher.stop()
         if self._authorities is not None:
             await self._authorities.close()
 
@@ -190,6 +239,8 @@ class SignerService:
                 reason=reason,
                 at=self._runtime.clock.now(),
             )
+            if revoked and self._publisher is not None:
+                self._publisher.nudge()
             log.info(
                 "certificates revoked",
                 serials=revoked,

@@ -32,6 +32,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 from cryptography import x509
 
 from acmegate.common.messages import EnrollmentRecord
@@ -219,15 +220,24 @@ async def revoke_certificates(
     """Mark the listed serials, and every valid certificate of ``device_serial``, revoked.
 
     Idempotent: a certificate already revoked keeps its first time and reason. Returns the
-    serials revoked by this call.
+    serials revoked by this call. Every revocation path (the bus, the CLI, the admin API)
+    comes through here: the same statement moves the CA's ``pki.revocation_state`` counter,
+    which is how the CRL publisher of any replica learns that the CRL is stale.
     """
     rows = await pool.fetch(
         """
-        UPDATE pki.certificates
-           SET status = 'revoked', revoked_at = $3, revocation_reason = $4
-         WHERE status = 'valid'
-           AND (serial = ANY($1::text[]) OR device_serial = $2)
-        RETURNING serial
+        WITH revoked AS (
+            UPDATE pki.certificates
+               SET status = 'revoked', revoked_at = $3, revocation_reason = $4
+             WHERE status = 'valid'
+               AND (serial = ANY($1::text[]) OR device_serial = $2)
+            RETURNING serial, ca_name
+        ), bumped AS (
+            INSERT INTO pki.revocation_state AS state (ca_name, generation)
+            SELECT ca_name, 1 FROM revoked GROUP BY ca_name
+            ON CONFLICT (ca_name) DO UPDATE SET generation = state.generation + 1
+        )
+        SELECT serial FROM revoked
         """,
         [parse_serial(s) for s in serials],
         device_serial,
@@ -235,3 +245,178 @@ async def revoke_certificates(
         reason,
     )
     return [row["serial"] for row in rows]
+
+
+@dataclass(frozen=True)
+class RevocationOutcome:
+    """What :func:`revoke_certificate` did to one certificate."""
+
+    certificate: CertificateRecord
+    # False: it was revoked before (``certificate`` shows when and why).
+    revoked_now: bool
+
+
+async def revoke_certificate(
+    pool: asyncpg.Pool, serial: str, *, reason: str, at: datetime
+) -> RevocationOutcome | None:
+    """Revoke one certificate by serial (any hex form); ``None`` if no such certificate."""
+    try:
+        normalised = parse_serial(serial)
+    except ValueError:
+        return None
+    revoked = await revoke_certificates(pool, serials=[normalised], reason=reason, at=at)
+    found = await find_certificate(pool, normalised)
+    if found is None:
+        return None
+    return RevocationOutcome(found, revoked_now=bool(revoked))
+
+
+@dataclass(frozen=True)
+class CertificateStatus:
+    """What OCSP says about one certificate (RFC 6960 §2.2)."""
+
+    status: str  # valid | revoked
+    revoked_at: datetime | None
+    revocation_reason: str | None
+
+
+async def certificate_status(
+    pool: asyncpg.Pool, ca_name: str, serial: str
+) -> CertificateStatus | None:
+    """The status of the certificate ``ca_name`` issued with ``serial`` (stored form), or
+    ``None`` if it issued none (OCSP ``unknown``)."""
+    row = await pool.fetchrow(
+        "SELECT status, revoked_at, revocation_reason FROM pki.certificates "
+        "WHERE serial = $1 AND ca_name = $2 AND der IS NOT NULL",
+        serial,
+        ca_name,
+    )
+    if row is None:
+        return None
+    return CertificateStatus(row["status"], row["revoked_at"], row["revocation_reason"])
+
+
+# --- CRLs ------------------------------------------------------------------------------------
+
+# A connection taken from the pool (the CRL functions run inside the publisher's transaction).
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+
+@dataclass(frozen=True)
+class CrlState:
+    """A CA's newest CRL (if any) and its revocation counter, for the staleness check."""
+
+    ca_name: str
+    number: int | None
+    this_update: datetime | None
+    next_update: datetime | None
+    covered_generation: int | None
+    generation: int
+
+
+@dataclass(frozen=True)
+class RevokedEntry:
+    serial: str
+    revoked_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class StoredCrl:
+    ca_name: str
+    number: int
+    this_update: datetime
+    next_update: datetime
+    entries: int
+    der: bytes
+
+
+_CRL_STATE = """
+SELECT names.ca_name, latest.number, latest.this_update, latest.next_update,
+       latest.generation AS covered_generation, coalesce(state.generation, 0) AS generation
+FROM unnest($1::text[]) AS names (ca_name)
+LEFT JOIN LATERAL (
+    SELECT number, this_update, next_update, generation FROM pki.crls
+    WHERE ca_name = names.ca_name ORDER BY number DESC LIMIT 1
+) AS latest ON true
+LEFT JOIN pki.revocation_state AS state ON state.ca_name = names.ca_name
+"""
+
+
+async def crl_states(
+    connection: asyncpg.Pool | Connection, ca_names: Sequence[str]
+) -> list[CrlState]:
+    """For each CA: its newest CRL and current revocation counter (one indexed query)."""
+    rows = await connection.fetch(_CRL_STATE, list(ca_names))
+    return [CrlState(**dict(row)) for row in rows]
+
+
+async def lock_crl(connection: Connection, ca_name: str) -> bool:
+    """Take the CA's CRL lock for this transaction; False if another replica holds it."""
+    locked: bool = await connection.fetchval(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended('acmegate.pki.crl:' || $1, 0))",
+        ca_name,
+    )
+    return locked
+
+
+async def revoked_entries(
+    connection: Connection, ca_name: str, *, now: datetime
+) -> list[RevokedEntry]:
+    """The CA's revoked certificates that have not expired (RFC 5280 §3.3: an expired
+    certificate may leave the CRL), oldest revocation first."""
+    rows = await connection.fetch(
+        """
+        SELECT serial, revoked_at, revocation_reason FROM pki.certificates
+        WHERE ca_name = $1 AND status = 'revoked' AND not_after > $2
+        ORDER BY revoked_at, serial
+        """,
+        ca_name,
+        now,
+    )
+    return [RevokedEntry(r["serial"], r["revoked_at"], r["revocation_reason"]) for r in rows]
+
+
+async def store_crl(
+    connection: Connection,
+    crl: StoredCrl,
+    *,
+    generation: int,
+    keep: int = 20,
+) -> bool:
+    """Insert a new CRL (False if its number was taken meanwhile) and prune old ones."""
+    inserted = await connection.fetchval(
+        """
+        INSERT INTO pki.crls (ca_name, number, this_update, next_update, generation, entries, der)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (ca_name, number) DO NOTHING
+        RETURNING true
+        """,
+        crl.ca_name,
+        crl.number,
+        crl.this_update,
+        crl.next_update,
+        generation,
+        crl.entries,
+        crl.der,
+    )
+    if not inserted:
+        return False
+    await connection.execute(
+        "DELETE FROM pki.crls WHERE ca_name = $1 AND number <= $2",
+        crl.ca_name,
+        crl.number - keep,
+    )
+    return True
+
+
+async def latest_crl(pool: asyncpg.Pool, ca_name: str) -> StoredCrl | None:
+    """The CA's newest CRL, as every replica serves it."""
+    row = await pool.fetchrow(
+        """
+        SELECT ca_name, number, this_update, next_update, entries, der FROM pki.crls
+        WHERE ca_name = $1 ORDER BY number DESC LIMIT 1
+        """,
+        ca_name,
+    )
+    return StoredCrl(**dict(row)) if row is not None else None

@@ -188,3 +188,14 @@ def check_references(config: model.Config) -> Iterable[str]:
             yield f"$.radius.lookup_policy: no lookup policy named {name!r}"
         elif lookups[name].purpose != "radius_authentication":
             yield f"$.radius.lookup_policy: {name!r} has purpose {lookups[name].purpose}"
+        elif not lookups[name].identity.startswith("certificate_"):
+            yield (
+                f"$.radius.lookup_policy: {name!r} identifies devices by "
+                f"{lookups[name].identity}; RADIUS presents a certificate (use certificate_*)"
+            )
+        if config.radius.token is None:
+            yield "$.radius.token: required when the RADIUS endpoint is enabled"
+    for j, ca in enumerate(config.radius.certificate_authorities):
+        yield from missing(
+            f"$.radius.certificate_authorities[{j}]", "certificate authority", ca, cas
+        )

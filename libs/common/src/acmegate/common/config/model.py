@@ -166,9 +166,19 @@ class Pkcs11Key(_Base, frozen=True, kw_only=True, tag="pkcs11", tag_field="type"
 
 
 class CrlConfig(_Base, frozen=True, kw_only=True):
+    """A CA's CRL: published at ``{pki.base_url}/crl/<ca>.crl`` (RFC 5280 §5)."""
+
     enabled: bool = True
+    # nextUpdate = thisUpdate + validity.
     validity: int | str = "7d"
+    # A new CRL at least this often, and within seconds of any revocation.
     regenerate_every: int | str = "1h"
+
+    def __post_init__(self) -> None:
+        if _seconds(self.regenerate_every) <= 0:
+            raise ValueError("regenerate_every must be positive")
+        if _seconds(self.validity) <= _seconds(self.regenerate_every):
+            raise ValueError("validity must be longer than regenerate_every")
 
 
 class CertificateAuthorityConfig(_Base, frozen=True, kw_only=True):
@@ -181,6 +191,38 @@ class CertificateAuthorityConfig(_Base, frozen=True, kw_only=True):
     key: FileKey | Pkcs11Key
     crl: CrlConfig = msgspec.field(default_factory=CrlConfig)
     ocsp: bool = True
+
+
+class PkiConfig(_Base, frozen=True, kw_only=True):
+    """The signer's PKI HTTP listener: CRLs, CA certificates and an OCSP responder (RFC 6960).
+
+    With ``base_url`` set, every issued certificate names ``{base_url}/crl/<ca>.crl`` as its
+    CRL distribution point and ``{base_url}/ocsp/<ca>`` / ``{base_url}/ca/<ca>.cer`` in its
+    authority information access (RFC 5280 §4.2.1.13, §4.2.2.1).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # The plain-HTTP URL relying parties (RADIUS servers) reach the listener at.
+    base_url: str | None = None
+    # Whether this process serves HTTP (off: CRLs are still generated and stored).
+    listen: bool = True
+    # nextUpdate of OCSP responses (they are produced per request).
+    ocsp_validity: int | str = "1h"
+    # How often the signer looks for revocations newer than a CA's current CRL.
+    crl_check_interval: int | str = "5s"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError("port must be between 1 and 65535")
+        if self.base_url is not None:
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("base_url must be an absolute http(s) URL")
+            if parts.query or parts.fragment:
+                raise ValueError("base_url must have no query or fragment")
+        if _seconds(self.ocsp_validity) <= 0 or _seconds(self.crl_check_interval) <= 0:
+            raise ValueError("ocsp_validity and crl_check_interval must be positive")
 
 
 class SanTemplate(_Base, frozen=True, kw_only=True):
@@ -294,6 +336,11 @@ class JamfSourceConfig(_Base, frozen=True, kw_only=True, tag="jamf_pro", tag_fie
     max_connections: int = 5
     retries: int = 2
     ca_bundle: str | None = None
+    # Jamf down or slow after the client's own retries: `retry` lets the bus redeliver the
+    # order within its budget, `fail` answers serverInternal at once.
+    on_unavailable: Literal["fail", "retry"] = "retry"
+    # How long department, building and site names (id → name) are kept.
+    names_cache: int | str = "1h"
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -301,8 +348,12 @@ class JamfSourceConfig(_Base, frozen=True, kw_only=True, tag="jamf_pro", tag_fie
             raise ValueError("url must be an absolute http(s) URL")
         if not 1 <= self.max_connections <= 5:
             raise ValueError("max_connections must be between 1 and 5 (Jamf's guidance)")
-        _seconds(self.timeout)
+        if _seconds(self.timeout) <= 0:
+            raise ValueError("timeout must be positive")
+        if not 0 <= self.retries <= 10:
+            raise ValueError("retries must be between 0 and 10")
         _seconds(self.cache)
+        _seconds(self.names_cache)
 
 
 SignalSourceConfig = StaticSourceConfig | JamfSourceConfig
@@ -324,6 +375,9 @@ class LookupPolicyConfig(_Base, frozen=True, kw_only=True):
         "csr_san_dns",
         "certificate_san_dns",
         "certificate_permanent_identifier",
+        # RADIUS: the presented certificate's subject commonName (Apple profiles write
+        # CN=$SERIALNUMBER; the attestation provider's csr_common_name keeps it honest).
+        "certificate_common_name",
     ] = "attested_serial"
     revoke_on_failure: bool = False
 
@@ -406,6 +460,14 @@ class RevocationCheckConfig(_Base, frozen=True, kw_only=True):
 
     enabled: bool = True
     interval: int | str = "1h"
+    # Devices re-checked per round and replica (each claimed with FOR UPDATE SKIP LOCKED).
+    batch: int = 100
+
+    def __post_init__(self) -> None:
+        if _seconds(self.interval) <= 0:
+            raise ValueError("interval must be positive")
+        if self.batch < 1:
+            raise ValueError("batch must be at least 1")
 
 
 class RadiusConfig(_Base, frozen=True, kw_only=True):
@@ -416,6 +478,12 @@ class RadiusConfig(_Base, frozen=True, kw_only=True):
     port: int = 8081
     lookup_policy: str | None = None
     token: Secret | None = None
+    # The CAs whose certificates the endpoint accepts (names); empty: every configured CA.
+    certificate_authorities: list[str] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError("port must be between 1 and 65535")
 
 
 class DevConfig(_Base, frozen=True, kw_only=True):
@@ -451,6 +519,8 @@ class Config(_Base, frozen=True, kw_only=True):
     enrollment_policies: list[EnrollmentPolicyConfig] = msgspec.field(default_factory=list)
     revocation_check: RevocationCheckConfig = msgspec.field(default_factory=RevocationCheckConfig)
     radius: RadiusConfig = msgspec.field(default_factory=RadiusConfig)
+    # The signer's CRL / OCSP / CA-certificate listener; absent: no listener, no CDP/AIA.
+    pki: PkiConfig | None = None
 
 
 def seconds(value: int | str) -> int:

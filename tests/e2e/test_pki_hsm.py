@@ -1,0 +1,82 @@
+"""A full enrollment signed by a CA whose key lives in a PKCS#11 token (SoftHSM2)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from acmegate.signer.ca_init import TokenKey, init_ca
+from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
+from acmegate.testkit.device import SimulatedDevice
+from tests.support.gateway import PASSPHRASE, gateway_config, running_gateway
+from tests.support.softhsm import softhsm
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_a_device_enrolls_with_the_ca_key_in_a_token(
+    tmp_path: Path,
+    attestation_ca: AttestationCA,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hsm = softhsm()
+    monkeypatch.setenv("ACMEGATE_PKCS11_PIN", hsm.pin)
+    folder = tmp_path / "gateway"
+    ca = init_ca(
+        folder / "token-ca",
+        name="devices",
+        common_name="E2E Token CA",
+        subject=[("O", "acmegate tests")],
+        key_type="ec-p384",
+        hash="sha384",
+        passphrase=PASSPHRASE,
+        token=TokenKey(hsm.module, hsm.token_label, f"e2e-{tmp_path.name}", hsm.pin),
+    )
+    files = gateway_config(
+        folder,
+        attestation_ca,
+        overrides={
+            "certificate_authorities": [
+                {
+                    "name": "devices",
+                    "certificate": "token-ca/devices.pem",
+                    "chain": ["token-ca/root.pem"],
+                    "key": {
+                        "type": "pkcs11",
+                        "module": hsm.module,
+                        "token_label": hsm.token_label,
+                        "key_label": f"e2e-{tmp_path.name}",
+                        "pin": {"env": "ACMEGATE_PKCS11_PIN"},
+                    },
+                }
+            ]
+        },
+    )
+    async with running_gateway(files, database_url) as gateway:
+        signer = gateway.running.services["signer"]
+        authority = signer.authorities["devices"]  # type: ignore[attr-defined]
+        assert authority.key.description.startswith("PKCS#11 token")
+        device = SimulatedDevice(
+            gateway.directory_url, "C02E2E00001", LeafClaims.macos("C02E2E00001"), attestation_ca
+        )
+        try:
+            result = await device.enroll()
+        finally:
+            await device.close()
+        assert result.ok, result.problems
+
+    leaf, issuing = x509.load_pem_x509_certificates((result.certificate_chain_pem or "").encode())
+    assert issuing.subject.rfc4514_string() == "CN=E2E Token CA,O=acmegate tests"
+    leaf.verify_directly_issued_by(issuing)
+    (tmp_path / "leaf.pem").write_text(result.certificate_chain_pem or "")
+    (tmp_path / "issuing.pem").write_bytes(ca.certificate.read_bytes())
+    done = subprocess.run(  # noqa: ASYNC221 (a short openssl run at the end of the test)
+        ["openssl", "verify", "-CAfile", str(ca.chain[0]), "-untrusted",
+         str(tmp_path / "issuing.pem"), "-purpose", "sslclient", str(tmp_path / "leaf.pem")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.stdout.strip().endswith("OK"), done.stdout + done.stderr
