@@ -48,6 +48,22 @@ def service_factory(name: str) -> Callable[[Runtime], Service]:
     raise ValueError(f"unknown service {name!r}; choose from {', '.join(SERVICE_NAMES)}")
 
 
+async def serve_requests(name: str, runtime: Runtime, service: Service) -> None:
+    """Start answering the admin API's requests for a started service (request/reply)."""
+    if name == "signer":
+        from acmegate.signer import rpc as signer_rpc
+        from acmegate.signer.service import SignerService
+
+        if isinstance(service, SignerService):
+            await signer_rpc.serve(runtime, service)
+    elif name == "policy":
+        from acmegate.policy import rpc as policy_rpc
+        from acmegate.policy.service import PolicyService
+
+        if isinstance(service, PolicyService):
+            await policy_rpc.serve(runtime, service)
+
+
 def schema_migrations(names: Sequence[str]) -> list[SchemaMigrations]:
     """The migrations of the schemas the named services own."""
     found: list[SchemaMigrations] = []
@@ -130,6 +146,7 @@ async def running(
             service = service_factory(name)(runtime)
             await service.start()
             state.services[name] = service
+            await serve_requests(name, runtime, service)
         yield state
     finally:
         for service in reversed(list(state.services.values())):

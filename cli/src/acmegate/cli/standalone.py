@@ -100,6 +100,9 @@ def banner(config: Config, frontend: object) -> list[str]:
     """What the person who started the gateway needs to know next."""
     directory = str(getattr(frontend, "directory_url", ""))
     lines = [f"acmegate standalone is running. ACME directory: {directory}"]
+    admin_url = getattr(frontend, "admin_url", None)
+    if admin_url:
+        lines.append(f"  admin API: {admin_url}/api/v1 (dashboard: {admin_url}/dashboard)")
     for ca in config.certificate_authorities[:1]:
         if ca.chain:
             lines.append(f"  root CA certificate: {Path(ca.chain[-1]).resolve()}")

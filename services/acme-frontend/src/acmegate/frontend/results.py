@@ -33,6 +33,11 @@ log = structlog.get_logger(__name__)
 class ResultsConsumer:
     def __init__(self, frontend: Frontend) -> None:
         self.frontend = frontend
+        # enrollment policy → its certificate template, for the enrollment events.
+        self._templates = {
+            policy.name: policy.certificate_template
+            for policy in frontend.config.enrollment_policies
+        }
 
     async def handle(self, message: Message, delivery: Delivery) -> None:
         if isinstance(message, ChallengeVerified):
@@ -71,6 +76,13 @@ class ResultsConsumer:
             serial=result.certificate_serial,
             chain_pem=result.chain_pem,
             problem=result.problem,
+            now=frontend.clock.now(),
+            record=result.record,
+            template=(
+                self._templates.get(result.record.enrollment_policy)
+                if result.record is not None and result.record.enrollment_policy
+                else None
+            ),
         )
         outcome = None
         if applied:

@@ -1,4 +1,5 @@
-"""The frontend service: the ACME HTTP listener, the results consumer and the sweeper."""
+"""The frontend service: the ACME HTTP listener, the results consumer, the sweeper, and the
+admin listener (REST API, OpenAPI document, dashboard) when ``admin.enabled``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from acmegate.common.config import seconds
 from acmegate.common.config.model import ServerConfig
 from acmegate.common.migrations import SchemaMigrations
 from acmegate.common.runtime import Runtime
+from acmegate.frontend.admin.listener import AdminListener
 from acmegate.frontend.app import create_app
 from acmegate.frontend.context import Frontend, Timing
 from acmegate.frontend.linker import Linker
@@ -49,6 +51,8 @@ class FrontendService:
         )
         self.results = ResultsConsumer(self.frontend)
         self.sweeper = Sweeper(self.frontend)
+        self.admin = AdminListener(self.frontend)
+        self._admin_running = False
         self._runner: web.AppRunner | None = None
 
     def migrations(self) -> list[SchemaMigrations]:
@@ -57,6 +61,11 @@ class FrontendService:
     @property
     def directory_url(self) -> str:
         return self.frontend.linker.directory
+
+    @property
+    def admin_url(self) -> str | None:
+        """Where the admin API and dashboard listen (None: not started)."""
+        return self.admin.url if self._admin_running else None
 
     async def start(self) -> None:
         frontend = self.frontend
@@ -73,8 +82,11 @@ class FrontendService:
         )
         await site.start()
         log.info("ACME directory listening", directory=self.directory_url)
+        self._admin_running = await self.admin.start()
 
     async def stop(self) -> None:
+        await self.admin.stop()
+        self._admin_running = False
         await self.sweeper.stop()
         if self._runner is not None:
             await self._runner.cleanup()

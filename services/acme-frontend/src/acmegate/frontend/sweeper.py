@@ -86,6 +86,7 @@ class Sweeper:
                 serial=None,
                 chain_pem=None,
                 problem=TIMEOUT_PROBLEM,
+                now=frontend.clock.now(),
             )
         # A row whose subject already left `processing` is deleted by neither call above.
         await frontend.pool.execute("DELETE FROM acme.outbox WHERE id = $1", row.id)

@@ -169,6 +169,7 @@ class SignerService:
                 correlation_id=message.correlation_id,
                 order_id=message.order_id,
                 problem=error.to_problem(),
+                record=message.record,
             )
 
         record = message.record
@@ -216,6 +217,8 @@ class SignerService:
             order_id=message.order_id,
             certificate_serial=serial,
             chain_pem=chain_pem,
+            # Why it was issued, for the frontend's enrollment events (the dashboard).
+            record=message.record,
         )
 
     # --- revocation -------------------------------------------------------------------------

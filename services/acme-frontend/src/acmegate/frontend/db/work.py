@@ -6,8 +6,11 @@ Each function is one statement, so a status change and its outbox row are atomic
   (challenge) or ``ready → processing`` (order, Boulder's ``SetOrderProcessing``) and insert
   the outbox row holding the exact message to publish. Zero rows: someone else got there first.
 - :func:`apply_challenge_result` / :func:`apply_order_result`: compare-and-set out of
-  ``processing``, store the outcome and delete the outbox row. A duplicate result finds nothing
-  in ``processing`` and changes nothing (every result is applied at most once).
+  ``processing``, store the outcome, delete the outbox row and append the enrollment event
+  (``acme.enrollment_events``: a failed challenge, an issued or failed order) in the same
+  statement, so the event costs no round trip of its own. A duplicate result finds nothing
+  in ``processing`` and changes nothing (every result is applied at most once, and so is its
+  event).
 - :func:`claim_due`: the sweeper's lease on late rows (``FOR UPDATE SKIP LOCKED``, so replicas
   never double-handle a row).
 """
@@ -20,7 +23,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import msgspec
 
-from acmegate.common.messages import DeviceClaims, Problem
+from acmegate.common.messages import DeviceClaims, EnrollmentRecord, Problem
 
 _encode = msgspec.json.Encoder().encode
 
@@ -134,8 +137,19 @@ async def apply_challenge_result(
             SET status = CASE WHEN $2 = 'valid' THEN 'ready' ELSE 'invalid' END,
                 error = CASE WHEN $2 = 'valid' THEN NULL ELSE $4::text::jsonb END
             FROM az WHERE o.id = az.order_id AND o.status = 'pending'
+            RETURNING o.id, o.account_id, o.platform, o.identifiers
         ), ob AS (
             DELETE FROM acme.outbox WHERE id = 'challenge:' || $1
+        ), ev AS (
+            -- A failed challenge ends the enrollment; a valid one only readies the order.
+            INSERT INTO acme.enrollment_events (
+                at, outcome, stage, order_id, account_id, identifier, platform, device_serial,
+                problem
+            )
+            SELECT $5, 'failed', 'challenge', od.id, od.account_id,
+                   CASE WHEN od.platform IS NULL THEN od.identifiers -> 0 ->> 'value' END,
+                   od.platform, $3::text::jsonb ->> 'serial_number', $4::text::jsonb
+            FROM od WHERE $2 = 'invalid'
         )
         SELECT count(*) FROM ch
         """,
@@ -148,6 +162,60 @@ async def apply_challenge_result(
     return bool(applied)
 
 
+def _order_event(outcome: str, *, problem: str, serial: str, first: int) -> str:
+    """The INSERT of a finished order's event: the last CTE of the statements below.
+
+    Its parameters start at ``$first``: (at, device serial, platform, enrollment policy,
+    template, signal source). Only fixed fragments are formatted in (once, at import);
+    every value is a parameter.
+    """
+    at, device, platform, policy, template, source = (f"${first + i}" for i in range(6))
+    return f"""
+            INSERT INTO acme.enrollment_events (
+                at, outcome, stage, order_id, account_id, identifier, platform,
+                device_serial, problem, certificate_serial, enrollment_policy,
+                certificate_template, signal_source
+            )
+            SELECT {at}::timestamptz, '{outcome}', 'order', o.id, o.account_id,
+                   -- An enrollment token is the platform's credential: not copied.
+                   CASE WHEN o.platform IS NULL THEN o.identifiers -> 0 ->> 'value' END,
+                   coalesce(o.platform, {platform}::text),
+                   coalesce({device}::text, (
+                       SELECT a.claims ->> 'serial_number' FROM acme.authorizations a
+                       WHERE a.order_id = o.id LIMIT 1
+                   )),
+                   {problem}, {serial}, {policy}::text, {template}::text, {source}::text
+            FROM o"""  # noqa: S608
+
+
+_ORDER_VALID = f"""
+        WITH o AS (
+            UPDATE acme.orders SET status = 'valid', certificate_id = $2
+            WHERE id = $1 AND status = 'processing'
+            RETURNING id, account_id, platform, identifiers
+        ), c AS (
+            INSERT INTO acme.certificates (id, order_id, account_id, serial, chain_pem)
+            SELECT $2, $1, o.account_id, $3, $4 FROM o
+        ), ob AS (
+            DELETE FROM acme.outbox WHERE id = 'order:' || $1
+        ), ev AS ({_order_event("completed", problem="NULL", serial="$3", first=5)}
+        )
+        SELECT count(*) FROM o
+"""  # noqa: S608
+
+_ORDER_INVALID = f"""
+        WITH o AS (
+            UPDATE acme.orders SET status = 'invalid', error = $2::text::jsonb
+            WHERE id = $1 AND status = 'processing'
+            RETURNING id, account_id, platform, identifiers
+        ), ob AS (
+            DELETE FROM acme.outbox WHERE id = 'order:' || $1
+        ), ev AS ({_order_event("failed", problem="$2::text::jsonb", serial="NULL", first=3)}
+        )
+        SELECT count(*) FROM o
+"""  # noqa: S608
+
+
 async def apply_order_result(
     pool: asyncpg.Pool,
     order_id: str,
@@ -156,43 +224,30 @@ async def apply_order_result(
     serial: str | None,
     chain_pem: str | None,
     problem: Problem | None,
+    now: datetime,
+    record: EnrollmentRecord | None = None,
+    template: str | None = None,
 ) -> bool:
-    """``processing → valid`` with the certificate, or ``→ invalid`` with the problem."""
+    """``processing → valid`` with the certificate, or ``→ invalid`` with the problem.
+
+    ``record`` (the policy stage's, when the result carries it) and ``template`` (its
+    enrollment policy's) go into the enrollment event; without a record the device serial
+    comes from the attestation claims stored on the order's authorization.
+    """
+    event = (
+        now,
+        record.device.serial_number if record is not None and record.device else None,
+        record.platform if record is not None else None,
+        record.enrollment_policy if record is not None else None,
+        template,
+        record.signal_source if record is not None else None,
+    )
     if problem is None and certificate_id and chain_pem and serial:
         applied = await pool.fetchval(
-            """
-            WITH o AS (
-                UPDATE acme.orders SET status = 'valid', certificate_id = $2
-                WHERE id = $1 AND status = 'processing'
-                RETURNING account_id
-            ), c AS (
-                INSERT INTO acme.certificates (id, order_id, account_id, serial, chain_pem)
-                SELECT $2, $1, o.account_id, $3, $4 FROM o
-            ), ob AS (
-                DELETE FROM acme.outbox WHERE id = 'order:' || $1
-            )
-            SELECT count(*) FROM o
-            """,
-            order_id,
-            certificate_id,
-            serial,
-            chain_pem,
+            _ORDER_VALID, order_id, certificate_id, serial, chain_pem, *event
         )
     else:
-        applied = await pool.fetchval(
-            """
-            WITH o AS (
-                UPDATE acme.orders SET status = 'invalid', error = $2::text::jsonb
-                WHERE id = $1 AND status = 'processing'
-                RETURNING 1
-            ), ob AS (
-                DELETE FROM acme.outbox WHERE id = 'order:' || $1
-            )
-            SELECT count(*) FROM o
-            """,
-            order_id,
-            _json(problem),
-        )
+        applied = await pool.fetchval(_ORDER_INVALID, order_id, _json(problem), *event)
     return bool(applied)
 
 

@@ -1,0 +1,1 @@
+"""HTML templates of the dashboard (``string.Template``; every value is escaped before)."""

@@ -1,0 +1,86 @@
+"""``/api/v1/certificates``: search the signer's inventory, show one, revoke one."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+from aiohttp import web
+
+from acmegate.common.bus import RpcQueue
+from acmegate.common.errors import malformed
+from acmegate.common.messages import (
+    AdminCertificate,
+    AdminCertificateList,
+    AdminQueryCertificates,
+    AdminRevokeCertificate,
+    AdminShowCertificate,
+)
+from acmegate.frontend.admin.context import ADMIN
+from acmegate.frontend.admin.params import json_body, query_choice, query_int, query_text
+from acmegate.frontend.admin.render import json_response
+from acmegate.frontend.admin.rpc import ask, correlation_id
+
+STATUSES = ("valid", "revoked")
+# RFC 5280 §5.3.1 reasons a revocation here may carry (certificateHold/removeFromCRL: no).
+REASONS = (
+    "unspecified",
+    "keyCompromise",
+    "cACompromise",
+    "affiliationChanged",
+    "superseded",
+    "cessationOfOperation",
+    "privilegeWithdrawn",
+    "aACompromise",
+)
+# Hexadecimal, any case, optional colons between octets (as openssl prints serials).
+SERIAL_PATTERN = r"^(0x)?[0-9A-Fa-f]+(:[0-9A-Fa-f]+)*$"
+_SERIAL = re.compile(SERIAL_PATTERN)
+
+
+class RevokeBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``{"reason": "keyCompromise"}``; without a reason: ``unspecified``."""
+
+    reason: str = "unspecified"
+
+
+def _serial(request: web.Request) -> str:
+    serial = request.match_info["serial"]
+    if len(serial) > 128 or not _SERIAL.match(serial):
+        raise malformed("serial: must be a hexadecimal serial number (colons allowed)")
+    return serial
+
+
+async def list_certificates(request: web.Request) -> web.Response:
+    query = AdminQueryCertificates(
+        correlation_id=correlation_id(),
+        device_serial=query_text(request, "device"),
+        account_id=query_text(request, "account"),
+        ca=query_text(request, "ca"),
+        status=query_choice(request, "status", STATUSES),
+        limit=query_int(request, "limit", default=100, minimum=1, maximum=1000),
+    )
+    reply = await ask(request.app[ADMIN], RpcQueue.SIGNER, query, AdminCertificateList)
+    return json_response({"certificates": reply.certificates})
+
+
+async def show_certificate(request: web.Request) -> web.Response:
+    """One certificate with its names, chain and enrollment record."""
+    request_message = AdminShowCertificate(correlation_id=correlation_id(), serial=_serial(request))
+    reply = await ask(request.app[ADMIN], RpcQueue.SIGNER, request_message, AdminCertificate)
+    return json_response({"certificate": reply.certificate})
+
+
+async def revoke_certificate(request: web.Request) -> web.Response:
+    """Revoke it (idempotent: ``revoked_now`` is false if it was revoked before)."""
+    serial = _serial(request)
+    body = await json_body(request, RevokeBody, required=False)
+    if body.reason not in REASONS:
+        raise malformed(f"$.reason: must be one of {', '.join(REASONS)}")
+    reply = await ask(
+        request.app[ADMIN],
+        RpcQueue.SIGNER,
+        AdminRevokeCertificate(correlation_id=correlation_id(), serial=serial, reason=body.reason),
+        AdminCertificate,
+    )
+    return json_response({"certificate": reply.certificate, "revoked_now": bool(reply.revoked_now)})

@@ -1,0 +1,103 @@
+"""The policy service's answers to the admin API (request/reply on ``RpcQueue.POLICY``).
+
+The guide's "Validate" buttons run where the signal sources live: validating a signal source
+(its connection or inventory), a lookup policy tried with an identity
+(:func:`acmegate.policy.validation.validate_lookup`, on the running source so its connection
+pool and cache are reused), and the health of every source for the dashboard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from acmegate.common.bus import RpcQueue
+from acmegate.common.errors import malformed, not_found
+from acmegate.common.messages import (
+    AdminCheckSignalSources,
+    AdminLookupReport,
+    AdminSignalSourceStatuses,
+    AdminValidateLookup,
+    AdminValidateSignalSource,
+    Message,
+    SignalSourceStatus,
+    schema_of,
+)
+from acmegate.common.runtime import Runtime
+from acmegate.policy.service import PolicyService
+from acmegate.policy.sources.base import SignalSource
+from acmegate.policy.validation import validate_lookup
+
+# A source slower than this is reported as not answering (the admin caller waits longer).
+VALIDATE_TIMEOUT = 8.0
+
+
+class PolicyRpc:
+    """Answers admin requests with the running policy service's signal sources."""
+
+    def __init__(self, runtime: Runtime, service: PolicyService) -> None:
+        self._runtime = runtime
+        self._service = service
+
+    async def handle(self, message: Message) -> Message:
+        """One request → its reply (the bus turns a raised AcmeError into ``RpcFailed``)."""
+        if isinstance(message, AdminValidateSignalSource):
+            status = await check_source(self._source(message.name))
+            return AdminSignalSourceStatuses(
+                correlation_id=message.correlation_id, sources=[status]
+            )
+        if isinstance(message, AdminCheckSignalSources):
+            sources = self._service.sources
+            statuses = await asyncio.gather(*(check_source(s) for s in sources.values()))
+            return AdminSignalSourceStatuses(
+                correlation_id=message.correlation_id, sources=list(statuses)
+            )
+        if isinstance(message, AdminValidateLookup):
+            return await self._lookup(message)
+        raise malformed(f"the policy service does not answer {schema_of(message)}")
+
+    def _source(self, name: str) -> SignalSource:
+        source = self._service.sources.get(name)
+        if source is None:
+            known = ", ".join(sorted(self._service.sources)) or "none"
+            raise not_found(f"no signal source named {name!r} (configured: {known})")
+        return source
+
+    async def _lookup(self, request: AdminValidateLookup) -> AdminLookupReport:
+        config = self._runtime.config
+        policy = next((p for p in config.lookup_policies if p.name == request.name), None)
+        if policy is None:
+            known = ", ".join(p.name for p in config.lookup_policies) or "none"
+            raise not_found(f"no lookup policy named {request.name!r} (configured: {known})")
+        if not request.identity.strip():
+            raise malformed("identity: must not be empty")
+        report = await validate_lookup(
+            config, policy.name, request.identity, source=self._source(policy.signal_source)
+        )
+        return AdminLookupReport(
+            correlation_id=request.correlation_id,
+            lookup_policy=report.lookup_policy,
+            signal_source=report.signal_source,
+            identity=report.identity,
+            ok=report.ok,
+            message=report.message,
+            reason=report.reason,
+            managed=report.managed,
+            attributes=dict(report.attributes),
+            groups=list(report.groups),
+        )
+
+
+async def check_source(source: SignalSource) -> SignalSourceStatus:
+    """The source's own validation, bounded in time."""
+    try:
+        report = await asyncio.wait_for(source.validate(), VALIDATE_TIMEOUT)
+    except TimeoutError:
+        return SignalSourceStatus(source.name, False, f"no answer within {VALIDATE_TIMEOUT:g}s")
+    return SignalSourceStatus(report.source, report.ok, report.detail)
+
+
+async def serve(runtime: Runtime, service: PolicyService) -> PolicyRpc:
+    """Answer admin requests on ``RpcQueue.POLICY`` (after ``service.start()``)."""
+    rpc = PolicyRpc(runtime, service)
+    await runtime.bus.serve(RpcQueue.POLICY, rpc.handle)
+    return rpc

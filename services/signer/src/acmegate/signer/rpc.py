@@ -1,0 +1,248 @@
+"""The signer's answers to the admin API (request/reply on ``RpcQueue.SIGNER``).
+
+The frontend owns the admin API but not the CAs or the certificate inventory, so it asks
+here: the loaded CAs, certificate searches, one certificate with its enrollment record, a
+revocation, and the counts per CA and status for the dashboard. Every answer reuses what the
+service already holds (:class:`~acmegate.signer.authorities.Authorities`) and the inventory
+queries of :mod:`acmegate.signer.store`; a revocation nudges the CRL publisher like one from
+the bus. A handler's :class:`AcmeError` (``notFound``, ``malformed``) travels back to the
+caller intact.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+from cryptography import x509
+
+from acmegate.common.bus import RpcQueue
+from acmegate.common.errors import AcmeError, ErrorKind, malformed, not_found
+from acmegate.common.messages import (
+    AdminCaList,
+    AdminCertificate,
+    AdminCertificateCounts,
+    AdminCertificateList,
+    AdminCountCertificates,
+    AdminListCas,
+    AdminQueryCertificates,
+    AdminRevokeCertificate,
+    AdminShowCertificate,
+    CaSummary,
+    CertificateCount,
+    CertificateSummary,
+    Identifier,
+    Message,
+    schema_of,
+)
+from acmegate.common.runtime import Runtime
+from acmegate.common.x509names import (
+    PERMANENT_IDENTIFIER,
+    UPN,
+    decode_permanent_identifier,
+    decode_utf8_string,
+)
+from acmegate.signer.authorities import Authority
+from acmegate.signer.ca_report import key_storage
+from acmegate.signer.chains import describe
+from acmegate.signer.keys import describe_public_key
+from acmegate.signer.revocation import parse_reason
+from acmegate.signer.serials import parse_serial
+from acmegate.signer.service import SignerService
+from acmegate.signer.store import (
+    CertificateRecord,
+    find_certificate,
+    list_certificates,
+    revoke_certificate,
+)
+
+STATUSES = ("valid", "revoked")
+
+
+class SignerRpc:
+    """Answers admin requests with the running signer's CAs and the ``pki`` inventory."""
+
+    def __init__(self, runtime: Runtime, service: SignerService) -> None:
+        self._runtime = runtime
+        self._service = service
+
+    async def handle(self, message: Message) -> Message:
+        """One request → its reply (the bus turns a raised AcmeError into ``RpcFailed``)."""
+        if isinstance(message, AdminListCas):
+            return AdminCaList(
+                correlation_id=message.correlation_id,
+                authorities=[ca_summary(a) for a in self._service.authorities.values()],
+            )
+        if isinstance(message, AdminQueryCertificates):
+            return await self._query(message)
+        if isinstance(message, AdminShowCertificate):
+            return await self._show(message)
+        if isinstance(message, AdminRevokeCertificate):
+            return await self._revoke(message)
+        if isinstance(message, AdminCountCertificates):
+            return AdminCertificateCounts(
+                correlation_id=message.correlation_id,
+                counts=await count_certificates(self._runtime.require_pool(), self._now()),
+            )
+        raise malformed(f"the signer does not answer {schema_of(message)}")
+
+    def _now(self) -> datetime:
+        return self._runtime.clock.now()
+
+    async def _query(self, request: AdminQueryCertificates) -> AdminCertificateList:
+        if request.status is not None and request.status not in STATUSES:
+            raise malformed(f"status: must be one of {', '.join(STATUSES)}")
+        records = await list_certificates(
+            self._runtime.require_pool(),
+            device_serial=request.device_serial,
+            account_id=request.account_id,
+            ca_name=request.ca,
+            status=request.status,
+            limit=request.limit,
+        )
+        now = self._now()
+        return AdminCertificateList(
+            correlation_id=request.correlation_id,
+            certificates=[certificate_summary(r, now, full=False) for r in records],
+        )
+
+    async def _show(self, request: AdminShowCertificate) -> AdminCertificate:
+        record = await find_certificate(self._runtime.require_pool(), _serial(request.serial))
+        if record is None:
+            raise _unknown(request.serial)
+        return AdminCertificate(
+            correlation_id=request.correlation_id,
+            certificate=certificate_summary(record, self._now(), full=True),
+        )
+
+    async def _revoke(self, request: AdminRevokeCertificate) -> AdminCertificate:
+        try:
+            reason = parse_reason(request.reason)
+        except ValueError as exc:
+            raise AcmeError(ErrorKind.BAD_REVOCATION_REASON, f"reason: {exc}") from exc
+        outcome = await revoke_certificate(
+            self._runtime.require_pool(), _serial(request.serial), reason=reason, at=self._now()
+        )
+        if outcome is None:
+            raise _unknown(request.serial)
+        if outcome.revoked_now:
+            # As for a revocation from the bus: the CRL follows within seconds.
+            self._service.crl_publisher.nudge()
+        return AdminCertificate(
+            correlation_id=request.correlation_id,
+            certificate=certificate_summary(outcome.certificate, self._now(), full=True),
+            revoked_now=outcome.revoked_now,
+        )
+
+
+async def serve(runtime: Runtime, service: SignerService) -> SignerRpc:
+    """Answer admin requests on ``RpcQueue.SIGNER`` (after ``service.start()``)."""
+    rpc = SignerRpc(runtime, service)
+    await runtime.bus.serve(RpcQueue.SIGNER, rpc.handle)
+    return rpc
+
+
+def _serial(text: str) -> str:
+    try:
+        return parse_serial(text)
+    except ValueError as exc:
+        raise malformed(f"serial: {exc}") from exc
+
+
+def _unknown(serial: str) -> AcmeError:
+    return not_found(f"no certificate with serial {serial} was issued by this gateway")
+
+
+def ca_summary(authority: Authority) -> CaSummary:
+    """What the admin API lists of a loaded CA (never anything secret)."""
+    urls = authority.urls
+    return CaSummary(
+        name=authority.name,
+        description=authority.config.description,
+        subject=describe(authority.certificate),
+        chain=[describe(c) for c in (authority.certificate, *authority.chain)],
+        not_before=authority.not_before,
+        not_after=authority.not_after,
+        key_algorithm=describe_public_key(authority.key.public_key()),
+        key_storage=key_storage(authority.config),
+        crl_url=urls.crl if urls is not None else None,
+        ocsp_url=urls.ocsp if urls is not None else None,
+    )
+
+
+def certificate_summary(
+    record: CertificateRecord, now: datetime, *, full: bool
+) -> CertificateSummary:
+    """A certificate as the admin API shows it; ``full`` adds names, record and chain."""
+    identifier = (
+        Identifier(record.identifier_type, record.identifier_value or "")
+        if record.identifier_type
+        else None
+    )
+    subject: str | None = None
+    names: list[str] = []
+    if full:
+        certificate = record.certificate()
+        subject = certificate.subject.rfc4514_string()
+        names = subject_alt_names(certificate)
+    return CertificateSummary(
+        serial=record.serial,
+        status=record.status,
+        expired=record.not_after <= now,
+        ca=record.ca_name,
+        template=record.template,
+        account_id=record.account_id,
+        order_id=record.order_id,
+        not_before=record.not_before,
+        not_after=record.not_after,
+        issued_at=record.created_at,
+        identifier=identifier,
+        device_serial=record.device_serial,
+        revoked_at=record.revoked_at,
+        revocation_reason=record.revocation_reason,
+        subject=subject,
+        subject_alt_names=names,
+        record=record.record if full else None,
+        chain_pem=record.chain_pem if full else None,
+    )
+
+
+def subject_alt_names(certificate: x509.Certificate) -> list[str]:
+    """``DNS: …``, ``email: …``, ``permanentIdentifier: …`` lines of the certificate's SAN."""
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    lines: list[str] = []
+    for name in san.value:
+        if isinstance(name, x509.OtherName) and name.type_id == PERMANENT_IDENTIFIER:
+            lines.append(f"permanentIdentifier: {decode_permanent_identifier(name.value)[0]}")
+        elif isinstance(name, x509.OtherName) and name.type_id == UPN:
+            lines.append(f"UPN: {decode_utf8_string(name.value)}")
+        elif isinstance(name, x509.DNSName):
+            lines.append(f"DNS: {name.value}")
+        elif isinstance(name, x509.RFC822Name):
+            lines.append(f"email: {name.value}")
+        elif isinstance(name, x509.UniformResourceIdentifier):
+            lines.append(f"URI: {name.value}")
+        elif isinstance(name, x509.IPAddress):
+            lines.append(f"IP: {name.value}")
+        else:
+            lines.append(f"{type(name).__name__}: {name.value!r}")
+    return lines
+
+
+async def count_certificates(pool: asyncpg.Pool, now: datetime) -> list[CertificateCount]:
+    """Certificates per CA and status (``expired``: valid but past notAfter), signed ones only."""
+    rows = await pool.fetch(
+        """
+        SELECT ca_name,
+               CASE WHEN status = 'valid' AND not_after <= $1 THEN 'expired' ELSE status END
+                   AS shown_status,
+               count(*) AS n
+        FROM pki.certificates WHERE der IS NOT NULL
+        GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+        now,
+    )
+    return [CertificateCount(row["ca_name"], row["shown_status"], row["n"]) for row in rows]
