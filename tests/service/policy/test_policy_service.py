@@ -28,6 +28,7 @@ from acmegate.common.migrations import migrate
 from acmegate.common.runtime import Runtime
 from acmegate.policy import PolicyService
 from acmegate.policy.sources import (
+    DeviceKind,
     DeviceRecord,
     IdentityKind,
     SignalSource,
@@ -211,11 +212,18 @@ class FlakySource:
         self.failures = failures
         self.calls = 0
 
-    async def lookup(self, identity: str, kind: IdentityKind) -> DeviceRecord | None:
+    async def lookup(
+        self,
+        identity: str,
+        kind: IdentityKind,
+        *,
+        fresh: bool = False,
+        likely: DeviceKind | None = None,
+    ) -> DeviceRecord | None:
         self.calls += 1
         if self.calls <= self.failures:
             raise SourceUnavailable(self.name, "connection refused")
-        return await self.inner.lookup(identity, kind)
+        return await self.inner.lookup(identity, kind, fresh=fresh, likely=likely)
 
     async def validate(self) -> ValidationReport:
         return await self.inner.validate()

@@ -143,3 +143,52 @@ def order(
         platform=platform,
         csr=info,
     )
+
+
+def jamf_config_text(url: str, *, source: str = "", extra: str = "") -> str:
+    """:data:`BASE_CONFIG` with its static inventory swapped for a Jamf Pro source at ``url``.
+
+    The source's secret is the file ``secret`` next to the configuration; ``source`` adds
+    settings to the source (YAML lines indented by four spaces), ``extra`` top-level keys.
+    """
+    jamf = textwrap.dedent(
+        f"""
+        signal_sources:
+          - name: jamf
+            type: jamf_pro
+            url: {url}
+            auth:
+              type: client_credentials
+              client_id: acmegate-gateway
+              client_secret: {{file: secret}}
+            attribute_mapping:
+              department: userAndLocation.department
+              email: userAndLocation.email
+            groups: [Cert-Eligible]
+            timeout: 2s
+            retries: 0
+        """
+    ).lstrip()
+    if source:
+        jamf += textwrap.indent(textwrap.dedent(source).strip(), "    ") + "\n"
+    jamf += textwrap.dedent(
+        """
+        lookup_policies:
+          - name: by-serial
+            signal_source: jamf
+            revoke_on_failure: true
+        """
+    ).lstrip()
+    # The fake's devices are in Engineering and Sales: no department condition.
+    base = textwrap.dedent(BASE_CONFIG).replace("      attributes: {department: [IT]}\n", "")
+    start, end = base.index("signal_sources:"), base.index("policy_workflows:")
+    return base[:start] + jamf + base[end:] + textwrap.dedent(extra)
+
+
+def jamf_policy_config(url: str, folder: Path, *, source: str = "", extra: str = "") -> Config:
+    """A parsed :func:`jamf_config_text` (the fake's client secret written to ``folder``)."""
+    from tests.support.fake_jamf import CLIENT_SECRET
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "secret").write_text(CLIENT_SECRET)
+    return parse_config(jamf_config_text(url, source=source, extra=extra), base_dir=folder)

@@ -29,6 +29,7 @@ from acmegate.policy.engine import Decision, PolicyEngine
 from acmegate.policy.finalize import PolicyStage
 from acmegate.policy.lookups import LookupSession
 from acmegate.policy.sources import (
+    DeviceKind,
     DeviceRecord,
     IdentityKind,
     SignalSource,
@@ -51,9 +52,16 @@ class CountingSource:
     def __post_init__(self) -> None:
         self.name = self.inner.name
 
-    async def lookup(self, identity: str, kind: IdentityKind) -> DeviceRecord | None:
+    async def lookup(
+        self,
+        identity: str,
+        kind: IdentityKind,
+        *,
+        fresh: bool = False,
+        likely: DeviceKind | None = None,
+    ) -> DeviceRecord | None:
         self.calls.append((kind, identity))
-        return await self.inner.lookup(identity, kind)
+        return await self.inner.lookup(identity, kind, fresh=fresh, likely=likely)
 
     async def validate(self) -> ValidationReport:
         return await self.inner.validate()
@@ -65,7 +73,14 @@ class CountingSource:
 class DownSource:
     name = "inventory"
 
-    async def lookup(self, identity: str, kind: IdentityKind) -> DeviceRecord | None:
+    async def lookup(
+        self,
+        identity: str,
+        kind: IdentityKind,
+        *,
+        fresh: bool = False,
+        likely: DeviceKind | None = None,
+    ) -> DeviceRecord | None:
         raise SourceUnavailable(self.name, "connection refused")
 
     async def validate(self) -> ValidationReport:

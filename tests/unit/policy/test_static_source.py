@@ -19,9 +19,9 @@ from acmegate.policy.sources import (
     InventoryError,
     SourceUnavailable,
     StaticSource,
-    UnsupportedSource,
     build_source,
 )
+from acmegate.policy.sources.jamf import JamfSource
 
 FIRST = """
 - serial_number: C02FIRST0001
@@ -149,12 +149,12 @@ async def test_validate_reports_the_inventory_or_what_is_wrong(tmp_path: Path) -
     assert not report.ok and "not valid YAML" in report.detail
 
 
-def test_the_factory_builds_static_sources_and_refuses_jamf_for_now() -> None:
+def test_the_factory_builds_static_and_jamf_sources() -> None:
     assert isinstance(build_source(StaticSourceConfig(name="s")), StaticSource)
     jamf = JamfSourceConfig(
         name="jamf",
         url="https://example.jamfcloud.com",
         auth=ClientCredentialsAuth(client_id="id", client_secret=Secret(env="JAMF_SECRET")),
     )
-    with pytest.raises(UnsupportedSource, match="Jamf Pro sources are not supported yet"):
-        build_source(jamf)
+    # Built without connecting: Jamf is first contacted by a lookup or "Validate".
+    assert isinstance(build_source(jamf), JamfSource)

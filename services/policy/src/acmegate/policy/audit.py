@@ -1,17 +1,20 @@
 """The lookup audit (``policy.lookups``): every question an order put to a signal source.
 
 One INSERT per order whatever the number of lookups (``unnest`` of parallel arrays), so the
-audit costs one round trip on the hot path and nothing when no source was consulted.
+audit costs one round trip on the hot path and nothing when no source was consulted. An
+approval under Revoke On Failure adds its watch (watch.py) to the same statement, as a second
+data-modifying CTE: still one round trip.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
 from acmegate.policy.lookups import LookupEvent
+from acmegate.policy.watch import WATCH_UPSERT, Watch
 
 _INSERT = """
 INSERT INTO policy.lookups
@@ -25,19 +28,25 @@ FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool
 """
 
 
+_INSERT_AND_WATCH = f"WITH audit AS ({_INSERT}) {WATCH_UPSERT}"
+
+
 async def record_lookups(
     pool: asyncpg.Pool,
     *,
     at: datetime,
-    order_id: str,
+    order_id: str | None,
     correlation_id: str,
     events: Sequence[LookupEvent],
+    watch: Watch | None = None,
+    recheck_after: timedelta = timedelta(hours=1),
 ) -> None:
-    """Append ``events`` to the audit (nothing to do when there are none)."""
+    """Append ``events`` to the audit (nothing to do when there are none); with ``watch``,
+    record the approval for Revoke On Failure, first re-checked ``recheck_after`` from ``at``.
+    """
     if not events:
         return
-    await pool.execute(
-        _INSERT,
+    audit = (
         at,
         order_id,
         correlation_id,
@@ -48,6 +57,18 @@ async def record_lookups(
         [e.outcome for e in events],
         [e.managed for e in events],
         [e.detail for e in events],
+    )
+    if watch is None:
+        await pool.execute(_INSERT, *audit)
+        return
+    await pool.execute(
+        _INSERT_AND_WATCH,
+        *audit,
+        watch.lookup_policy,
+        watch.identity_kind,
+        watch.identity,
+        watch.device_serial,
+        at + recheck_after,
     )
 
 

@@ -115,6 +115,10 @@ def workflow_mismatch(
     """
     if record is None:
         return f"device {identity} is not known to signal source {source!r}"
+    if record.problem is not None:
+        return (
+            f"device {identity} cannot be vouched for: {record.problem} (signal source {source!r})"
+        )
     if not record.managed:
         return f"device {identity} is not managed (signal source {source!r})"
     wanted = workflow.conditions.groups

@@ -27,7 +27,7 @@ from acmegate.common.config.model import (
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.messages import FinalizeOrder
 from acmegate.policy.conditions import device_role_mismatch, platform_mismatch, workflow_mismatch
-from acmegate.policy.lookups import LookupSession, order_identity
+from acmegate.policy.lookups import LookupSession, likely_kind, order_identity
 from acmegate.policy.sources.base import DeviceRecord, SignalSource
 
 
@@ -125,8 +125,18 @@ class PolicyEngine:
             reason = f"workflow {name!r}: {identity.missing}"
             return _WorkflowResult(lookup, None, reason, by_source=False)
         source = self._sources[lookup.signal_source]
-        record = await session.lookup(lookup, source, identity.kind, identity.value)
+        likely = likely_kind(order.claims[0] if order.claims else None)
+        record = await session.lookup(lookup, source, identity.kind, identity.value, likely=likely)
         refusal = workflow_mismatch(workflow, record, identity=identity.value, source=source.name)
+        if refusal is not None and record is not None and record.from_cache:
+            # A cache may say yes for a while, never no: a refusal rests on a fresh answer
+            # (the device may have joined the group since it was cached).
+            record = await session.lookup(
+                lookup, source, identity.kind, identity.value, fresh=True, likely=likely
+            )
+            refusal = workflow_mismatch(
+                workflow, record, identity=identity.value, source=source.name
+            )
         return _WorkflowResult(lookup, record, refusal, by_source=refusal is not None)
 
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from acmegate.common.config.model import LookupPolicyConfig
-from acmegate.common.messages import FinalizeOrder
+from acmegate.common.messages import DeviceClaims, FinalizeOrder
 from acmegate.policy.sources.base import (
+    DeviceKind,
     DeviceRecord,
     IdentityKind,
     SignalSource,
@@ -29,10 +30,29 @@ IDENTITY_KINDS: dict[str, tuple[IdentityKind, ...]] = {
     "csr_san_dns": ("dns_name",),
     "certificate_san_dns": ("dns_name",),
     "certificate_permanent_identifier": ("serial_number", "udid"),
+    # Apple profiles write CN=$SERIALNUMBER (or $UDID): tried as both, like the above.
+    "certificate_common_name": ("serial_number", "udid"),
 }
 
 # The identities an enrollment (a FinalizeOrder) can supply; the others come with RADIUS.
 ENROLLMENT_IDENTITIES = frozenset({"attested_serial", "attested_udid", "csr_san_dns"})
+
+
+def likely_kind(device: DeviceClaims | None) -> DeviceKind | None:
+    """Which Jamf inventory most likely holds the attested device.
+
+    Apple includes SIP, secure boot and kernel-extension OIDs only in macOS attestations
+    (apple-mda.md §2.4), so any of them marks a Mac; their absence, another Apple device.
+    """
+    if device is None:
+        return None
+    if (
+        device.sip_enabled is not None
+        or device.secure_boot is not None
+        or device.third_party_kexts_allowed is not None
+    ):
+        return "computer"
+    return "mobile_device"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +111,25 @@ class LookupSession:
     _answers: dict[tuple[str, str, str], DeviceRecord | None] = field(default_factory=dict)
 
     async def lookup(
-        self, policy: LookupPolicyConfig, source: SignalSource, kind: IdentityKind, identity: str
+        self,
+        policy: LookupPolicyConfig,
+        source: SignalSource,
+        kind: IdentityKind,
+        identity: str,
+        *,
+        fresh: bool = False,
+        likely: DeviceKind | None = None,
     ) -> DeviceRecord | None:
-        """``source``'s record of ``identity``; raises :class:`SourceUnavailable`."""
+        """``source``'s record of ``identity``; raises :class:`SourceUnavailable`.
+
+        ``fresh`` asks the source again even if this session (or the source's cache) has an
+        answer, and that answer replaces the session's.
+        """
         key = (source.name, kind, identity)
-        if key in self._answers:
+        if key in self._answers and not fresh:
             return self._answers[key]
         try:
-            record = await source.lookup(identity, kind)
+            record = await source.lookup(identity, kind, fresh=fresh, likely=likely)
         except SourceUnavailable as exc:
             self.events.append(
                 LookupEvent(

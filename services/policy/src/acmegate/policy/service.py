@@ -6,20 +6,25 @@ the device sees is decided here, not at the edge (STYLE.md §1):
 - a policy refusal is an :class:`AcmeError` → ``OrderFinalized(problem=…)`` to the frontend;
 - a signal source that cannot answer is not the device's fault: the handler raises so the bus
   redelivers with backoff, and on the last delivery but one it answers ``serverInternal`` so
-  the order fails cleanly instead of dead-lettering and waiting for the sweeper.
+  the order fails cleanly instead of dead-lettering and waiting for the sweeper. A Jamf source
+  with ``on_unavailable: fail`` answers ``serverInternal`` at once (its client already retried).
+
+Besides the queue, the service runs the Revoke On Failure re-check (recheck.py) and, when
+configured, the RADIUS endpoint (radius/), both over the same live signal sources.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 from importlib.resources import files
 
 import structlog
 
 from acmegate.common.bus import Delivery, Queue, Reject
-from acmegate.common.config import ConfigError
-from acmegate.common.config.model import SignalSourceConfig
+from acmegate.common.config import ConfigError, seconds
+from acmegate.common.config.model import JamfSourceConfig, SignalSourceConfig
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.logging import bind_correlation_id
 from acmegate.common.messages import FinalizeOrder, Message, OrderFinalized, schema_of
@@ -29,10 +34,13 @@ from acmegate.policy.audit import record_lookups
 from acmegate.policy.engine import PolicyEngine
 from acmegate.policy.finalize import PolicyStage
 from acmegate.policy.lookups import LookupSession
+from acmegate.policy.radius import RadiusEndpoint
+from acmegate.policy.recheck import RevocationChecker
 from acmegate.policy.sources.base import SignalSource, SourceUnavailable
 from acmegate.policy.sources.factory import build_source
 from acmegate.policy.templates import compile_templates
 from acmegate.policy.validation import validate_config
+from acmegate.policy.watch import Watch, watch_for
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +48,8 @@ SourceFactory = Callable[[SignalSourceConfig], SignalSource]
 
 
 def migrations() -> list[SchemaMigrations]:
-    """The ``policy`` schema: the lookup audit (the composition root migrates before start)."""
+    """The ``policy`` schema: the lookup audit and the watched devices (the composition root
+    migrates before start)."""
     return [SchemaMigrations.from_folder("policy", files("acmegate.policy") / "migrations")]
 
 
@@ -60,9 +69,19 @@ class PolicyService:
         self._stage: PolicyStage | None = None
         # Answer on this delivery rather than fail again: the next failure would dead-letter.
         self._last_try = max(runtime.config.bus.max_deliveries - 1, 1)
+        config = runtime.config
+        # Sources whose outage fails the order at once (on_unavailable: fail).
+        self._fail_fast = {
+            source.name
+            for source in config.signal_sources
+            if isinstance(source, JamfSourceConfig) and source.on_unavailable == "fail"
+        }
+        self._recheck_after = timedelta(seconds=seconds(config.revocation_check.interval))
+        self.checker: RevocationChecker | None = None
+        self.radius: RadiusEndpoint | None = None
 
     def migrations(self) -> list[SchemaMigrations]:
-        """The ``policy`` schema: the lookup audit."""
+        """The ``policy`` schema: the lookup audit and the watched devices."""
         return migrations()
 
     @property
@@ -82,6 +101,16 @@ class PolicyService:
         # Variables were checked against the sources' attributes by validate_config.
         templates = compile_templates(config)
         self._stage = PolicyStage(PolicyEngine(config, self._sources), templates)
+        if config.radius.enabled:
+            self.radius = RadiusEndpoint(self._runtime, self._sources)
+            await self.radius.start()
+        checker = RevocationChecker(self._runtime, self._sources)
+        if config.revocation_check.enabled and checker.needed:
+            if self._runtime.pool is None:
+                log.warning("revoke on failure needs a database; the re-check does not run")
+            else:
+                self.checker = checker
+                checker.start()
         await self._runtime.bus.consume(
             Queue.FINALIZE_POLICY, self._handle, prefetch=config.bus.prefetch
         )
@@ -93,8 +122,15 @@ class PolicyService:
         )
 
     async def stop(self) -> None:
-        """Release the signal sources (the composition root closes the bus)."""
+        """Stop the re-check and the RADIUS endpoint, release the signal sources (the
+        composition root closes the bus)."""
         self._stage = None
+        if self.checker is not None:
+            await self.checker.stop()
+            self.checker = None
+        if self.radius is not None:
+            await self.radius.stop()
+            self.radius = None
         sources, self._sources = self._sources, {}
         for source in sources.values():
             await source.close()
@@ -121,7 +157,7 @@ class PolicyService:
             await self._answer(order, session, error)
             return
         except SourceUnavailable as exc:
-            if delivery.delivery_count < self._last_try:
+            if exc.source not in self._fail_fast and delivery.delivery_count < self._last_try:
                 log.warning(
                     "signal source unavailable, will retry",
                     order_id=order.order_id,
@@ -147,9 +183,12 @@ class PolicyService:
             template=ready.spec.template,
             ca=ready.spec.ca,
         )
-        # Independent writes: the audit row and the hand-over to the signer go out together.
+        # Independent writes: the audit row (with the Revoke On Failure watch, if any) and the
+        # hand-over to the signer go out together.
+        watch = watch_for(order.order_id, ready.record, session.events)
         await asyncio.gather(
-            self._audit(order, session), self._runtime.bus.publish(Queue.FINALIZE_SIGNER, ready)
+            self._audit(order, session, watch),
+            self._runtime.bus.publish(Queue.FINALIZE_SIGNER, ready),
         )
 
     async def _answer(self, order: FinalizeOrder, session: LookupSession, error: AcmeError) -> None:
@@ -160,7 +199,9 @@ class PolicyService:
             self._audit(order, session), self._runtime.bus.publish(Queue.FRONTEND_RESULTS, result)
         )
 
-    async def _audit(self, order: FinalizeOrder, session: LookupSession) -> None:
+    async def _audit(
+        self, order: FinalizeOrder, session: LookupSession, watch: Watch | None = None
+    ) -> None:
         pool = self._runtime.pool
         if pool is None:
             return
@@ -170,4 +211,6 @@ class PolicyService:
             order_id=order.order_id,
             correlation_id=order.correlation_id,
             events=session.events,
+            watch=watch,
+            recheck_after=self._recheck_after,
         )

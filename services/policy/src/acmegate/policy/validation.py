@@ -9,6 +9,7 @@ and why, or the mapped attributes and groups).
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from acmegate.policy.conditions import SECURE_BOOT_LEVELS, parse_version
 from acmegate.policy.lookups import ENROLLMENT_IDENTITIES, IDENTITY_KINDS
 from acmegate.policy.sources.base import DeviceRecord, SignalSource, SourceUnavailable
 from acmegate.policy.sources.factory import UnsupportedSource, build_source
+from acmegate.policy.sources.jamf.mapping import mapping_problems
 from acmegate.policy.sources.static import InventoryError, StaticSource
 from acmegate.policy.templates import TemplateError, compile_templates
 
@@ -33,9 +35,44 @@ def _source_attributes(config: Config, problems: list[str]) -> frozenset[str]:
                 problems.append(f"{where}.file: {exc}" if exc.in_file else f"{where}.{exc}")
         elif isinstance(source, JamfSourceConfig):
             names |= set(source.attribute_mapping)
-            # TODO(jamf task): drop once acmegate.policy.sources.jamf exists.
-            problems.append(f"{where}: Jamf Pro signal sources are not supported yet")
+            problems.extend(
+                f"{where}.attribute_mapping.{problem}"
+                for problem in mapping_problems(source.attribute_mapping)
+            )
+            if source.ca_bundle is not None:
+                try:
+                    ssl.create_default_context(cafile=source.ca_bundle)
+                except (OSError, ssl.SSLError) as exc:
+                    problems.append(f"{where}.ca_bundle: cannot load {source.ca_bundle}: {exc}")
     return frozenset(names)
+
+
+def _workflow_problems(config: Config) -> list[str]:
+    """Conditions a Jamf source can never satisfy: it reports only its configured groups
+    and mapped attributes (the guide's "Groups" and "Attribute Mapping" tabs)."""
+    problems: list[str] = []
+    lookups = {policy.name: policy for policy in config.lookup_policies}
+    sources = {source.name: source for source in config.signal_sources}
+    for index, workflow in enumerate(config.policy_workflows):
+        where = f"$.policy_workflows[{index}].conditions"
+        lookup = lookups.get(workflow.conditions.lookup_policy)
+        source = sources.get(lookup.signal_source) if lookup is not None else None
+        if not isinstance(source, JamfSourceConfig):
+            continue
+        reported = {group.casefold() for group in source.groups}
+        for j, group in enumerate(workflow.conditions.groups):
+            if group.casefold() not in reported:
+                problems.append(
+                    f"{where}.groups[{j}]: signal source {source.name!r} does not report group "
+                    f"{group!r} (add it to the source's groups)"
+                )
+        for attribute in workflow.conditions.attributes:
+            if attribute not in source.attribute_mapping:
+                problems.append(
+                    f"{where}.attributes.{attribute}: signal source {source.name!r} maps no "
+                    f"attribute {attribute!r} (add it to the source's attribute_mapping)"
+                )
+    return problems
 
 
 def validate_config(config: Config) -> list[str]:
@@ -63,10 +100,17 @@ def validate_config(config: Config) -> list[str]:
                     f"(Apple reports {', '.join(SECURE_BOOT_LEVELS)})"
                 )
 
+    problems.extend(_workflow_problems(config))
     lookups = {policy.name: policy for policy in config.lookup_policies}
     for index, workflow in enumerate(config.policy_workflows):
         lookup = lookups.get(workflow.conditions.lookup_policy)
-        if lookup is not None and lookup.identity not in ENROLLMENT_IDENTITIES:
+        if lookup is not None and lookup.purpose != "certificate_issuance":
+            problems.append(
+                f"$.policy_workflows[{index}].conditions.lookup_policy: lookup policy "
+                f"{lookup.name!r} has purpose {lookup.purpose}; enrollments need one with "
+                "purpose certificate_issuance"
+            )
+        elif lookup is not None and lookup.identity not in ENROLLMENT_IDENTITIES:
             problems.append(
                 f"$.policy_workflows[{index}].conditions.lookup_policy: lookup policy "
                 f"{lookup.name!r} identifies devices by {lookup.identity}, which an enrollment "
@@ -117,12 +161,13 @@ async def validate_lookup(
         config_of = next(s for s in config.signal_sources if s.name == policy.signal_source)
         try:
             source = build_source(config_of)
-        except (InventoryError, UnsupportedSource) as exc:
+        except (InventoryError, UnsupportedSource, OSError, ssl.SSLError) as exc:
             return failed(str(exc))
     try:
         record: DeviceRecord | None = None
         for kind in IDENTITY_KINDS[policy.identity]:
-            record = await source.lookup(identity, kind)
+            # An operator validating wants the truth, not the cache.
+            record = await source.lookup(identity, kind, fresh=True)
             if record is not None:
                 break
     except SourceUnavailable as exc:
@@ -132,6 +177,8 @@ async def validate_lookup(
             await source.close()
     if record is None:
         return failed(f"device {identity} is not known to signal source {source.name!r}")
+    if record.problem is not None:
+        return failed(f"device {identity} cannot be vouched for: {record.problem}")
     report = LookupReport(
         policy.name,
         policy.signal_source,

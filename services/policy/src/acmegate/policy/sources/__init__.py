@@ -1,6 +1,7 @@
 """Signal sources: where the policy engine learns whether a device exists and is managed."""
 
 from acmegate.policy.sources.base import (
+    DeviceKind,
     DeviceRecord,
     IdentityKind,
     SignalSource,
@@ -11,6 +12,7 @@ from acmegate.policy.sources.factory import UnsupportedSource, build_source
 from acmegate.policy.sources.static import InventoryError, StaticSource
 
 __all__ = [
+    "DeviceKind",
     "DeviceRecord",
     "IdentityKind",
     "InventoryError",

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 IdentityKind = Literal["serial_number", "udid", "dns_name"]
+# Jamf's two inventories: a serial may be a Mac's or an iPhone's (jamf-pro-api.md §2, §3).
+DeviceKind = Literal["computer", "mobile_device"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,9 @@ class DeviceRecord:
     ``managed`` is a flag of its own because an MDM keeps the record of a device it no longer
     manages (jamf-pro-api.md §6: "policy must check the flag, not just existence").
     ``groups`` holds the group names the source reports (for Jamf: only the configured ones).
+    ``problem`` says why a source that found the device cannot vouch for it (two Jamf records
+    with one serial: ambiguous); such a record is never ``managed``. ``from_cache`` marks an
+    answer served from the source's cache: a refusal is never based on one (see engine.py).
     """
 
     serial_number: str | None
@@ -33,6 +38,13 @@ class DeviceRecord:
     attributes: Mapping[str, str] = field(default_factory=dict)
     groups: Sequence[str] = ()
     platform: str | None = None
+    problem: str | None = None
+    from_cache: bool = False
+
+    @property
+    def passes(self) -> bool:
+        """Known, managed and unambiguous: what a source may cache (and a re-check keeps)."""
+        return self.managed and self.problem is None
 
 
 class SourceUnavailable(Exception):
@@ -58,10 +70,19 @@ class SignalSource(Protocol):
 
     name: str
 
-    async def lookup(self, identity: str, kind: IdentityKind) -> DeviceRecord | None:
+    async def lookup(
+        self,
+        identity: str,
+        kind: IdentityKind,
+        *,
+        fresh: bool = False,
+        likely: DeviceKind | None = None,
+    ) -> DeviceRecord | None:
         """The device whose ``kind`` is ``identity``, or ``None`` if the source has none.
 
-        Raises :class:`SourceUnavailable` when the source cannot answer.
+        ``fresh`` bypasses any cache (revoke-on-failure re-checks, RADIUS); ``likely`` is the
+        inventory to ask first when the source keeps several (the attestation tells a Mac
+        from an iPhone). Raises :class:`SourceUnavailable` when the source cannot answer.
         """
 
     async def validate(self) -> ValidationReport:

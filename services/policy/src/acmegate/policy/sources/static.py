@@ -21,6 +21,7 @@ import yaml
 
 from acmegate.common.config.model import InventoryDevice, StaticSourceConfig
 from acmegate.policy.sources.base import (
+    DeviceKind,
     DeviceRecord,
     IdentityKind,
     SourceUnavailable,
@@ -159,8 +160,19 @@ class StaticSource:
             name for record in self._inventory.by_serial.values() for name in record.attributes
         )
 
-    async def lookup(self, identity: str, kind: IdentityKind) -> DeviceRecord | None:
-        """The device with that serial number or UDID (exact) or ``dns_name`` attribute."""
+    async def lookup(
+        self,
+        identity: str,
+        kind: IdentityKind,
+        *,
+        fresh: bool = False,
+        likely: DeviceKind | None = None,
+    ) -> DeviceRecord | None:
+        """The device with that serial number or UDID (exact) or ``dns_name`` attribute.
+
+        The inventory is local and re-read when its file changes, so ``fresh`` changes
+        nothing; one list holds every kind of device, so neither does ``likely``.
+        """
         inventory = await self._current()
         if kind == "serial_number":
             return inventory.by_serial.get(identity)
