@@ -167,10 +167,13 @@ def test_standalone_starts_with_embedded_postgres_and_enrolls_a_device(tmp_path:
     shutil.copytree(ROOT / "examples", work / "examples")
     port = free_port()
     config = (work / "examples" / "dev.yaml").read_text()
+    pki_port = free_port()
     config = (
         config.replace("port: 8443", f"port: {port}")
         .replace("http://127.0.0.1:8443", f"http://127.0.0.1:{port}")
         .replace("port: 9443", f"port: {free_port()}")
+        .replace("port: 8088", f"port: {pki_port}")
+        .replace("http://127.0.0.1:8088", f"http://127.0.0.1:{pki_port}")
     )
     (work / "examples" / "dev.yaml").write_text(config)
     env = {k: v for k, v in os.environ.items() if k != "ACMEGATE_DATABASE_URL"}
@@ -186,6 +189,8 @@ def test_standalone_starts_with_embedded_postgres_and_enrolls_a_device(tmp_path:
         assert process.stdout is not None
         banner = process.stdout.readline()
         assert f"http://127.0.0.1:{port}/acme/directory" in banner, banner
+        rest = [process.stdout.readline() for _ in range(3)]
+        assert any("dashboard" in line for line in rest), rest
         done = acmegate(
             "simulate-device",
             "--directory",

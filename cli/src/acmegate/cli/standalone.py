@@ -33,7 +33,7 @@ def bootstrap_dev(config: Config) -> list[str]:
         certificate = Path(ca.certificate)
         if certificate.exists() or not isinstance(ca.key, FileKey):
             continue
-        passphrase = _dev_passphrase(ca.key.passphrase)
+        passphrase = _dev_secret(ca.key.passphrase)
         init_ca(
             certificate.parent,
             name=certificate.stem,
@@ -45,6 +45,10 @@ def bootstrap_dev(config: Config) -> list[str]:
             root_common_name="acmegate development root CA",
         )
         done.append(f"created a development CA in {certificate.parent}")
+    token = config.admin.token
+    if token is not None and token.file is not None and not Path(token.file).exists():
+        _dev_secret(token)
+        done.append(f"created a development admin token in {token.file}")
     for provider in config.attestation_providers[:1]:
         if provider.roots and not Path(provider.roots[0]).exists():
             directory = Path(provider.roots[0]).parent
@@ -53,7 +57,8 @@ def bootstrap_dev(config: Config) -> list[str]:
     return done
 
 
-def _dev_passphrase(secret: Secret) -> str:
+def _dev_secret(secret: Secret) -> str:
+    """The secret's value, first writing a random one to its file if the file is missing."""
     if secret.file is not None and not Path(secret.file).exists():
         path = Path(secret.file)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,6 +108,9 @@ def banner(config: Config, frontend: object) -> list[str]:
     admin_url = getattr(frontend, "admin_url", None)
     if admin_url:
         lines.append(f"  admin API: {admin_url}/api/v1 (dashboard: {admin_url}/dashboard)")
+        token = config.admin.token
+        if token is not None and token.file is not None:
+            lines.append(f"  admin token: in {Path(token.file).resolve()}")
     for ca in config.certificate_authorities[:1]:
         if ca.chain:
             lines.append(f"  root CA certificate: {Path(ca.chain[-1]).resolve()}")
