@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
-from acmegate.attestation.apple import OID_FRESHNESS, read_leaf
+from acmegate.attestation.apple import read_leaf
+from acmegate.common.apple_oids import OID_FRESHNESS
 from acmegate.common.errors import AcmeError
 from acmegate.common.x509names import spki_der
 from acmegate.testkit.apple_ca import AttestationCA, LeafClaims

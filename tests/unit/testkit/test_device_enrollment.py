@@ -55,7 +55,7 @@ async def test_genuine_device_enrolls_and_gets_its_chain(
     assert all(h["kid"] == result.account_url and "jwk" not in h for h in headers[1:])
     assert {h["alg"] for h in headers} == {"ES256"}
     report = format_result(result)
-    assert f"permanentIdentifier:{SERIAL}" in report and "clientAuth" in report
+    assert f"permanentIdentifier: {SERIAL}" in report and "clientAuth" in report
     assert "-----BEGIN CERTIFICATE-----" in report
 
 

@@ -86,34 +86,9 @@ def _certificate_json(record: CertificateRecord, *, full: bool) -> dict[str, Any
 
 
 def _san_lines(record: CertificateRecord) -> list[str]:
-    from cryptography import x509
+    from acmegate.common.x509names import describe_subject_alt_names
 
-    from acmegate.common.x509names import (
-        PERMANENT_IDENTIFIER,
-        UPN,
-        decode_permanent_identifier,
-        decode_utf8_string,
-    )
-
-    try:
-        san = record.certificate().extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except x509.ExtensionNotFound:
-        return []
-    lines = []
-    for name in san.value:
-        if isinstance(name, x509.OtherName) and name.type_id == PERMANENT_IDENTIFIER:
-            lines.append(f"permanentIdentifier: {decode_permanent_identifier(name.value)[0]}")
-        elif isinstance(name, x509.OtherName) and name.type_id == UPN:
-            lines.append(f"UPN: {decode_utf8_string(name.value)}")
-        elif isinstance(name, x509.DNSName):
-            lines.append(f"DNS: {name.value}")
-        elif isinstance(name, x509.RFC822Name):
-            lines.append(f"email: {name.value}")
-        elif isinstance(name, x509.UniformResourceIdentifier):
-            lines.append(f"URI: {name.value}")
-        else:
-            lines.append(f"{type(name).__name__}: {name.value}")
-    return lines
+    return describe_subject_alt_names(record.certificate())
 
 
 def _status_text(record: CertificateRecord, now: datetime) -> str:

@@ -81,3 +81,35 @@ def spki_der(key: PublicKeyTypes) -> bytes:
 def spki_fingerprint(spki: bytes) -> str:
     """``SHA256:<hex>`` of a DER SubjectPublicKeyInfo (for logs and records)."""
     return "SHA256:" + hashlib.sha256(spki).hexdigest()
+
+
+def describe_general_name(name: x509.GeneralName) -> str:
+    """``DNS: host``, ``email: …``, ``permanentIdentifier: SERIAL[/assigner]``, ``UPN: …`` …"""
+    if isinstance(name, x509.DNSName):
+        return f"DNS: {name.value}"
+    if isinstance(name, x509.RFC822Name):
+        return f"email: {name.value}"
+    if isinstance(name, x509.UniformResourceIdentifier):
+        return f"URI: {name.value}"
+    if isinstance(name, x509.IPAddress):
+        return f"IP: {name.value}"
+    if isinstance(name, x509.OtherName):
+        try:
+            if name.type_id == PERMANENT_IDENTIFIER:
+                value, assigner = decode_permanent_identifier(name.value)
+                return f"permanentIdentifier: {value}" + (f"/{assigner}" if assigner else "")
+            if name.type_id == UPN:
+                return f"UPN: {decode_utf8_string(name.value)}"
+        except ValueError:
+            pass  # not the encoding the OID promises: shown raw below
+        return f"otherName: {name.type_id.dotted_string}:{name.value.hex()}"
+    return f"{type(name).__name__}: {name.value}"
+
+
+def describe_subject_alt_names(certificate: x509.Certificate) -> list[str]:
+    """One :func:`describe_general_name` line per SAN of ``certificate``."""
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    return [describe_general_name(name) for name in san.value]

@@ -23,6 +23,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from acmegate.common.apple_oids import (
+    OID_FRESHNESS,
+    OID_LLB_VERSION,
+    OID_OS_VERSION,
+    OID_SECURE_BOOT,
+    OID_SEPOS_VERSION,
+    OID_SERIAL_NUMBER,
+    OID_SIP_STATUS,
+    OID_SOFTWARE_UPDATE_DEVICE_ID,
+    OID_THIRD_PARTY_KEXTS,
+    OID_UDID,
+)
+
 ROOT_NAME = x509.Name(
     [
         x509.NameAttribute(NameOID.COMMON_NAME, "Apple Enterprise Attestation Root CA"),
@@ -37,19 +50,6 @@ INTERMEDIATE_NAME = x509.Name(
         x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
     ]
 )
-
-# Apple's device-property OIDs (apple-mda.md §2.4).
-_APPLE = "1.2.840.113635.100.8."
-OID_SERIAL_NUMBER = x509.ObjectIdentifier(_APPLE + "9.1")
-OID_UDID = x509.ObjectIdentifier(_APPLE + "9.2")
-OID_SOFTWARE_UPDATE_DEVICE_ID = x509.ObjectIdentifier(_APPLE + "9.4")
-OID_OS_VERSION = x509.ObjectIdentifier(_APPLE + "10.1")
-OID_SEPOS_VERSION = x509.ObjectIdentifier(_APPLE + "10.2")
-OID_LLB_VERSION = x509.ObjectIdentifier(_APPLE + "10.3")
-OID_FRESHNESS = x509.ObjectIdentifier(_APPLE + "11.1")
-OID_SIP_STATUS = x509.ObjectIdentifier(_APPLE + "13.1")
-OID_SECURE_BOOT = x509.ObjectIdentifier(_APPLE + "13.2")
-OID_THIRD_PARTY_KEXTS = x509.ObjectIdentifier(_APPLE + "13.3")
 
 _ROOT_FILES = ("root.pem", "root.key", "sub-ca.pem", "sub-ca.key")
 

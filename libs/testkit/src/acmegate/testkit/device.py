@@ -544,29 +544,6 @@ _EKU_NAMES = {
 }
 
 
-def _describe_san(name: x509.GeneralName) -> str:
-    if isinstance(name, x509.DNSName):
-        return f"DNS:{name.value}"
-    if isinstance(name, x509.RFC822Name):
-        return f"email:{name.value}"
-    if isinstance(name, x509.UniformResourceIdentifier):
-        return f"URI:{name.value}"
-    if isinstance(name, x509.IPAddress):
-        return f"IP:{name.value}"
-    if isinstance(name, x509.OtherName):
-        try:
-            if name.type_id == x509names.PERMANENT_IDENTIFIER:
-                value, assigner = x509names.decode_permanent_identifier(name.value)
-                suffix = f"/{assigner}" if assigner else ""
-                return f"permanentIdentifier:{value}{suffix}"
-            if name.type_id == x509names.UPN:
-                return f"UPN:{x509names.decode_utf8_string(name.value)}"
-        except ValueError:
-            pass  # fall through to the generic form: the value did not decode
-        return f"otherName:{name.type_id.dotted_string}:{name.value.hex()}"
-    return f"{type(name).__name__}:{name.value}"
-
-
 def _extension(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> Any:
     try:
         return cert.extensions.get_extension_for_class(kind).value
@@ -582,7 +559,7 @@ def format_result(result: EnrollmentResult) -> str:
         lines.append(f"  order:       {result.order_url}")
     cert = result.certificate
     if result.problem is None and cert is not None:
-        sans = _extension(cert, x509.SubjectAlternativeName)
+        sans = x509names.describe_subject_alt_names(cert)
         ekus = _extension(cert, x509.ExtendedKeyUsage)
         lines += [
             "  enrolled:    certificate issued",
@@ -591,7 +568,7 @@ def format_result(result: EnrollmentResult) -> str:
             f"  issuer:      {cert.issuer.rfc4514_string()}",
             f"  not before:  {cert.not_valid_before_utc.isoformat()}",
             f"  not after:   {cert.not_valid_after_utc.isoformat()}",
-            "  SANs:        " + (", ".join(_describe_san(n) for n in sans) if sans else "(none)"),
+            "  SANs:        " + (", ".join(sans) if sans else "(none)"),
             "  EKUs:        "
             + (
                 ", ".join(_EKU_NAMES.get(o.dotted_string, o.dotted_string) for o in ekus)

@@ -28,35 +28,23 @@ from cryptography.x509.verification import VerificationError
 
 from acmegate.attestation.errors import bad_attestation
 from acmegate.attestation.roots import ProviderTrust
+from acmegate.common.apple_oids import (
+    NAMES,
+    OID_FRESHNESS,
+    OID_LLB_VERSION,
+    OID_OS_VERSION,
+    OID_SECURE_BOOT,
+    OID_SEPOS_VERSION,
+    OID_SERIAL_NUMBER,
+    OID_SIP_STATUS,
+    OID_SOFTWARE_UPDATE_DEVICE_ID,
+    OID_THIRD_PARTY_KEXTS,
+    OID_UDID,
+)
 from acmegate.common.messages import DeviceClaims
 from acmegate.common.x509names import spki_der
 
 FORMAT = "apple"
-
-_APPLE = "1.2.840.113635.100.8."
-OID_SERIAL_NUMBER = x509.ObjectIdentifier(_APPLE + "9.1")
-OID_UDID = x509.ObjectIdentifier(_APPLE + "9.2")
-OID_SOFTWARE_UPDATE_DEVICE_ID = x509.ObjectIdentifier(_APPLE + "9.4")
-OID_OS_VERSION = x509.ObjectIdentifier(_APPLE + "10.1")
-OID_SEPOS_VERSION = x509.ObjectIdentifier(_APPLE + "10.2")
-OID_LLB_VERSION = x509.ObjectIdentifier(_APPLE + "10.3")
-OID_FRESHNESS = x509.ObjectIdentifier(_APPLE + "11.1")
-OID_SIP_STATUS = x509.ObjectIdentifier(_APPLE + "13.1")
-OID_SECURE_BOOT = x509.ObjectIdentifier(_APPLE + "13.2")
-OID_THIRD_PARTY_KEXTS = x509.ObjectIdentifier(_APPLE + "13.3")
-
-_NAMES = {
-    OID_SERIAL_NUMBER: "serial number",
-    OID_UDID: "UDID",
-    OID_SOFTWARE_UPDATE_DEVICE_ID: "software update device ID",
-    OID_OS_VERSION: "OS version",
-    OID_SEPOS_VERSION: "sepOS version",
-    OID_LLB_VERSION: "LLB version",
-    OID_FRESHNESS: "freshness code",
-    OID_SIP_STATUS: "SIP status",
-    OID_SECURE_BOOT: "secure boot status",
-    OID_THIRD_PARTY_KEXTS: "third-party kexts status",
-}
 
 # A real statement holds two certificates; a few more is harmless, hundreds is abuse.
 _MAX_X5C = 8
@@ -120,7 +108,7 @@ def read_leaf(leaf: x509.Certificate) -> AppleLeaf:
         raise bad_attestation(f"attestation certificate has a malformed extension: {exc}") from exc
     raw: dict[x509.ObjectIdentifier, bytes] = {}
     for extension in extensions:
-        if extension.oid in _NAMES and isinstance(extension.value, x509.UnrecognizedExtension):
+        if extension.oid in NAMES and isinstance(extension.value, x509.UnrecognizedExtension):
             raw[extension.oid] = extension.value.value
     try:
         attested_key = spki_der(leaf.public_key())
@@ -243,7 +231,7 @@ def _text(raw: Mapping[x509.ObjectIdentifier, bytes], oid: x509.ObjectIdentifier
         text = (body if body is not None else value).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise bad_attestation(
-            f"attestation {_NAMES[oid]} ({oid.dotted_string}) is not UTF-8 text"
+            f"attestation {NAMES[oid]} ({oid.dotted_string}) is not UTF-8 text"
         ) from exc
     return text or None
 
@@ -259,4 +247,4 @@ def _integer(raw: Mapping[x509.ObjectIdentifier, bytes], oid: x509.ObjectIdentif
         return int(value)
     if len(value) <= 8:
         return int.from_bytes(value, "big")
-    raise bad_attestation(f"attestation {_NAMES[oid]} ({oid.dotted_string}) is not an integer")
+    raise bad_attestation(f"attestation {NAMES[oid]} ({oid.dotted_string}) is not an integer")

@@ -14,7 +14,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import asyncpg
-from cryptography import x509
 
 from acmegate.common.bus import RpcQueue
 from acmegate.common.errors import AcmeError, ErrorKind, malformed, not_found
@@ -36,12 +35,7 @@ from acmegate.common.messages import (
     schema_of,
 )
 from acmegate.common.runtime import Runtime
-from acmegate.common.x509names import (
-    PERMANENT_IDENTIFIER,
-    UPN,
-    decode_permanent_identifier,
-    decode_utf8_string,
-)
+from acmegate.common.x509names import describe_subject_alt_names
 from acmegate.signer.authorities import Authority
 from acmegate.signer.ca_report import key_storage
 from acmegate.signer.chains import describe
@@ -184,7 +178,7 @@ def certificate_summary(
     if full:
         certificate = record.certificate()
         subject = certificate.subject.rfc4514_string()
-        names = subject_alt_names(certificate)
+        names = describe_subject_alt_names(certificate)
     return CertificateSummary(
         serial=record.serial,
         status=record.status,
@@ -205,31 +199,6 @@ def certificate_summary(
         record=record.record if full else None,
         chain_pem=record.chain_pem if full else None,
     )
-
-
-def subject_alt_names(certificate: x509.Certificate) -> list[str]:
-    """``DNS: …``, ``email: …``, ``permanentIdentifier: …`` lines of the certificate's SAN."""
-    try:
-        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except x509.ExtensionNotFound:
-        return []
-    lines: list[str] = []
-    for name in san.value:
-        if isinstance(name, x509.OtherName) and name.type_id == PERMANENT_IDENTIFIER:
-            lines.append(f"permanentIdentifier: {decode_permanent_identifier(name.value)[0]}")
-        elif isinstance(name, x509.OtherName) and name.type_id == UPN:
-            lines.append(f"UPN: {decode_utf8_string(name.value)}")
-        elif isinstance(name, x509.DNSName):
-            lines.append(f"DNS: {name.value}")
-        elif isinstance(name, x509.RFC822Name):
-            lines.append(f"email: {name.value}")
-        elif isinstance(name, x509.UniformResourceIdentifier):
-            lines.append(f"URI: {name.value}")
-        elif isinstance(name, x509.IPAddress):
-            lines.append(f"IP: {name.value}")
-        else:
-            lines.append(f"{type(name).__name__}: {name.value!r}")
-    return lines
 
 
 async def count_certificates(pool: asyncpg.Pool, now: datetime) -> list[CertificateCount]:
