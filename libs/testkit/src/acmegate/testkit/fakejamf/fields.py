@@ -33,31 +33,11 @@ COMPUTER_FILTER_V1_V3 = frozenset(
 )
 
 
-COMPUTER_FILTER_V4 = frozenset(
-    """
-    general.name udid id general.assetTag general.barcode1 general.barcode2
-    general.enrolledViaAutomatedDeviceEnrollment general.lastIpAddress
-    general.itunesStoreAccountActive general.jamfBinaryVersion general.lastCheckIn
-    general.lastContact general.lastEnrolledDate general.lastCloudBackupDate general.reportDate
-    general.lastReportedIp general.lastReportedIpV4 general.lastReportedIpV6
-    general.managementId general.remoteManagement.managed general.mdmCapable.capable
-    general.mdmCertificateExpiration general.platform general.supervised general.userApprovedMdm
-    general.declarativeDeviceManagementEnabled general.lastLoggedInUsernameSelfService
-    general.lastLoggedInUsernameSelfServiceTimestamp general.lastLoggedInUsernameBinary
-    general.lastLoggedInUsernameBinaryTimestamp general.lastLoggedInUsernameMdm
-    general.lastLoggedInUsernameMdmTimestamp hardware.bleCapable hardware.macAddress
-    hardware.make hardware.model hardware.modelIdentifier hardware.serialNumber
-    hardware.supportsIosAppInstalls hardware.appleSilicon operatingSystem.activeDirectoryStatus
-    operatingSystem.fileVault2Status operatingSystem.build
-    operatingSystem.supplementalBuildVersion operatingSystem.rapidSecurityResponse
-    operatingSystem.name operatingSystem.version security.activationLockEnabled
-    security.recoveryLockEnabled security.firewallEnabled userAndLocation.buildingId
-    userAndLocation.departmentId userAndLocation.email userAndLocation.realname
-    userAndLocation.phone userAndLocation.position userAndLocation.room userAndLocation.username
-    diskEncryption.fileVault2Enabled purchasing.appleCareId purchasing.lifeExpectancy
-    purchasing.purchased purchasing.leased purchasing.vendor purchasing.warrantyDate
-    """.split()
-)
+# v4 replaced general.lastContactTime by lastContact and lastCheckIn (jamf-pro-api.md §2b).
+COMPUTER_FILTER_V4 = (COMPUTER_FILTER_V1_V3 - {"general.lastContactTime"}) | {
+    "general.lastCheckIn",
+    "general.lastContact",
+}
 
 
 COMPUTER_SORT_V1_V3 = frozenset(
@@ -75,19 +55,10 @@ COMPUTER_SORT_V1_V3 = frozenset(
 )
 
 
-COMPUTER_SORT_V4 = frozenset(
-    """
-    general.name udid id general.assetTag general.jamfBinaryVersion general.lastCheckIn
-    general.lastContact general.lastEnrolledDate general.lastCloudBackupDate general.reportDate
-    general.mdmCertificateExpiration general.platform general.lastLoggedInUsernameSelfService
-    general.lastLoggedInUsernameSelfServiceTimestamp general.lastLoggedInUsernameBinary
-    general.lastLoggedInUsernameBinaryTimestamp general.lastLoggedInUsernameMdm
-    general.lastLoggedInUsernameMdmTimestamp hardware.make hardware.model operatingSystem.build
-    operatingSystem.supplementalBuildVersion operatingSystem.rapidSecurityResponse
-    operatingSystem.name operatingSystem.version userAndLocation.realname
-    purchasing.lifeExpectancy purchasing.warrantyDate
-    """.split()
-)
+COMPUTER_SORT_V4 = (COMPUTER_SORT_V1_V3 - {"general.lastContactTime"}) | {
+    "general.lastCheckIn",
+    "general.lastContact",
+}
 
 
 MOBILE_FILTER = frozenset(
