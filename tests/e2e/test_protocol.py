@@ -441,3 +441,54 @@ async def test_nothing_answers_a_traceback_even_for_a_binary_body(gateway: Gatew
             assert response.content_type == PROBLEM
             assert json.loads(text)["type"] == "urn:ietf:params:acme:error:malformed"
             assert response.headers["Replay-Nonce"]
+
+
+async def test_a_replayed_nonce_on_a_read_is_a_bad_nonce(session: AcmeSession) -> None:
+    authz_url = (await new_order(session)).json_object()["authorizations"][0]
+    nonce = await session.new_nonce()
+    body = session.sign(authz_url, b"", nonce=nonce)
+    assert (await session.post_raw(authz_url, body)).status == 200
+    replay = await session.post_raw(authz_url, body)
+    assert (replay.status, (await problem_of(replay)).kind) == (400, "badNonce")
+
+
+async def test_an_account_deactivated_by_another_replica_is_refused_at_once(
+    gateway: Gateway, session: AcmeSession
+) -> None:
+    """This replica has the account's key cached; the database still decides."""
+    authz_url = (await new_order(session)).json_object()["authorizations"][0]
+    await session.post_as_get(authz_url)  # the account is known to this replica now
+    assert session.account_url is not None
+    account_id = session.account_url.rsplit("/", 1)[1]
+    await gateway.pool.execute(
+        "UPDATE acme.accounts SET status = 'deactivated' WHERE id = $1", account_id
+    )
+    for attempt in (lambda: session.post_as_get(authz_url), lambda: new_order(session)):
+        with pytest.raises(AcmeProblem) as caught:
+            await attempt()
+        assert (caught.value.status, caught.value.kind) == (403, "unauthorized")
+    orders = await gateway.pool.fetchval(
+        "SELECT count(*) FROM acme.orders WHERE account_id = $1", account_id
+    )
+    assert orders == 1
+
+
+async def test_a_key_changed_by_another_replica_is_honoured_at_once(
+    gateway: Gateway, session: AcmeSession
+) -> None:
+    await new_order(session)  # the old key is cached here
+    assert session.account_url is not None
+    new_signer = JwsSigner.generate()
+    from acmegate.frontend.jws import thumbprint
+
+    await gateway.pool.execute(
+        "UPDATE acme.accounts SET jwk = $2, thumbprint = $3 WHERE id = $1",
+        session.account_url.rsplit("/", 1)[1],
+        new_signer.jwk,
+        thumbprint(new_signer.jwk),
+    )
+    with pytest.raises(AcmeProblem) as caught:
+        await new_order(session)
+    assert caught.value.kind == "unauthorized"
+    session.signer = new_signer
+    assert (await new_order(session)).status == 201

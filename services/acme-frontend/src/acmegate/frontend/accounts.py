@@ -72,6 +72,7 @@ async def update(frontend: Frontend, signed: SignedRequest, account_id: str) -> 
     status = payload.get("status")
     if status not in (None, "valid", "deactivated"):
         raise malformed("an account's status can only be set to 'deactivated'")
+    frontend.accounts.forget(account.id)
     updated = await account_db.update(
         frontend.pool,
         account.id,
@@ -108,6 +109,7 @@ async def change_key(frontend: Frontend, signed: SignedRequest) -> Account:
     ):
         raise malformed("'oldKey' is not the account's current key")
     new_thumbprint = jws.thumbprint(new_jwk)
+    frontend.accounts.forget(account.id)
     changed = await account_db.change_key(
         frontend.pool, account.id, account.thumbprint, new_jwk, new_thumbprint
     )

@@ -20,6 +20,7 @@ from acmegate.frontend import jws
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import accounts as account_db
 from acmegate.frontend.db.accounts import Account
+from acmegate.frontend.db.gate import Gate
 from acmegate.frontend.middleware import CORRELATION_ID
 from acmegate.frontend.nonces import bad_nonce
 from acmegate.frontend.status import AccountStatus
@@ -44,6 +45,9 @@ class SignedRequest:
     thumbprint: str
     jwk: dict[str, Any] | None  # the `jwk` header, when the request carried one
     account: Account | None  # None only for a JWK request from a key without account
+    # Set when the nonce and the account's validity are still to be checked by the request's
+    # first statement (authenticate(defer=True) with a cached key; db/gate.py).
+    gate: Gate | None = None
 
     @property
     def is_post_as_get(self) -> bool:
@@ -83,7 +87,15 @@ async def read_jws_body(request: web.Request, limit: int) -> bytes:
         raise AcmeError(ErrorKind.PAYLOAD_TOO_LARGE, f"request body exceeds {limit} bytes") from exc
 
 
-async def authenticate(request: web.Request, frontend: Frontend, mode: KeyMode) -> SignedRequest:
+async def authenticate(
+    request: web.Request, frontend: Frontend, mode: KeyMode, *, defer: bool = False
+) -> SignedRequest:
+    """Check the JWS of ``request``; its nonce is redeemed here, or — with ``defer`` and an
+    account key already known — by the handler's first statement through ``signed.gate``.
+
+    A handler passes ``defer=True`` only if it hands ``signed.gate`` to its first database
+    call (a gated read, db/gate.py): otherwise the nonce would never be redeemed.
+    """
     body = await read_jws_body(request, frontend.config.server.max_body_bytes)
     parsed = jws.parse(body)
     header = parsed.header
@@ -91,6 +103,7 @@ async def authenticate(request: web.Request, frontend: Frontend, mode: KeyMode) 
     if header["url"] != frontend.linker.url(request.path_qs):
         raise unauthorized("JWS 'url' does not match the request URL")
     nonce = frontend.nonces.check(header["nonce"])
+    correlation_id = request[CORRELATION_ID]
 
     if "jwk" in header:
         if mode is KeyMode.KID:
@@ -103,13 +116,7 @@ async def authenticate(request: web.Request, frontend: Frontend, mode: KeyMode) 
         if not redeemed.fresh:
             raise bad_nonce()
         return SignedRequest(
-            request[CORRELATION_ID],
-            parsed.payload,
-            header,
-            key,
-            thumbprint,
-            jwk,
-            redeemed.account,
+            correlation_id, parsed.payload, header, key, thumbprint, jwk, redeemed.account
         )
 
     if mode is KeyMode.JWK:
@@ -120,16 +127,32 @@ async def authenticate(request: web.Request, frontend: Frontend, mode: KeyMode) 
         raise AcmeError(
             ErrorKind.ACCOUNT_DOES_NOT_EXIST, "'kid' is not an account URL of this server"
         )
+    cached = frontend.accounts.get(account_id) if defer else None
+    if cached is not None:
+        account, key = cached
+        if jws.verify_quietly(parsed, key):
+            gate = Gate(nonce, account.id, account.thumbprint)
+            return SignedRequest(
+                correlation_id,
+                parsed.payload,
+                header,
+                key,
+                account.thumbprint,
+                None,
+                account,
+                gate,
+            )
+        # Perhaps the key changed on another replica: read the account afresh below.
+        frontend.accounts.forget(account_id)
     redeemed = await account_db.redeem_with_account(frontend.pool, nonce, account_id)
-    account = redeemed.account
-    if account is None:
+    found = redeemed.account
+    if found is None:
         raise AcmeError(ErrorKind.ACCOUNT_DOES_NOT_EXIST, "no account at this 'kid'")
-    key = frontend.keys.get(account.thumbprint, account.jwk)
+    key = frontend.accounts.remember(found)
     jws.verify(parsed, key)
     if not redeemed.fresh:
         raise bad_nonce()
-    if account.status != AccountStatus.VALID:
-        raise unauthorized(f"account is {account.status}")
-    return SignedRequest(
-        request[CORRELATION_ID], parsed.payload, header, key, account.thumbprint, None, account
-    )
+    if found.status != AccountStatus.VALID:
+        frontend.accounts.forget(found.id)
+        raise unauthorized(f"account is {found.status}")
+    return SignedRequest(correlation_id, parsed.payload, header, key, found.thumbprint, None, found)

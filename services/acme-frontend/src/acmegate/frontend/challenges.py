@@ -33,7 +33,7 @@ async def read_or_deactivate(
     frontend: Frontend, signed: SignedRequest, authz_id: str
 ) -> Authorization:
     """POST-as-GET an authorization, or deactivate it (§7.5.2)."""
-    authz = _owned(await order_db.get_authorization(frontend.pool, authz_id), signed)
+    authz = _owned(await order_db.get_authorization(frontend.pool, authz_id, signed.gate), signed)
     if signed.is_post_as_get:
         return authz
     if signed.json().get("status") != "deactivated":
@@ -49,7 +49,8 @@ async def respond(
 ) -> tuple[Authorization, Challenge]:
     """Read a challenge, or answer it and wait briefly for the verdict."""
     authz = _owned(
-        await order_db.get_authorization_of_challenge(frontend.pool, challenge_id), signed
+        await order_db.get_authorization_of_challenge(frontend.pool, challenge_id, signed.gate),
+        signed,
     )
     challenge = next(c for c in authz.challenges if c.id == challenge_id)
     if signed.is_post_as_get:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -13,6 +12,7 @@ from aiohttp import web
 from acmegate.common.bus import Bus
 from acmegate.common.clock import Clock
 from acmegate.common.config import Config, seconds
+from acmegate.frontend.db.accounts import Account
 from acmegate.frontend.jws import PublicKey, public_key_from_jwk
 from acmegate.frontend.linker import Linker
 from acmegate.frontend.nonces import NonceService
@@ -46,20 +46,30 @@ class Timing:
 
 
 @dataclass
-class AccountKeys:
-    """Parsed account public keys by thumbprint: a JWK is parsed once, not per request."""
+class KnownAccounts:
+    """Accounts seen recently, with their parsed keys: a ``kid`` request whose signature
+    verifies with one skips the account read (its validity is re-checked in the request's
+    first statement, db/gate.py). An entry can be stale: whoever finds out forgets it."""
 
     capacity: int = 50_000
-    _keys: OrderedDict[str, PublicKey] = field(default_factory=OrderedDict)
+    _accounts: OrderedDict[str, tuple[Account, PublicKey]] = field(default_factory=OrderedDict)
 
-    def get(self, thumbprint: str, jwk: dict[str, Any]) -> PublicKey:
-        key = self._keys.get(thumbprint)
-        if key is None:
-            key = public_key_from_jwk(jwk)
-            self._keys[thumbprint] = key
-            if len(self._keys) > self.capacity:
-                self._keys.popitem(last=False)
+    def get(self, account_id: str) -> tuple[Account, PublicKey] | None:
+        return self._accounts.get(account_id)
+
+    def remember(self, account: Account) -> PublicKey:
+        """Cache ``account`` and return its parsed key."""
+        cached = self._accounts.get(account.id)
+        if cached is not None and cached[0] == account:
+            return cached[1]
+        key = public_key_from_jwk(account.jwk)
+        self._accounts[account.id] = (account, key)
+        if len(self._accounts) > self.capacity:
+            self._accounts.popitem(last=False)
         return key
+
+    def forget(self, account_id: str) -> None:
+        self._accounts.pop(account_id, None)
 
 
 @dataclass
@@ -72,7 +82,7 @@ class Frontend:
     nonces: NonceService
     timing: Timing
     waiters: Waiters = field(default_factory=Waiters)
-    keys: AccountKeys = field(default_factory=AccountKeys)
+    accounts: KnownAccounts = field(default_factory=KnownAccounts)
     # Broadcast WorkDone to other replicas (pointless on the in-process bus).
     broadcast_results: bool = True
 

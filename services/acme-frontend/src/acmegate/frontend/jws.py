@@ -198,6 +198,15 @@ def verify(parsed: ParsedJws, key: PublicKey) -> None:
         raise malformed("JWS signature is invalid") from exc
 
 
+def verify_quietly(parsed: ParsedJws, key: PublicKey) -> bool:
+    """:func:`verify` as a yes/no (for trying a cached key before reading the account)."""
+    try:
+        verify(parsed, key)
+    except AcmeError:
+        return False
+    return True
+
+
 def _ecdsa_candidates(signature: bytes, size: int) -> list[bytes]:
     """DER signatures to try for a raw R‖S JWS signature.
 

@@ -18,6 +18,7 @@ from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.ids import new_correlation_id
 from acmegate.common.logging import bind_correlation_id
 from acmegate.frontend.context import FRONTEND
+from acmegate.frontend.db.gate import StaleAccount
 from acmegate.frontend.problems import problem_response
 
 log = structlog.get_logger(__name__)
@@ -41,6 +42,8 @@ async def acme_middleware(request: web.Request, handler: Handler) -> web.StreamR
         try:
             response = await handler(request)
         except AcmeError as error:
+            if isinstance(error, StaleAccount):
+                frontend.accounts.forget(error.account_id)
             response = problem_response(error)
         except web.HTTPException as exc:
             kind, detail = _HTTP_KINDS.get(exc.status, (ErrorKind.MALFORMED, exc.reason))

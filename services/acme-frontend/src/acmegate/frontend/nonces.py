@@ -77,7 +77,8 @@ class NonceService:
 
     def _mac(self, body: bytes) -> bytes:
         assert self._key, "NonceService.refresh() has not run"
-        return hmac.new(self._key, body, hashlib.sha256).digest()[:_MAC_LEN]
+        # hmac.digest: OpenSSL's one-shot HMAC, several times cheaper than hmac.new().
+        return hmac.digest(self._key, body, "sha256")[:_MAC_LEN]
 
     async def refresh(self, pool: asyncpg.Pool) -> None:
         """Load the shared key; rotate it if the used-nonce table lost its rows."""

@@ -61,6 +61,7 @@ async def new_order(frontend: Frontend, signed: SignedRequest) -> Order:
         authz_expires=authz_expires,
         challenge_id=new_id(),
         token=new_token(),
+        gate=signed.gate,
     )
     if not created:
         raise unknown_token()
@@ -79,7 +80,7 @@ async def new_order(frontend: Frontend, signed: SignedRequest) -> Order:
 
 
 async def own_order(frontend: Frontend, signed: SignedRequest, order_id: str) -> Order:
-    order = await order_db.get_order(frontend.pool, order_id)
+    order = await order_db.get_order(frontend.pool, order_id, signed.gate)
     if order is None:
         raise not_found("no such order")
     if order.account_id != signed.require_account().id:
@@ -103,7 +104,7 @@ def _csr_der(payload: dict[str, Any]) -> bytes:
 
 async def finalize(frontend: Frontend, signed: SignedRequest, order_id: str) -> FinalizeOutcome:
     account = signed.require_account()
-    inputs = await order_db.load_finalize_inputs(frontend.pool, order_id)
+    inputs = await order_db.load_finalize_inputs(frontend.pool, order_id, signed.gate)
     if inputs is None:
         raise not_found("no such order")
     order = inputs.order

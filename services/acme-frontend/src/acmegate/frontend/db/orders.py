@@ -15,6 +15,7 @@ import asyncpg
 import msgspec
 
 from acmegate.common.messages import DeviceClaims, Identifier
+from acmegate.frontend.db.gate import Gate, check, gated
 
 DEVICE_ATTEST_01 = "device-attest-01"
 
@@ -115,6 +116,44 @@ _ORDER_SELECT = """
 """
 
 
+# The order, its authorization and its challenge in one statement. `allowed` is the gate:
+# nothing is written unless it lets one row through (db/gate.py).
+_CREATE_ORDER = """
+    WITH {allowed}, t AS (
+        SELECT NULL::text AS platform FROM allowed WHERE $11::text IS NULL
+        UNION ALL
+        SELECT platform FROM acme.platform_tokens, allowed
+        WHERE $11::text IS NOT NULL AND token = $11 AND revoked_at IS NULL
+    ), o AS (
+        INSERT INTO acme.orders (id, account_id, status, expires, identifiers, platform)
+        SELECT $1, $2, 'pending', $3, $4, t.platform FROM t
+        RETURNING id, platform
+    ), a AS (
+        INSERT INTO acme.authorizations (id, order_id, account_id, identifier, status, expires)
+        SELECT $5, o.id, $2, $6, 'pending', $7 FROM o
+        RETURNING id
+    ), c AS (
+        INSERT INTO acme.challenges (id, authz_id, account_id, type, token, status)
+        SELECT $8, a.id, $2, $9, $10, 'pending' FROM a
+    )
+    SELECT EXISTS (SELECT 1 FROM o) AS created, (SELECT platform FROM o) AS platform{flags}
+"""
+_UNGATED = _CREATE_ORDER.format(allowed="allowed AS (SELECT 1)", flags="")
+_GATED = _CREATE_ORDER.format(
+    allowed="""gate_used AS (
+        INSERT INTO acme.used_nonces (id, expires) VALUES ($12, $13)
+        ON CONFLICT DO NOTHING RETURNING 1
+    ), gate_account AS (
+        SELECT 1 FROM acme.accounts WHERE id = $2 AND thumbprint = $14 AND status = 'valid'
+    ), allowed AS (
+        SELECT 1 WHERE EXISTS (SELECT 1 FROM gate_used) AND EXISTS (SELECT 1 FROM gate_account)
+    )""",
+    flags=""",
+        EXISTS (SELECT 1 FROM gate_used) AS gate_fresh,
+        EXISTS (SELECT 1 FROM gate_account) AS gate_account""",
+)
+
+
 async def create_order(
     pool: asyncpg.Pool,
     *,
@@ -127,6 +166,7 @@ async def create_order(
     authz_expires: datetime,
     challenge_id: str,
     token: str,
+    gate: Gate | None = None,
 ) -> tuple[bool, str | None]:
     """Insert an order with its authorization and challenge in one statement.
 
@@ -134,27 +174,7 @@ async def create_order(
     its platform. Returns (created, platform).
     """
     raw_identifier = {"type": identifier.type, "value": identifier.value}
-    row = await pool.fetchrow(
-        """
-        WITH t AS (
-            SELECT NULL::text AS platform WHERE $11::text IS NULL
-            UNION ALL
-            SELECT platform FROM acme.platform_tokens
-            WHERE $11::text IS NOT NULL AND token = $11 AND revoked_at IS NULL
-        ), o AS (
-            INSERT INTO acme.orders (id, account_id, status, expires, identifiers, platform)
-            SELECT $1, $2, 'pending', $3, $4, t.platform FROM t
-            RETURNING id, platform
-        ), a AS (
-            INSERT INTO acme.authorizations (id, order_id, account_id, identifier, status, expires)
-            SELECT $5, o.id, $2, $6, 'pending', $7 FROM o
-            RETURNING id
-        ), c AS (
-            INSERT INTO acme.challenges (id, authz_id, account_id, type, token, status)
-            SELECT $8, a.id, $2, $9, $10, 'pending' FROM a
-        )
-        SELECT EXISTS (SELECT 1 FROM o) AS created, (SELECT platform FROM o) AS platform
-        """,
+    params: list[object] = [
         order_id,
         account_id,
         order_expires,
@@ -166,14 +186,20 @@ async def create_order(
         DEVICE_ATTEST_01,
         token,
         enrollment_token,
-    )
+    ]
+    if gate is not None:
+        params += [gate.nonce.id, gate.nonce.expires, gate.thumbprint]
+    row = await pool.fetchrow(_GATED if gate is not None else _UNGATED, *params)
     assert row is not None
+    check(row, gate)
     return row["created"], row["platform"]
 
 
-async def get_order(pool: asyncpg.Pool, order_id: str) -> Order | None:
-    row = await pool.fetchrow(_ORDER_SELECT + " WHERE o.id = $1", order_id)
-    return _order(row) if row is not None else None
+async def get_order(pool: asyncpg.Pool, order_id: str, gate: Gate | None = None) -> Order | None:
+    sql, params = gated(_ORDER_SELECT + " WHERE o.id = $1", [order_id], gate)
+    row = await pool.fetchrow(sql, *params)
+    check(row, gate)
+    return _order(row) if row is not None and row["id"] is not None else None
 
 
 async def list_order_ids(
@@ -205,6 +231,7 @@ _AUTHZ_SELECT = """
 
 
 def _authorization(rows: list[asyncpg.Record]) -> Authorization | None:
+    rows = [row for row in rows if row["id"] is not None]
     if not rows:
         return None
     first = rows[0]
@@ -220,21 +247,32 @@ def _authorization(rows: list[asyncpg.Record]) -> Authorization | None:
     )
 
 
-async def get_authorization(pool: asyncpg.Pool, authz_id: str) -> Authorization | None:
-    return _authorization(await pool.fetch(_AUTHZ_SELECT + " WHERE a.id = $1", authz_id))
+async def _gated_rows(
+    pool: asyncpg.Pool, query: str, params: list[object], gate: Gate | None
+) -> list[asyncpg.Record]:
+    sql, values = gated(query, params, gate)
+    rows: list[asyncpg.Record] = await pool.fetch(sql, *values)
+    check(rows[0] if rows else None, gate)
+    return rows
+
+
+async def get_authorization(
+    pool: asyncpg.Pool, authz_id: str, gate: Gate | None = None
+) -> Authorization | None:
+    return _authorization(
+        await _gated_rows(pool, _AUTHZ_SELECT + " WHERE a.id = $1", [authz_id], gate)
+    )
 
 
 async def get_authorization_of_challenge(
-    pool: asyncpg.Pool, challenge_id: str
+    pool: asyncpg.Pool, challenge_id: str, gate: Gate | None = None
 ) -> Authorization | None:
     """The authorization holding ``challenge_id`` (with all its challenges)."""
-    return _authorization(
-        await pool.fetch(
-            _AUTHZ_SELECT  # noqa: S608 (a constant query prefix)
-            + " WHERE a.id = (SELECT authz_id FROM acme.challenges WHERE id = $1)",
-            challenge_id,
-        )
+    query = (
+        _AUTHZ_SELECT  # noqa: S608 (a constant query prefix)
+        + " WHERE a.id = (SELECT authz_id FROM acme.challenges WHERE id = $1)"
     )
+    return _authorization(await _gated_rows(pool, query, [challenge_id], gate))
 
 
 async def deactivate_authorization(pool: asyncpg.Pool, authz_id: str) -> bool:
@@ -255,9 +293,12 @@ async def deactivate_authorization(pool: asyncpg.Pool, authz_id: str) -> bool:
     return bool(changed)
 
 
-async def load_finalize_inputs(pool: asyncpg.Pool, order_id: str) -> FinalizeInputs | None:
+async def load_finalize_inputs(
+    pool: asyncpg.Pool, order_id: str, gate: Gate | None = None
+) -> FinalizeInputs | None:
     """The order and the device claims its authorizations recorded."""
-    rows = await pool.fetch(
+    rows = await _gated_rows(
+        pool,
         """
         SELECT o.id, o.account_id, o.status, o.expires, o.identifiers, o.platform, o.error,
                o.certificate_id, o.created_at, ARRAY[a.id] AS authz_ids,
@@ -265,8 +306,10 @@ async def load_finalize_inputs(pool: asyncpg.Pool, order_id: str) -> FinalizeInp
         FROM acme.orders o JOIN acme.authorizations a ON a.order_id = o.id
         WHERE o.id = $1
         """,
-        order_id,
+        [order_id],
+        gate,
     )
+    rows = [row for row in rows if row["id"] is not None]
     if not rows:
         return None
     claims = [
@@ -277,12 +320,17 @@ async def load_finalize_inputs(pool: asyncpg.Pool, order_id: str) -> FinalizeInp
     return FinalizeInputs(_order(rows[0]), claims)
 
 
-async def get_certificate(pool: asyncpg.Pool, certificate_id: str) -> Certificate | None:
-    row = await pool.fetchrow(
+async def get_certificate(
+    pool: asyncpg.Pool, certificate_id: str, gate: Gate | None = None
+) -> Certificate | None:
+    sql, params = gated(
         "SELECT id, order_id, account_id, serial, chain_pem FROM acme.certificates WHERE id = $1",
-        certificate_id,
+        [certificate_id],
+        gate,
     )
-    if row is None:
+    row = await pool.fetchrow(sql, *params)
+    check(row, gate)
+    if row is None or row["id"] is None:
         return None
     return Certificate(
         row["id"], row["order_id"], row["account_id"], row["serial"], row["chain_pem"]

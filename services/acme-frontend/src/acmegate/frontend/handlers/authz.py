@@ -13,7 +13,7 @@ from acmegate.frontend.status import ChallengeStatus
 
 async def authorization(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
-    signed = await authenticate(request, frontend, KeyMode.KID)
+    signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
     authz = await challenges.read_or_deactivate(frontend, signed, request.match_info["id"])
     view = authz_view(authz, frontend.linker, frontend.clock.now())
     pending = any(c.status == ChallengeStatus.PROCESSING for c in authz.challenges)
@@ -22,7 +22,7 @@ async def authorization(request: web.Request) -> web.Response:
 
 async def challenge(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
-    signed = await authenticate(request, frontend, KeyMode.KID)
+    signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
     authz, found = await challenges.respond(frontend, signed, request.match_info["id"])
     return json_response(
         challenge_view(found, frontend.linker),

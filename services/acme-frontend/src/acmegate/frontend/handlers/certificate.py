@@ -14,10 +14,10 @@ PEM_CHAIN = "application/pem-certificate-chain"
 
 async def certificate(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
-    signed = await authenticate(request, frontend, KeyMode.KID)
+    signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
+    found = await order_db.get_certificate(frontend.pool, request.match_info["id"], signed.gate)
     if not signed.is_post_as_get:
         raise malformed("certificates are fetched with POST-as-GET (empty payload)")
-    found = await order_db.get_certificate(frontend.pool, request.match_info["id"])
     if found is None:
         raise not_found("no such certificate")
     if found.account_id != signed.require_account().id:

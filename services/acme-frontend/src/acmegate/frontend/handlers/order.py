@@ -33,21 +33,21 @@ def _order_response(request: web.Request, order: order_db.Order, status: int = 2
 
 async def new_order(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
-    signed = await authenticate(request, frontend, KeyMode.KID)
+    signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
     order = await ordering.new_order(frontend, signed)
     return _order_response(request, order, status=201)
 
 
 async def order(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
-    signed = await authenticate(request, frontend, KeyMode.KID)
+    signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
     found = await ordering.own_order(frontend, signed, request.match_info["id"])
     return _order_response(request, found)
 
 
 async def finalize(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
-    signed = await authenticate(request, frontend, KeyMode.KID)
+    signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
     outcome = await ordering.finalize(frontend, signed, request.match_info["id"])
     if outcome.problem is not None:
         response = problem_response(outcome.problem)
