@@ -7,6 +7,7 @@ complete builder, so every defect of the spec is found before anything is reserv
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -138,6 +139,15 @@ def _add_publication(
     builder: x509.CertificateBuilder, urls: PublicationUrls
 ) -> x509.CertificateBuilder:
     """CRL distribution point (RFC 5280 §4.2.1.13) and AIA (§4.2.2.1), both non-critical."""
+    for extension in _publication_extensions(urls):
+        builder = builder.add_extension(extension, critical=False)
+    return builder
+
+
+@functools.lru_cache(maxsize=64)
+def _publication_extensions(urls: PublicationUrls) -> tuple[x509.ExtensionType, ...]:
+    # The same for every certificate of a CA: built once.
+    extensions: list[x509.ExtensionType] = []
     if urls.crl is not None:
         point = x509.DistributionPoint(
             full_name=[x509.UniformResourceIdentifier(urls.crl)],
@@ -145,7 +155,7 @@ def _add_publication(
             reasons=None,
             crl_issuer=None,
         )
-        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
+        extensions.append(x509.CRLDistributionPoints([point]))
     access = []
     if urls.ocsp is not None:
         access.append(
@@ -158,7 +168,8 @@ def _add_publication(
             AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(urls.issuer)
         )
     )
-    return builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
+    extensions.append(x509.AuthorityInformationAccess(access))
+    return tuple(extensions)
 
 
 def _unique_sans(entries: list[SanEntry]) -> list[SanEntry]:
