@@ -137,8 +137,10 @@ class ResultsConsumer:
         correlation_id: str,
         outcome: Outcome | None,
     ) -> None:
-        self.frontend.waiters.wake(f"{kind}:{subject_id}", outcome)
-        if self.frontend.broadcast_results:
+        woken_here = self.frontend.waiters.wake(f"{kind}:{subject_id}", outcome)
+        # The request waiting for this result is on one replica: when it is this one, the
+        # other replicas have nobody to wake and the broadcast is skipped.
+        if self.frontend.broadcast_results and not woken_here:
             await self.frontend.bus.broadcast(
                 WorkDone(correlation_id=correlation_id, kind=kind, id=subject_id)
             )

@@ -59,10 +59,14 @@ class Waiters:
                 if not waiting:
                     del self._waiting[key]
 
-    def wake(self, key: str, outcome: Outcome | None = None) -> None:
+    def wake(self, key: str, outcome: Outcome | None = None) -> bool:
+        """Wake this replica's waiters on ``key``; whether there were any."""
+        woken = False
         for future in self._waiting.get(key, ()):
             if not future.done():
                 future.set_result(outcome)
+                woken = True
+        return woken
 
     @staticmethod
     async def wait(future: asyncio.Future[Outcome | None], seconds: float) -> Woken:

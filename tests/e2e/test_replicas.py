@@ -1,0 +1,113 @@
+"""Two frontend replicas behind a round-robin balancer, no sticky sessions: nonces are single
+use across both, and every enrollment completes whichever replica gets each request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+
+from acmegate.cli.compose import running
+from acmegate.common.bus import AmqpBus
+from acmegate.common.config import load_config
+from acmegate.testkit.acme_session import AcmeSession
+from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
+from acmegate.testkit.device import SimulatedDevice
+from tests.support.gateway import free_port, gateway_config
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@contextlib.asynccontextmanager
+async def round_robin(port: int, upstreams: list[int]) -> AsyncIterator[Counter[int]]:
+    """A TCP balancer on ``port``: each new connection goes to the next upstream."""
+    served: Counter[int] = Counter()
+    turn = itertools.cycle(upstreams)
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        upstream = next(turn)
+        served[upstream] += 1
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", upstream)
+        await asyncio.gather(pipe(client_r, up_w), pipe(up_r, client_w))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    try:
+        yield served
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_enrollments_complete_across_two_replicas_without_sticky_sessions(
+    tmp_path: Path,
+    attestation_ca: AttestationCA,
+    database_url: str,
+    amqp_server_url: str,
+    bus_namespace: str,
+) -> None:
+    files = gateway_config(tmp_path / "gw", attestation_ca, namespace=bus_namespace)
+    balancer = files.port  # the external URL every replica writes
+    replica_ports = [free_port(), free_port()]
+    configs = []
+    for index, port in enumerate(replica_ports):
+        raw = yaml.safe_load(files.config_path.read_text())
+        raw["server"]["port"] = port  # external_url stays the balancer's
+        path = files.config_path.with_name(f"replica{index}.yaml")
+        path.write_text(yaml.safe_dump(raw))
+        configs.append(load_config(path))
+
+    def bus() -> AmqpBus:
+        return AmqpBus(amqp_server_url, namespace=bus_namespace, max_deliveries=4)
+
+    all_services = ["frontend", "attestation", "policy", "signer"]
+    async with (
+        running(configs[0], all_services, database=database_url, bus=bus()),
+        running(configs[1], ["frontend"], database=database_url, bus=bus()),
+        round_robin(balancer, replica_ports) as served,
+    ):
+        # A nonce from one replica is good at the other, and only once.
+        async with AcmeSession(files.directory_url) as acme:
+            await acme.new_account()
+            url = await acme.url_of("newOrder")
+            nonce = await acme.new_nonce()
+            body = acme.sign(
+                url,
+                {"identifiers": [{"type": "permanent-identifier", "value": "C02E2E00001"}]},
+                nonce=nonce,
+            )
+            assert (await acme.post_raw(url, body)).status == 201
+            replay = await acme.post_raw(url, body)
+            assert replay.problem() is not None and replay.problem().kind == "badNonce"
+
+        # Every request on a new connection: each goes to the other replica than the last.
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            serials = ["C02E2E00001", "C02E2E00002", "DMQE2EPHONE"] * 2
+
+            async def enroll(serial: str) -> bool:
+                device = SimulatedDevice(
+                    files.directory_url,
+                    serial,
+                    LeafClaims.macos(serial),
+                    attestation_ca,
+                    session=http,
+                )
+                result = await device.enroll()
+                return result.ok
+
+            assert all(await asyncio.gather(*(enroll(s) for s in serials)))
+    assert served[replica_ports[0]] > 10 and served[replica_ports[1]] > 10
