@@ -55,6 +55,14 @@ def _token(args: argparse.Namespace) -> TokenKey | None:
     return TokenKey(args.pkcs11_module, args.token_label, args.key_label, pin, args.pin_env)
 
 
+def _key_protection(args: argparse.Namespace) -> tuple[TokenKey | None, str | None]:
+    """(the PKCS#11 token options, or None) and the file key's passphrase when not a token."""
+    token = _token(args)
+    if token is not None:
+        return token, None
+    return None, env_secret(args.passphrase_env, "the CA key passphrase")
+
+
 def _print_entry(what: str, config_yaml: str) -> None:
     print(what)
     print("add this to your configuration:\n")
@@ -128,10 +136,7 @@ def cmd_ca_csr(args: argparse.Namespace) -> int:
     from acmegate.signer.ca_csr import create_csr
     from acmegate.signer.ca_init import CaSetupError
 
-    token = _token(args)
-    passphrase = None
-    if token is None:
-        passphrase = env_secret(args.passphrase_env, "the CA key passphrase")
+    token, passphrase = _key_protection(args)
     try:
         files = create_csr(
             args.out,
@@ -165,10 +170,7 @@ def cmd_ca_install(args: argparse.Namespace) -> int:
     from acmegate.signer.ca_csr import install_ca
     from acmegate.signer.ca_init import CaSetupError
 
-    token = _token(args)
-    passphrase = None
-    if token is None:
-        passphrase = env_secret(args.passphrase_env, "the CA key passphrase")
+    token, passphrase = _key_protection(args)
     try:
         files = install_ca(
             args.out,
