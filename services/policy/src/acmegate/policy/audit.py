@@ -9,10 +9,12 @@ data-modifying CTE: still one round trip.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 
+from acmegate.common.group_commit import GroupCommit
 from acmegate.policy.lookups import LookupEvent
 from acmegate.policy.watch import WATCH_UPSERT, Watch
 
@@ -31,6 +33,67 @@ FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool
 _INSERT_AND_WATCH = f"WITH audit AS ({_INSERT}) {WATCH_UPSERT}"
 
 
+@dataclass
+class LookupAudit:
+    """Writes the audit with group commit (acmegate.common.group_commit): concurrent orders
+    share a round trip, and each returns once its own rows are committed."""
+
+    pool: asyncpg.Pool
+    _plain: GroupCommit | None = None
+    _watched: GroupCommit | None = None
+
+    def __post_init__(self) -> None:
+        self._plain = GroupCommit(self.pool, _INSERT)
+        self._watched = GroupCommit(self.pool, _INSERT_AND_WATCH)
+
+    async def record(
+        self,
+        *,
+        at: datetime,
+        order_id: str | None,
+        correlation_id: str,
+        events: Sequence[LookupEvent],
+        watch: Watch | None = None,
+        recheck_after: timedelta = timedelta(hours=1),
+    ) -> None:
+        """:func:`record_lookups`, batched."""
+        if not events:
+            return
+        assert self._plain is not None and self._watched is not None
+        audit = _audit_params(at, order_id, correlation_id, events)
+        if watch is None:
+            await self._plain.write(*audit)
+        else:
+            await self._watched.write(*audit, *_watch_params(watch, at + recheck_after))
+
+
+def _audit_params(
+    at: datetime, order_id: str | None, correlation_id: str, events: Sequence[LookupEvent]
+) -> tuple[object, ...]:
+    return (
+        at,
+        order_id,
+        correlation_id,
+        [e.lookup_policy for e in events],
+        [e.source for e in events],
+        [e.kind for e in events],
+        [e.identity for e in events],
+        [e.outcome for e in events],
+        [e.managed for e in events],
+        [e.detail for e in events],
+    )
+
+
+def _watch_params(watch: Watch, recheck_at: datetime) -> tuple[object, ...]:
+    return (
+        watch.lookup_policy,
+        watch.identity_kind,
+        watch.identity,
+        watch.device_serial,
+        recheck_at,
+    )
+
+
 async def record_lookups(
     pool: asyncpg.Pool,
     *,
@@ -46,30 +109,11 @@ async def record_lookups(
     """
     if not events:
         return
-    audit = (
-        at,
-        order_id,
-        correlation_id,
-        [e.lookup_policy for e in events],
-        [e.source for e in events],
-        [e.kind for e in events],
-        [e.identity for e in events],
-        [e.outcome for e in events],
-        [e.managed for e in events],
-        [e.detail for e in events],
-    )
+    audit = _audit_params(at, order_id, correlation_id, events)
     if watch is None:
         await pool.execute(_INSERT, *audit)
         return
-    await pool.execute(
-        _INSERT_AND_WATCH,
-        *audit,
-        watch.lookup_policy,
-        watch.identity_kind,
-        watch.identity,
-        watch.device_serial,
-        at + recheck_after,
-    )
+    await pool.execute(_INSERT_AND_WATCH, *audit, *_watch_params(watch, at + recheck_after))
 
 
 async def recent_lookups(

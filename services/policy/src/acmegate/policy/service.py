@@ -30,7 +30,7 @@ from acmegate.common.logging import bind_correlation_id
 from acmegate.common.messages import FinalizeOrder, Message, OrderFinalized, schema_of
 from acmegate.common.migrations import SchemaMigrations
 from acmegate.common.runtime import Runtime
-from acmegate.policy.audit import record_lookups
+from acmegate.policy.audit import LookupAudit
 from acmegate.policy.engine import PolicyEngine
 from acmegate.policy.finalize import PolicyStage
 from acmegate.policy.lookups import LookupSession
@@ -79,6 +79,7 @@ class PolicyService:
         self._recheck_after = timedelta(seconds=seconds(config.revocation_check.interval))
         self.checker: RevocationChecker | None = None
         self.radius: RadiusEndpoint | None = None
+        self._lookup_audit = LookupAudit(runtime.pool) if runtime.pool is not None else None
 
     def migrations(self) -> list[SchemaMigrations]:
         """The ``policy`` schema: the lookup audit and the watched devices."""
@@ -202,11 +203,9 @@ class PolicyService:
     async def _audit(
         self, order: FinalizeOrder, session: LookupSession, watch: Watch | None = None
     ) -> None:
-        pool = self._runtime.pool
-        if pool is None:
+        if self._lookup_audit is None:
             return
-        await record_lookups(
-            pool,
+        await self._lookup_audit.record(
             at=self._runtime.clock.now(),
             order_id=order.order_id,
             correlation_id=order.correlation_id,
