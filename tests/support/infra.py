@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from collections.abc import Iterator
 
 LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -26,12 +25,6 @@ def _docker_available() -> bool:
         return False
 
 
-def _port_open(host: str, port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
-        return True
-    return False
-
-
 @contextlib.contextmanager
 def postgres_server_url() -> Iterator[str]:
     """A URL of a PostgreSQL server the tests may create databases on."""
@@ -39,7 +32,7 @@ def postgres_server_url() -> Iterator[str]:
     if url:
         yield url
         return
-    if not _port_open("127.0.0.1", 5432) and _docker_available():
+    if _docker_available():
         from testcontainers.postgres import PostgresContainer
 
         with PostgresContainer("postgres:16-alpine", driver=None) as container:
@@ -54,7 +47,7 @@ def rabbitmq_url() -> Iterator[str]:
     if url:
         yield url
         return
-    if not _port_open("127.0.0.1", 5672) and _docker_available():
+    if _docker_available():
         from testcontainers.rabbitmq import RabbitMqContainer
 
         with RabbitMqContainer("rabbitmq:3.13-alpine") as container:
