@@ -9,6 +9,8 @@ pool and cache are reused), and the health of every source for the dashboard.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 from acmegate.common.bus import RpcQueue
 from acmegate.common.errors import malformed, not_found
@@ -29,14 +31,25 @@ from acmegate.policy.validation import validate_lookup
 
 # A source slower than this is reported as not answering (the admin caller waits longer).
 VALIDATE_TIMEOUT = 8.0
+# The dashboard asks for every source's health on each page view; a Jamf instance is asked at
+# most this often for it (an explicit "Validate" always asks).
+HEALTH_TTL = 30.0
 
 
 class PolicyRpc:
     """Answers admin requests with the running policy service's signal sources."""
 
-    def __init__(self, runtime: Runtime, service: PolicyService) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        service: PolicyService,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._runtime = runtime
         self._service = service
+        self._monotonic = monotonic
+        self._health: dict[str, tuple[float, SignalSourceStatus]] = {}
 
     async def handle(self, message: Message) -> Message:
         """One request → its reply (the bus turns a raised AcmeError into ``RpcFailed``)."""
@@ -47,13 +60,22 @@ class PolicyRpc:
             )
         if isinstance(message, AdminCheckSignalSources):
             sources = self._service.sources
-            statuses = await asyncio.gather(*(check_source(s) for s in sources.values()))
+            statuses = await asyncio.gather(*(self._health_of(s) for s in sources.values()))
             return AdminSignalSourceStatuses(
                 correlation_id=message.correlation_id, sources=list(statuses)
             )
         if isinstance(message, AdminValidateLookup):
             return await self._lookup(message)
         raise malformed(f"the policy service does not answer {schema_of(message)}")
+
+    async def _health_of(self, source: SignalSource) -> SignalSourceStatus:
+        now = self._monotonic()
+        cached = self._health.get(source.name)
+        if cached is not None and now - cached[0] < HEALTH_TTL:
+            return cached[1]
+        status = await check_source(source)
+        self._health[source.name] = (now, status)
+        return status
 
     def _source(self, name: str) -> SignalSource:
         source = self._service.sources.get(name)
