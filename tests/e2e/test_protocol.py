@@ -492,3 +492,24 @@ async def test_a_key_changed_by_another_replica_is_honoured_at_once(
     assert caught.value.kind == "unauthorized"
     session.signer = new_signer
     assert (await new_order(session)).status == 201
+
+
+async def test_the_orders_list_pages_through_link_next(
+    gateway: Gateway, session: AcmeSession
+) -> None:
+    made = {(await new_order(session, f"C02PAGE{i:04d}")).location for i in range(105)}
+    assert session.account_url is not None
+    first = await session.post_as_get(session.account_url + "/orders")
+    [next_url] = first.links("next")
+    second = await session.post_as_get(next_url)
+    listed = first.json_object()["orders"] + second.json_object()["orders"]
+    assert len(first.json_object()["orders"]) == 100
+    assert set(listed) == made and len(listed) == len(made)
+    assert second.links("next") == []
+
+
+async def test_a_bad_orders_cursor_is_malformed_not_a_500(session: AcmeSession) -> None:
+    assert session.account_url is not None
+    with pytest.raises(AcmeProblem) as caught:
+        await session.post_as_get(session.account_url + "/orders?before=yesterday")
+    assert (caught.value.status, caught.value.kind) == (400, "malformed")

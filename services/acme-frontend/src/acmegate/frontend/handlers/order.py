@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from acmegate.common.errors import unauthorized
+from acmegate.common.errors import malformed, unauthorized
 from acmegate.frontend import ordering
 from acmegate.frontend.auth import KeyMode, authenticate
 from acmegate.frontend.context import FRONTEND
@@ -56,20 +56,33 @@ async def finalize(request: web.Request) -> web.Response:
     return _order_response(request, outcome.order)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _cursor(value: str | None) -> datetime | None:
+    """The page cursor: microseconds since the epoch of the last order of the page before."""
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise malformed("'before' must be the cursor from a Link rel=\"next\"")
+    return _EPOCH + int(value) * _MICROSECOND
+
+
 async def account_orders(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
     signed = await authenticate(request, frontend, KeyMode.KID)
     account = signed.require_account()
     if account.id != request.match_info["id"]:
         raise unauthorized("the JWS 'kid' is not this account")
-    cursor = request.query.get("before")
-    before = datetime.fromisoformat(cursor) if cursor else None
+    before = _cursor(request.query.get("before"))
     page = await order_db.list_order_ids(
         frontend.pool, account.id, before=before, limit=ORDERS_PAGE
     )
     response = json_response({"orders": [frontend.linker.order(oid) for oid, _ in page]})
     if len(page) == ORDERS_PAGE:
         # RFC 8555 §7.1.2.1: further pages through Link rel="next".
-        next_url = frontend.linker.account_orders(account.id) + f"?before={page[-1][1].isoformat()}"
+        cursor = (page[-1][1] - _EPOCH) // _MICROSECOND
+        next_url = frontend.linker.account_orders(account.id) + f"?before={cursor}"
         response.headers.add("Link", f'<{next_url}>;rel="next"')
     return response
