@@ -513,3 +513,46 @@ async def test_a_bad_orders_cursor_is_malformed_not_a_500(session: AcmeSession) 
     with pytest.raises(AcmeProblem) as caught:
         await session.post_as_get(session.account_url + "/orders?before=yesterday")
     assert (caught.value.status, caught.value.kind) == (400, "malformed")
+
+
+ODD_PAYLOADS = [
+    b"[]",
+    b"null",
+    b"1",
+    b'"text"',
+    b'{"identifiers": {}}',
+    b'{"identifiers": [{"type": 1, "value": []}]}',
+    b'{"csr": [1]}',
+    b'{"csr": "!!"}',
+    b'{"status": 5, "contact": "mailto:x"}',
+    b'{"attObj": 7}',
+    b'{"error": {"nested": true}}',
+    b'{"account": 1, "oldKey": {"kty": "EC"}}',
+    b'{"certificate": 5, "reason": "x"}',
+]
+
+
+async def test_odd_payloads_get_problem_documents_never_a_server_error(
+    session: AcmeSession, attestation_ca: AttestationCA
+) -> None:
+    order, order_url, _ = await ready_order(session, attestation_ca)
+    pending = (await new_order(session, "C02E2E00002")).json_object()
+    authz_url = pending["authorizations"][0]
+    challenge_url = (await session.post_as_get(authz_url)).json_object()["challenges"][0]["url"]
+    assert session.account_url is not None
+    urls = [
+        await session.url_of("newOrder"),
+        await session.url_of("keyChange"),
+        await session.url_of("revokeCert"),
+        session.account_url,
+        order["finalize"],
+        order_url,
+        authz_url,
+        challenge_url,
+    ]
+    for url in urls:
+        for payload in ODD_PAYLOADS:
+            body = session.sign(url, payload, nonce=await session.take_nonce())
+            response = await session.post_raw(url, body)
+            assert response.status < 500, (url, payload, response.status, response.text)
+            assert "Traceback" not in response.text

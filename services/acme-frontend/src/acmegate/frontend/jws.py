@@ -154,14 +154,15 @@ def public_key_from_jwk(jwk: object) -> PublicKey:
 def thumbprint(jwk: dict[str, Any]) -> str:
     """RFC 7638 JWK thumbprint (SHA-256, base64url) over the required members only."""
     kty = jwk.get("kty")
-    if kty == "EC":
-        members = {"crv": jwk["crv"], "kty": "EC", "x": jwk["x"], "y": jwk["y"]}
-    elif kty == "RSA":
-        members = {"e": jwk["e"], "kty": "RSA", "n": jwk["n"]}
-    elif kty == "OKP":
-        members = {"crv": jwk["crv"], "kty": "OKP", "x": jwk["x"]}
-    else:
+    required = {"EC": ("crv", "x", "y"), "RSA": ("e", "n"), "OKP": ("crv", "x")}.get(str(kty))
+    if required is None:
         raise AcmeError(ErrorKind.BAD_PUBLIC_KEY, f"unsupported key type {kty!r}")
+    try:
+        members = {name: jwk[name] for name in required} | {"kty": kty}
+    except KeyError as exc:
+        raise AcmeError(ErrorKind.BAD_PUBLIC_KEY, f"{kty} jwk lacks {exc.args[0]!r}") from exc
+    if not all(isinstance(value, str) for value in members.values()):
+        raise AcmeError(ErrorKind.BAD_PUBLIC_KEY, "jwk members must be strings")
     canonical = msgspec.json.encode(members, order="sorted")
     return b64url(hashlib.sha256(canonical).digest())
 
