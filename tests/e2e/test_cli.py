@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 
 from acmegate.testkit.apple_ca import AttestationCA
 from tests.support.gateway import Gateway, free_port
+from tests.support.openssl import verify_client_chain
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,29 +29,6 @@ def acmegate(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
         timeout=120,
         check=False,
     )
-
-
-def verify(root: Path, text: str, tmp_path: Path) -> str:
-    (tmp_path / "out.pem").write_text(text)
-    chain = re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", text, re.S)
-    (tmp_path / "untrusted.pem").write_text("\n".join(chain[1:]) + "\n")
-    done = subprocess.run(
-        [
-            "openssl",
-            "verify",
-            "-purpose",
-            "sslclient",
-            "-CAfile",
-            str(root),
-            "-untrusted",
-            str(tmp_path / "untrusted.pem"),
-            str(tmp_path / "out.pem"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout + done.stderr
 
 
 async def test_simulate_device_prints_a_certificate_that_openssl_accepts(
@@ -70,7 +47,7 @@ async def test_simulate_device_prints_a_certificate_that_openssl_accepts(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "clientAuth" in done.stdout and "C02E2E00001" in done.stdout
-    assert verify(gateway.files.root_pem, done.stdout, tmp_path).strip().endswith("OK")
+    assert verify_client_chain(gateway.files.root_pem, done.stdout, tmp_path).strip().endswith("OK")
 
 
 async def test_simulate_device_reports_a_refusal_with_exit_code_1(
@@ -201,7 +178,11 @@ def test_standalone_starts_with_embedded_postgres_and_enrolls_a_device(tmp_path:
             str(work / "var/dev/attestation-ca"),
         )
         assert done.returncode == 0, done.stdout + done.stderr
-        assert verify(work / "var/dev/ca/root.pem", done.stdout, tmp_path).strip().endswith("OK")
+        assert (
+            verify_client_chain(work / "var/dev/ca/root.pem", done.stdout, tmp_path)
+            .strip()
+            .endswith("OK")
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)

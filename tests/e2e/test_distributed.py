@@ -4,7 +4,6 @@ and what happens to in-flight work when one of them dies."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
 import aiohttp
@@ -23,6 +22,7 @@ from tests.support.gateway import (
     start_service,
     stop_service,
 )
+from tests.support.openssl import verify_client_chain
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -71,25 +71,10 @@ async def test_a_device_enrolls_through_four_processes_over_rabbitmq(
         result = await enroll(files, attestation_ca, "C02E2E00001")
     assert result.ok, result.problems
     assert result.certificate_chain_pem is not None
-    (tmp_path / "chain.pem").write_text(result.certificate_chain_pem)
     verified = await asyncio.to_thread(
-        subprocess.run,
-        [
-            "openssl",
-            "verify",
-            "-purpose",
-            "sslclient",
-            "-CAfile",
-            str(files.root_pem),
-            "-untrusted",
-            str(files.ca_pem),
-            str(tmp_path / "chain.pem"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+        verify_client_chain, files.root_pem, result.certificate_chain_pem, tmp_path
     )
-    assert verified.stdout.strip().endswith("OK"), verified.stderr
+    assert verified.endswith("OK"), verified
 
 
 async def test_orders_wait_for_a_signer_that_was_down_and_are_signed_once(

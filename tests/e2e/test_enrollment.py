@@ -7,7 +7,6 @@ against a real PostgreSQL database; the device is the faithful simulator of appl
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from acmegate.testkit.device import DeviceMode, EnrollmentResult, SimulatedDevic
 from acmegate.testkit.jws import LeadingZeros
 from tests.support.certbot_client import enroll_with_certbot_acme
 from tests.support.gateway import Gateway
+from tests.support.openssl import verify_client_chain
 
 pytestmark = pytest.mark.e2e
 
@@ -29,32 +29,6 @@ async def enroll(gateway: Gateway, device: SimulatedDevice) -> EnrollmentResult:
         return await device.enroll()
     finally:
         await device.close()
-
-
-def openssl_verify(root: Path, chain_pem: str, tmp_path: Path) -> str:
-    """`openssl verify` of the leaf against ``root`` with the chain's intermediates."""
-    blocks = chain_pem.split("-----END CERTIFICATE-----")
-    leaf = blocks[0] + "-----END CERTIFICATE-----\n"
-    intermediates = "".join(b + "-----END CERTIFICATE-----\n" for b in blocks[1:] if b.strip())
-    (tmp_path / "leaf.pem").write_text(leaf)
-    (tmp_path / "untrusted.pem").write_text(intermediates)
-    result = subprocess.run(
-        [
-            "openssl",
-            "verify",
-            "-purpose",
-            "sslclient",
-            "-CAfile",
-            str(root),
-            "-untrusted",
-            str(tmp_path / "untrusted.pem"),
-            str(tmp_path / "leaf.pem"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.stdout.strip() + result.stderr.strip()
 
 
 def permanent_identifiers(certificate: x509.Certificate) -> list[str | None]:
@@ -86,7 +60,9 @@ async def test_a_mac_enrolls_and_its_certificate_chains_to_the_root_with_client_
     result = await enroll(gateway, device)
 
     assert result.ok, result.problems
-    assert "OK" in openssl_verify(gateway.files.root_pem, result.certificate_chain_pem, tmp_path)
+    assert "OK" in verify_client_chain(
+        gateway.files.root_pem, result.certificate_chain_pem, tmp_path
+    )
     leaf = result.certificate
     assert leaf is not None
     assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "C02E2E00001"
@@ -118,7 +94,9 @@ async def test_an_iphone_enrolls_with_its_p256_key(
     )
     result = await enroll(gateway, device)
     assert result.ok, result.problems
-    assert "OK" in openssl_verify(gateway.files.root_pem, result.certificate_chain_pem, tmp_path)
+    assert "OK" in verify_client_chain(
+        gateway.files.root_pem, result.certificate_chain_pem, tmp_path
+    )
     assert permanent_identifiers(result.certificate) == ["DMQE2EPHONE"]
 
 
@@ -267,6 +245,6 @@ async def test_the_certbot_acme_library_enrolls_as_an_independent_client(
     chain = await asyncio.to_thread(
         enroll_with_certbot_acme, gateway.directory_url, "C02E2E00002", attestation_ca
     )
-    assert "OK" in openssl_verify(gateway.files.root_pem, chain, tmp_path)
+    assert "OK" in verify_client_chain(gateway.files.root_pem, chain, tmp_path)
     leaf = x509.load_pem_x509_certificate(chain.encode())
     assert permanent_identifiers(leaf) == ["C02E2E00002"]
