@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 import secrets
 
@@ -36,5 +37,11 @@ def new_token() -> str:
     return b64url(secrets.token_bytes(32))
 
 
+# Correlation ids only tie log lines together: a per-process random prefix and a counter make
+# them unique without a getrandom() system call on every request.
+_CORRELATION_PREFIX = secrets.token_hex(4)
+_correlation_counter = itertools.count(1)
+
+
 def new_correlation_id() -> str:
-    return secrets.token_hex(8)
+    return f"{_CORRELATION_PREFIX}{next(_correlation_counter) & 0xFFFFFFFF:08x}"
