@@ -103,3 +103,31 @@ async def test_an_order_nobody_finishes_fails_after_its_budget_and_a_late_certif
         finally:
             for service in late:
                 await service.stop()
+
+
+async def test_a_challenge_nobody_validates_fails_after_its_budget(
+    files: GatewayFiles, database_url: str
+) -> None:
+    config = load_config(files.config_path)
+    # No attestation service: the challenge cannot be validated.
+    async with running(config, ["frontend"], database=database_url, bus=InProcessBus()) as state:
+        async with AcmeSession(files.directory_url) as acme:
+            await acme.new_account()
+            order = (
+                await acme.post(
+                    await acme.url_of("newOrder"),
+                    {"identifiers": [{"type": "permanent-identifier", "value": "C02E2E00001"}]},
+                )
+            ).json_object()
+            authz_url = order["authorizations"][0]
+            challenge = (await acme.post_as_get(authz_url)).json_object()["challenges"][0]
+            answered = (await acme.post(challenge["url"], {"attObj": "AAAA"})).json_object()
+            assert answered["status"] == "processing"
+            final = await acme.poll(authz_url, max_seconds=20)
+        body = final.json_object()
+        assert body["status"] == "invalid"
+        assert body["challenges"][0]["error"]["type"] == (
+            "urn:ietf:params:acme:error:serverInternal"
+        )
+        pool = state.runtime.require_pool()
+        assert await pool.fetchval("SELECT count(*) FROM acme.outbox") == 0
