@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import sys
@@ -64,10 +65,25 @@ INVENTORY: list[dict[str, Any]] = [
 ]
 
 
+# Ports are drawn below Linux's ephemeral range (32768–60999 by default): a port the kernel
+# handed out for ``bind(0)`` can be taken by any outgoing connection (to PostgreSQL, RabbitMQ)
+# before the gateway binds it, which made listeners fail with EADDRINUSE now and then.
+_PORT_RANGE = (20000, 32000)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A loopback TCP port nobody listens on, never handed out twice in one test run."""
+    while True:
+        port = random.randrange(*_PORT_RANGE)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
 
 
