@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from acmegate.signer.ca_init import TokenKey, init_ca
+from acmegate.signer.setup.create import init_ca
+from acmegate.signer.setup.files import TokenKey
 from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
 from acmegate.testkit.device import SimulatedDevice
 from tests.support.gateway import PASSPHRASE, gateway_config, running_gateway

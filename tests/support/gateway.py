@@ -28,7 +28,7 @@ import yaml
 from acmegate.cli.compose import SERVICE_NAMES, Running, running
 from acmegate.common.bus import AmqpBus, Bus
 from acmegate.common.config import Config, load_config
-from acmegate.signer.ca_init import init_ca
+from acmegate.signer.setup.create import init_ca
 from acmegate.testkit.apple_ca import AttestationCA
 
 PASSPHRASE = "correct horse battery staple"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from acmegate.signer.keys import CaPublicKey
+from acmegate.signer.ca_key import CaPublicKey
 from acmegate.signer.pkcs11_key import generate_token_key
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"

@@ -21,9 +21,11 @@ from acmegate.common.db import create_pool
 from acmegate.common.messages import Message, OrderFinalized
 from acmegate.common.migrations import migrate
 from acmegate.common.runtime import Runtime
-from acmegate.signer.ca_init import CaFiles, init_ca
-from acmegate.signer.keys import CaKey, CaPublicKey, HashName, open_ca_key
+from acmegate.signer.ca_key import CaKey, CaPublicKey, HashName
+from acmegate.signer.keys import open_ca_key
 from acmegate.signer.service import SignerService
+from acmegate.signer.setup.create import init_ca
+from acmegate.signer.setup.files import CaFiles
 
 PASSPHRASE = "signer service tests"
 

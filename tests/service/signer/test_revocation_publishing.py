@@ -22,8 +22,9 @@ from acmegate.common.bus import Delivery, Queue
 from acmegate.common.config import Config
 from acmegate.common.config.model import PkiConfig
 from acmegate.common.messages import RevokeCertificates
+from acmegate.signer.db.crls import StoredCrl, latest_crl
+from acmegate.signer.db.revocations import revoke_certificates
 from acmegate.signer.service import SignerService
-from acmegate.signer.store import StoredCrl, latest_crl, revoke_certificates
 from tests.service.signer.conftest import SignerWorld
 from tests.service.signer.test_signer_service import FIRST, _order
 from tests.support.gateway import free_port

@@ -25,7 +25,7 @@ from acmegate.common.messages import (
     SanEntry,
 )
 from acmegate.common.x509names import spki_der
-from acmegate.signer.store import find_certificate, list_certificates
+from acmegate.signer.db.inventory import find_certificate, list_certificates
 from tests.service.signer.conftest import SignerWorld
 
 FIRST = Delivery(Queue.FINALIZE_SIGNER, 1, False)

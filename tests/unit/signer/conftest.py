@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from acmegate.common.config import Config, parse_config
-from acmegate.signer.ca_init import CaFiles, KeyType, init_ca
+from acmegate.signer.setup.create import init_ca
+from acmegate.signer.setup.files import CaFiles
+from acmegate.signer.setup.keygen import KeyType
 from tests.unit.signer.helpers import PASSPHRASE
 
 

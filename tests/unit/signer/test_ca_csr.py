@@ -18,11 +18,12 @@ from acmegate.common.config.model import FileKey
 from acmegate.common.messages import CertificateSpec, NameAttribute, SanEntry
 from acmegate.common.x509names import spki_der
 from acmegate.signer.authorities import load_authorities
-from acmegate.signer.ca_csr import create_csr, install_ca
-from acmegate.signer.ca_init import CaSetupError, KeyType, TokenKey
-from acmegate.signer.ca_report import report_authorities
 from acmegate.signer.issuance import issue
 from acmegate.signer.serials import new_serial
+from acmegate.signer.setup.csr import create_csr, install_ca
+from acmegate.signer.setup.files import CaSetupError, TokenKey
+from acmegate.signer.setup.keygen import KeyType
+from acmegate.signer.setup.report import report_authorities
 from tests.support.softhsm import softhsm
 from tests.unit.signer.conftest import MakeCa
 from tests.unit.signer.helpers import openssl_verify

@@ -18,17 +18,12 @@ from acmegate.common.config import parse_config
 from acmegate.common.config.model import FileKey
 from acmegate.common.config.secrets import Secret
 from acmegate.signer.authorities import load_authorities, validate_config
-from acmegate.signer.ca_init import (
-    KEY_TYPES,
-    CaHash,
-    CaSetupError,
-    ExistingRoot,
-    KeyType,
-    import_ca,
-    init_ca,
-)
+from acmegate.signer.ca_key import CaKeyError
 from acmegate.signer.chains import is_self_signed
-from acmegate.signer.keys import CaKeyError, FileCaKey
+from acmegate.signer.file_key import FileCaKey
+from acmegate.signer.setup.create import ExistingRoot, import_ca, init_ca
+from acmegate.signer.setup.files import CaSetupError
+from acmegate.signer.setup.keygen import KEY_TYPES, CaHash, KeyType
 from tests.unit.signer.conftest import MakeCa
 from tests.unit.signer.helpers import PASSPHRASE, openssl_verify
 

@@ -24,9 +24,9 @@ from acmegate.common.x509names import (
     spki_der,
 )
 from acmegate.signer.authorities import Authority, load_authorities
-from acmegate.signer.ca_init import KeyType
 from acmegate.signer.issuance import build_certificate, issue
 from acmegate.signer.serials import new_serial
+from acmegate.signer.setup.keygen import KeyType
 from tests.unit.signer.conftest import MakeCa
 from tests.unit.signer.helpers import openssl_verify
 

@@ -17,9 +17,10 @@ from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.messages import CertificateSpec, NameAttribute, SanEntry
 from acmegate.common.x509names import spki_der
 from acmegate.signer.authorities import Authority, load_authorities
-from acmegate.signer.ca_init import KeyType, init_ca
 from acmegate.signer.issuance import build_certificate, issue
 from acmegate.signer.serials import new_serial
+from acmegate.signer.setup.create import init_ca
+from acmegate.signer.setup.keygen import KeyType
 from tests.unit.signer.conftest import MakeCa
 from tests.unit.signer.helpers import PASSPHRASE, lint_certificate
 

@@ -19,10 +19,12 @@ from acmegate.common.config.model import Pkcs11Key
 from acmegate.common.messages import CertificateSpec, NameAttribute, SanEntry
 from acmegate.common.x509names import spki_der
 from acmegate.signer.authorities import load_authorities, validate_config
-from acmegate.signer.ca_init import CaFiles, KeyType, TokenKey, init_ca
 from acmegate.signer.issuance import issue
 from acmegate.signer.pkcs11_key import open_session, open_token
 from acmegate.signer.serials import new_serial
+from acmegate.signer.setup.create import init_ca
+from acmegate.signer.setup.files import CaFiles, TokenKey
+from acmegate.signer.setup.keygen import KeyType
 from tests.support.softhsm import SoftHsm, softhsm
 from tests.unit.signer.helpers import PASSPHRASE, openssl_verify
 

@@ -26,7 +26,7 @@ APPLE_ROOT_NOTE = "Apple Enterprise Attestation Root CA"
 
 def bootstrap_dev(config: Config) -> list[str]:
     """Create the dev CA and the test attestation root if missing; what was done, as lines."""
-    from acmegate.signer.ca_init import init_ca
+    from acmegate.signer.setup.create import init_ca
 
     done: list[str] = []
     for ca in config.certificate_authorities[:1]:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from acmegate.cli.errors import EXIT_FAILED, CliError, env_secret, load
 
 if TYPE_CHECKING:
-    from acmegate.signer.ca_init import TokenKey
-    from acmegate.signer.ca_report import CaReport
+    from acmegate.signer.setup.files import TokenKey
+    from acmegate.signer.setup.report import CaReport
 
 KEY_TYPES = ["rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384"]
 
@@ -44,7 +44,7 @@ def _read(path: str, what: str) -> bytes:
 
 def _token(args: argparse.Namespace) -> TokenKey | None:
     """The PKCS#11 key the options name, or None for a file key."""
-    from acmegate.signer.ca_init import TokenKey
+    from acmegate.signer.setup.files import TokenKey
 
     given = [args.pkcs11_module, args.token_label, args.key_label]
     if not any(given):
@@ -70,7 +70,8 @@ def _print_entry(what: str, config_yaml: str) -> None:
 
 
 def cmd_ca_init(args: argparse.Namespace) -> int:
-    from acmegate.signer.ca_init import CaSetupError, ExistingRoot, init_ca
+    from acmegate.signer.setup.create import ExistingRoot, init_ca
+    from acmegate.signer.setup.files import CaSetupError
 
     token = _token(args)
     root = None
@@ -111,7 +112,8 @@ def cmd_ca_init(args: argparse.Namespace) -> int:
 
 
 def cmd_ca_import(args: argparse.Namespace) -> int:
-    from acmegate.signer.ca_init import CaSetupError, import_ca
+    from acmegate.signer.setup.create import import_ca
+    from acmegate.signer.setup.files import CaSetupError
 
     passphrase = env_secret(args.passphrase_env, "the CA key passphrase")
     key_password = os.environ.get(args.key_password_env) if args.key_password_env else None
@@ -133,8 +135,8 @@ def cmd_ca_import(args: argparse.Namespace) -> int:
 
 
 def cmd_ca_csr(args: argparse.Namespace) -> int:
-    from acmegate.signer.ca_csr import create_csr
-    from acmegate.signer.ca_init import CaSetupError
+    from acmegate.signer.setup.csr import create_csr
+    from acmegate.signer.setup.files import CaSetupError
 
     token, passphrase = _key_protection(args)
     try:
@@ -167,8 +169,8 @@ def cmd_ca_csr(args: argparse.Namespace) -> int:
 
 
 def cmd_ca_install(args: argparse.Namespace) -> int:
-    from acmegate.signer.ca_csr import install_ca
-    from acmegate.signer.ca_init import CaSetupError
+    from acmegate.signer.setup.csr import install_ca
+    from acmegate.signer.setup.files import CaSetupError
 
     token, passphrase = _key_protection(args)
     try:
@@ -216,7 +218,7 @@ def _report_lines(report: CaReport) -> list[str]:
 
 
 def cmd_ca_list(args: argparse.Namespace) -> int:
-    from acmegate.signer.ca_report import report_authorities
+    from acmegate.signer.setup.report import report_authorities
 
     config = load(args.config)
     reports = report_authorities(config, check_keys=not args.no_key_check)

@@ -23,7 +23,7 @@ from acmegate.cli.errors import CliError, load
 
 if TYPE_CHECKING:
     from acmegate.common.config import Config
-    from acmegate.signer.store import CertificateRecord
+    from acmegate.signer.db.inventory import CertificateRecord
 
 T = TypeVar("T")
 
@@ -98,7 +98,7 @@ def _status_text(record: CertificateRecord, now: datetime) -> str:
 
 
 def cmd_cert_list(args: argparse.Namespace) -> int:
-    from acmegate.signer.store import list_certificates
+    from acmegate.signer.db.inventory import list_certificates
 
     config = load(args.config)
     records = _with_pool(
@@ -201,8 +201,8 @@ def _show_lines(record: CertificateRecord) -> list[str]:
 
 
 def _find(config: Config, serial: str) -> CertificateRecord:
+    from acmegate.signer.db.inventory import find_certificate
     from acmegate.signer.serials import parse_serial
-    from acmegate.signer.store import find_certificate
 
     try:
         parse_serial(serial)
@@ -227,9 +227,9 @@ def cmd_cert_show(args: argparse.Namespace) -> int:
 
 
 def cmd_cert_revoke(args: argparse.Namespace) -> int:
+    from acmegate.signer.db.revocations import revoke_certificate
     from acmegate.signer.revocation import parse_reason
     from acmegate.signer.serials import parse_serial
-    from acmegate.signer.store import revoke_certificate
 
     config = load(args.config)
     try:
@@ -259,7 +259,7 @@ def cmd_cert_revoke(args: argparse.Namespace) -> int:
 def cmd_crl_show(args: argparse.Namespace) -> int:
     from cryptography import x509
 
-    from acmegate.signer.store import latest_crl
+    from acmegate.signer.db.crls import latest_crl
 
     config = load(args.config)
     if args.ca not in {ca.name for ca in config.certificate_authorities}:

@@ -17,6 +17,7 @@ from acmegate.common.clock import Clock, SystemClock
 from acmegate.common.config import Config
 from acmegate.common.config.model import CertificateAuthorityConfig, FileKey, Pkcs11Key
 from acmegate.common.errors import AcmeError, ErrorKind
+from acmegate.signer.ca_key import CaKey, CaKeyError, HashName, signature_hash_for
 from acmegate.signer.chains import (
     ChainError,
     authority_key_identifier,
@@ -28,7 +29,7 @@ from acmegate.signer.chains import (
     pem,
     same_public_key,
 )
-from acmegate.signer.keys import CaKey, CaKeyError, HashName, open_ca_key, signature_hash_for
+from acmegate.signer.keys import open_ca_key
 
 # How a key entry becomes a CaKey: open_ca_key, or a wrapper of it (tests count signatures).
 KeyOpener = Callable[[str, FileKey | Pkcs11Key], CaKey]

@@ -12,8 +12,8 @@ from datetime import datetime
 from cryptography import x509
 
 from acmegate.signer.authorities import Authority
+from acmegate.signer.db.crls import RevokedEntry
 from acmegate.signer.revocation import reason_flag
-from acmegate.signer.store import RevokedEntry
 
 
 def build_crl(

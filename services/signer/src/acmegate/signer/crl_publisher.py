@@ -23,7 +23,7 @@ from acmegate.common.clock import Clock
 from acmegate.common.config import seconds
 from acmegate.signer.authorities import Authorities, Authority
 from acmegate.signer.crl import build_crl
-from acmegate.signer.store import (
+from acmegate.signer.db.crls import (
     CrlState,
     StoredCrl,
     crl_states,

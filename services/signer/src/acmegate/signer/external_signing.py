@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509 import ocsp
 
 from acmegate.signer import der
-from acmegate.signer.keys import CaKeyError, CaPrivateKey, CaPublicKey, HashName, hash_algorithm
+from acmegate.signer.ca_key import CaKeyError, CaPrivateKey, CaPublicKey, HashName, hash_algorithm
 
 # Signs TBS bytes with the real key; returns the signature as the BIT STRING carries it
 # (DER ECDSA-Sig-Value, or the RSASSA-PKCS1-v1_5 octets).

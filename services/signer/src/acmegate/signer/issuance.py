@@ -2,7 +2,7 @@
 
 :func:`build_certificate` is pure (no key, no I/O): it turns the policy stage's spec into a
 complete builder, so every defect of the spec is found before anything is reserved or signed.
-:func:`issue` hands that builder to the CA's :class:`~acmegate.signer.keys.CaKey`.
+:func:`issue` hands that builder to the CA's :class:`~acmegate.signer.ca_key.CaKey`.
 """
 
 from __future__ import annotations

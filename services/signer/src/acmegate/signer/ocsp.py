@@ -24,9 +24,9 @@ from cryptography.x509 import ocsp
 from acmegate.common.clock import Clock
 from acmegate.signer import der
 from acmegate.signer.authorities import Authorities, Authority
+from acmegate.signer.db.inventory import certificate_status
 from acmegate.signer.revocation import reason_flag
 from acmegate.signer.serials import serial_hex
-from acmegate.signer.store import certificate_status
 
 log = structlog.get_logger(__name__)
 

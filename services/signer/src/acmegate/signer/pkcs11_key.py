@@ -27,15 +27,13 @@ from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
 from acmegate.common.config import SecretUnavailable
 from acmegate.common.config.model import Pkcs11Key
+from acmegate.signer.ca_key import CaKeyError, CaPublicKey, HashName
 from acmegate.signer.external_signing import (
     ExternalSigner,
     digest,
     ecdsa_der_signature,
     rsa_digest_info,
 )
-from acmegate.signer.keys import CaKeyError, CaPublicKey, HashName
-
-PIN_ENV = "ACMEGATE_PKCS11_PIN"
 
 # A PKCS#11 module is process-global state: it is initialised once per process (python-pkcs11
 # keeps one instance per module path), and python-pkcs11 initialises it without locking
@@ -118,7 +116,7 @@ def _private_key(session: Any, label: str) -> Any:
 
 
 class Pkcs11CaKey:
-    """A CA key in a PKCS#11 token: satisfies :class:`~acmegate.signer.keys.CaKey`."""
+    """A CA key in a PKCS#11 token: satisfies :class:`~acmegate.signer.ca_key.CaKey`."""
 
     def __init__(
         self, *, module: str, token_label: str, key_label: str, session: Any, private_key: Any

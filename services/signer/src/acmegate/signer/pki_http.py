@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives import serialization
 
 from acmegate.common.config.model import PkiConfig
 from acmegate.signer.authorities import Authorities
+from acmegate.signer.db.crls import latest_crl
 from acmegate.signer.ocsp import OcspResponder
-from acmegate.signer.store import latest_crl
 
 log = structlog.get_logger(__name__)
 

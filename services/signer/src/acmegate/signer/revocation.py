@@ -2,7 +2,7 @@
 
 Every revocation, whoever asks for it (ACME revokeCert, ``acmegate cert revoke``, the policy
 service's revoke-on-failure), is recorded in ``pki.certificates`` by
-:func:`acmegate.signer.store.revoke_certificates`; the CRL (:mod:`acmegate.signer.crl`) and
+:func:`acmegate.signer.db.revocations.revoke_certificates`; the CRL (:mod:`acmegate.signer.crl`) and
 the OCSP responder (:mod:`acmegate.signer.ocsp`) publish what is recorded there.
 """
 

@@ -4,7 +4,7 @@ The frontend owns the admin API but not the CAs or the certificate inventory, so
 here: the loaded CAs, certificate searches, one certificate with its enrollment record, a
 revocation, and the counts per CA and status for the dashboard. Every answer reuses what the
 service already holds (:class:`~acmegate.signer.authorities.Authorities`) and the inventory
-queries of :mod:`acmegate.signer.store`; a revocation nudges the CRL publisher like one from
+queries of :mod:`acmegate.signer.db`; a revocation nudges the CRL publisher like one from
 the bus. A handler's :class:`AcmeError` (``notFound``, ``malformed``) travels back to the
 caller intact.
 """
@@ -12,8 +12,6 @@ caller intact.
 from __future__ import annotations
 
 from datetime import datetime
-
-import asyncpg
 
 from acmegate.common.bus import RpcQueue
 from acmegate.common.errors import AcmeError, ErrorKind, malformed, not_found
@@ -37,18 +35,19 @@ from acmegate.common.messages import (
 from acmegate.common.runtime import Runtime
 from acmegate.common.x509names import describe_subject_alt_names
 from acmegate.signer.authorities import Authority
-from acmegate.signer.ca_report import key_storage
+from acmegate.signer.ca_key import describe_public_key
 from acmegate.signer.chains import describe
-from acmegate.signer.keys import describe_public_key
+from acmegate.signer.db.inventory import (
+    CertificateRecord,
+    count_certificates,
+    find_certificate,
+    list_certificates,
+)
+from acmegate.signer.db.revocations import revoke_certificate
+from acmegate.signer.keys import describe_key_storage
 from acmegate.signer.revocation import parse_reason
 from acmegate.signer.serials import parse_serial
 from acmegate.signer.service import SignerService
-from acmegate.signer.store import (
-    CertificateRecord,
-    find_certificate,
-    list_certificates,
-    revoke_certificate,
-)
 
 STATUSES = ("valid", "revoked")
 
@@ -76,7 +75,12 @@ class SignerRpc:
         if isinstance(message, AdminCountCertificates):
             return AdminCertificateCounts(
                 correlation_id=message.correlation_id,
-                counts=await count_certificates(self._runtime.require_pool(), self._now()),
+                counts=[
+                    CertificateCount(ca, status, count)
+                    for ca, status, count in await count_certificates(
+                        self._runtime.require_pool(), self._now()
+                    )
+                ],
             )
         raise malformed(f"the signer does not answer {schema_of(message)}")
 
@@ -158,7 +162,7 @@ def ca_summary(authority: Authority) -> CaSummary:
         not_before=authority.not_before,
         not_after=authority.not_after,
         key_algorithm=describe_public_key(authority.key.public_key()),
-        key_storage=key_storage(authority.config),
+        key_storage=describe_key_storage(authority.config),
         crl_url=urls.crl if urls is not None else None,
         ocsp_url=urls.ocsp if urls is not None else None,
     )
@@ -199,19 +203,3 @@ def certificate_summary(
         record=record.record if full else None,
         chain_pem=record.chain_pem if full else None,
     )
-
-
-async def count_certificates(pool: asyncpg.Pool, now: datetime) -> list[CertificateCount]:
-    """Certificates per CA and status (``expired``: valid but past notAfter), signed ones only."""
-    rows = await pool.fetch(
-        """
-        SELECT ca_name,
-               CASE WHEN status = 'valid' AND not_after <= $1 THEN 'expired' ELSE status END
-                   AS shown_status,
-               count(*) AS n
-        FROM pki.certificates WHERE der IS NOT NULL
-        GROUP BY 1, 2 ORDER BY 1, 2
-        """,
-        now,
-    )
-    return [CertificateCount(row["ca_name"], row["shown_status"], row["n"]) for row in rows]

@@ -1,8 +1,9 @@
 """The signer service: the last stage of finalize, and revocation.
 
 ``Queue.FINALIZE_SIGNER``: a :class:`FinalizeOrder` carrying the policy stage's ``spec`` is
-signed once per order (store.py explains how) and answered on ``Queue.FRONTEND_RESULTS``;
-every copy of the message, redelivered or concurrent, gets the same certificate.
+signed once per order (:mod:`acmegate.signer.db.issuance` explains how) and answered on
+``Queue.FRONTEND_RESULTS``; every copy of the message, redelivered or concurrent, gets the
+same certificate.
 ``Queue.SIGNER_REVOKE``: :class:`RevokeCertificates` marks certificates revoked.
 In the background the CRL publisher keeps each CA's CRL current, and with a ``pki:`` section
 the signer serves CRLs, CA certificates and OCSP over HTTP (:mod:`acmegate.signer.pki_http`).
@@ -32,18 +33,15 @@ from acmegate.common.runtime import Runtime
 from acmegate.signer.authorities import Authorities, KeyOpener, load_authorities
 from acmegate.signer.chains import pem
 from acmegate.signer.crl_publisher import CrlPublisher
+from acmegate.signer.db.inventory import find_certificate_for_order
+from acmegate.signer.db.issuance import PendingCertificate, issue_once
+from acmegate.signer.db.revocations import revoke_certificates
 from acmegate.signer.issuance import build_certificate
 from acmegate.signer.keys import open_ca_key
 from acmegate.signer.ocsp import OcspResponder
 from acmegate.signer.pki_http import PkiHttpServer
 from acmegate.signer.revocation import parse_reason
 from acmegate.signer.serials import new_serial, parse_serial, serial_hex
-from acmegate.signer.store import (
-    PendingCertificate,
-    find_certificate_for_order,
-    issue_once,
-    revoke_certificates,
-)
 
 log = structlog.get_logger(__name__)
 

@@ -15,8 +15,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from acmegate.common.config import Config
-from acmegate.common.config.model import CertificateAuthorityConfig, FileKey
+from acmegate.common.config.model import CertificateAuthorityConfig
 from acmegate.signer.authorities import KeyOpener, PublicationUrls, close_key
+from acmegate.signer.ca_key import CaKeyError, describe_public_key
 from acmegate.signer.chains import (
     ChainError,
     check_chain,
@@ -24,7 +25,7 @@ from acmegate.signer.chains import (
     load_pem_certificates,
     same_public_key,
 )
-from acmegate.signer.keys import CaKeyError, describe_public_key, open_ca_key
+from acmegate.signer.keys import describe_key_storage, open_ca_key
 
 
 @dataclass
@@ -47,17 +48,6 @@ class CaReport:
     problems: list[str] = field(default_factory=list)
 
 
-def key_storage(config: CertificateAuthorityConfig) -> str:
-    """Where the key lives, for people (never the secret)."""
-    key = config.key
-    if isinstance(key, FileKey):
-        return f"encrypted file {key.path} (passphrase from {key.passphrase.describe()})"
-    return (
-        f"PKCS#11 token {key.token_label!r}, key {key.key_label!r} ({key.module}; "
-        f"PIN from {key.pin.describe()})"
-    )
-
-
 def report_ca(
     config: CertificateAuthorityConfig,
     *,
@@ -66,7 +56,7 @@ def report_ca(
     open_key: KeyOpener = open_ca_key,
 ) -> CaReport:
     """Describe one configured CA; opens its key only with ``check_key``."""
-    report = CaReport(config.name, config.description, key_storage=key_storage(config))
+    report = CaReport(config.name, config.description, key_storage=describe_key_storage(config))
     if base_url:
         urls = PublicationUrls.for_ca(base_url, config)
         report.crl_url, report.ocsp_url = urls.crl, urls.ocsp

@@ -21,25 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from acmegate.common.clock import Clock, SystemClock
 from acmegate.signer.authorities import close_key
-from acmegate.signer.ca_init import (
-    PASSPHRASE_ENV,
-    CaFiles,
-    CaHash,
-    CaSetupError,
-    KeyType,
-    TokenKey,
-    _check_name,
-    _check_passphrase,
-    _decrypt,
-    _encrypt,
-    _load_certificates,
-    _refuse_existing,
-    _subject_attributes,
-    _write,
-    config_snippet,
-    generate_key,
-    generate_token_ca_key,
-)
+from acmegate.signer.ca_key import CaKeyError, CaPublicKey
 from acmegate.signer.chains import (
     ChainError,
     check_ca_certificate,
@@ -49,7 +31,28 @@ from acmegate.signer.chains import (
     pem,
     same_public_key,
 )
-from acmegate.signer.keys import CaKeyError, CaPublicKey, FileCaKey
+from acmegate.signer.file_key import FileCaKey
+from acmegate.signer.setup.files import (
+    PASSPHRASE_ENV,
+    CaFiles,
+    CaSetupError,
+    TokenKey,
+    check_name,
+    check_passphrase,
+    config_snippet,
+    decrypt_key,
+    encrypt_key,
+    load_certificates,
+    refuse_existing,
+    write_file,
+)
+from acmegate.signer.setup.keygen import (
+    CaHash,
+    KeyType,
+    generate_key,
+    generate_token_ca_key,
+    subject_attributes,
+)
 
 if TYPE_CHECKING:
     from acmegate.signer.pkcs11_key import Pkcs11CaKey
@@ -83,23 +86,23 @@ def create_csr(
     operators decide the extensions (basicConstraints CA, keyUsage keyCertSign/cRLSign).
     """
     out = Path(out_dir)
-    _check_name(name)
+    check_name(name)
     if token is None:
-        _check_passphrase(passphrase or "")
+        check_passphrase(passphrase or "")
     if hash not in ("sha256", "sha384"):
         raise CaSetupError(f"unsupported hash {hash!r}; sha256 or sha384")
     subject_name = x509.Name(
-        [*_subject_attributes(subject), x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+        [*subject_attributes(subject), x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
     )
     targets = [out / f"{name}.csr"] + ([out / f"{name}.key"] if token is None else [])
-    _refuse_existing(targets)
+    refuse_existing(targets)
     out.mkdir(parents=True, exist_ok=True)
     if token is None:
         assert passphrase
         private_key = generate_key(key_type)
         request = FileCaKey(private_key, "new key").sign_csr(subject_name, hash)
-        key_path: Path | None = _write(
-            out / f"{name}.key", _encrypt(private_key, passphrase), secret=True
+        key_path: Path | None = write_file(
+            out / f"{name}.key", encrypt_key(private_key, passphrase), secret=True
         )
         description = str(key_path)
     else:
@@ -111,7 +114,7 @@ def create_csr(
             close_key(key)
         key_path = None
         description = token.describe()
-    csr_path = _write(out / f"{name}.csr", request.public_bytes(serialization.Encoding.PEM))
+    csr_path = write_file(out / f"{name}.csr", request.public_bytes(serialization.Encoding.PEM))
     return CsrFiles(name=name, csr=csr_path, key=key_path, key_description=description)
 
 
@@ -133,15 +136,15 @@ def install_ca(
     root; then writes ``<name>.pem`` and ``<name>-chain.pem``.
     """
     out = Path(out_dir)
-    _check_name(name)
-    certificates = _load_certificates(certificate_pem, "the signed certificate")
+    check_name(name)
+    certificates = load_certificates(certificate_pem, "the signed certificate")
     if len(certificates) != 1:
         raise CaSetupError(
             f"the signed certificate PEM holds {len(certificates)} certificates; "
             "pass the issuing CA alone and the root (and any intermediates) as the chain"
         )
     certificate = certificates[0]
-    chain = [c for bundle in chain_pems for c in _load_certificates(bundle, "the chain")]
+    chain = [c for bundle in chain_pems for c in load_certificates(bundle, "the chain")]
     if not chain:
         raise CaSetupError("give the root certificate (--chain) the CA must chain to")
     try:
@@ -168,7 +171,7 @@ def install_ca(
             raise CaSetupError(
                 f"cannot read the key {key_path} that `ca csr` made: {exc.strerror}"
             ) from exc
-        public_key: CaPublicKey = _decrypt(data, passphrase, f"the key {key_path}").public_key()
+        public_key: CaPublicKey = decrypt_key(data, passphrase, f"the key {key_path}").public_key()
         key_entry = key_path
         where = str(key_path)
     else:
@@ -183,9 +186,11 @@ def install_ca(
             "was it issued for another request?"
         )
     targets = [out / f"{name}.pem", out / f"{name}-chain.pem"]
-    _refuse_existing(targets)
-    cert_path = _write(out / f"{name}.pem", pem(certificate).encode("ascii"))
-    chain_path = _write(out / f"{name}-chain.pem", "".join(pem(c) for c in chain).encode("ascii"))
+    refuse_existing(targets)
+    cert_path = write_file(out / f"{name}.pem", pem(certificate).encode("ascii"))
+    chain_path = write_file(
+        out / f"{name}-chain.pem", "".join(pem(c) for c in chain).encode("ascii")
+    )
     return CaFiles(
         name=name,
         certificate=cert_path,
