@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from acmegate.common.bus import AmqpBus, Bus, Delivery, InProcessBus, Queue, Reject
-from acmegate.common.messages import Message, OrderFinalized, Problem, WorkDone
+from acmegate.common.bus.codec import Message
+from acmegate.common.messages import OrderFinalized, Problem, WorkDone
 
 
 def _result(n: int) -> OrderFinalized:

@@ -16,6 +16,7 @@ from cryptography.x509.oid import NameOID
 
 from acmegate.attestation import AttestationService
 from acmegate.common.bus import Delivery, InProcessBus, Queue
+from acmegate.common.bus.codec import Message
 from acmegate.common.clock import FixedClock
 from acmegate.common.config import Config
 from acmegate.common.config.model import AttestationProviderConfig, BusConfig
@@ -24,7 +25,6 @@ from acmegate.common.messages import (
     DeviceClaims,
     FinalizeOrder,
     Identifier,
-    Message,
     OrderFinalized,
     VerifyChallenge,
     WorkDone,

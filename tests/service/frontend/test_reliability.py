@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from acmegate.cli.compose import migrate_database, running, service_factory
-from acmegate.common import messages
-from acmegate.common.bus import InProcessBus, Queue
+from acmegate.common.bus import InProcessBus, Queue, codec
 from acmegate.common.config import load_config
 from acmegate.common.ids import b64url
 from acmegate.testkit.acme_session import AcmeSession
@@ -25,7 +24,7 @@ class LossyBus(InProcessBus):
 
     lose: set[Queue] = field(default_factory=set)
 
-    async def publish(self, queue: Queue, message: messages.Message) -> None:
+    async def publish(self, queue: Queue, message: codec.Message) -> None:
         if queue in self.lose:
             self.lose.discard(queue)
             raise ConnectionError("broker unavailable")

@@ -15,15 +15,11 @@ import msgspec
 import pytest
 
 from acmegate.common.bus import Delivery, InProcessBus, Queue
+from acmegate.common.bus.codec import Message
 from acmegate.common.clock import FixedClock
 from acmegate.common.config.model import BusConfig
 from acmegate.common.db import create_pool
-from acmegate.common.messages import (
-    FinalizeOrder,
-    Message,
-    OrderFinalized,
-    RevokeCertificates,
-)
+from acmegate.common.messages import FinalizeOrder, OrderFinalized, RevokeCertificates
 from acmegate.common.migrations import migrate
 from acmegate.common.runtime import Runtime
 from acmegate.policy import PolicyService

@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 from acmegate.common.bus import Delivery, InProcessBus, Queue
+from acmegate.common.bus.codec import Message
 from acmegate.common.clock import FixedClock
 from acmegate.common.config import Config, ConfigError
 from acmegate.common.config.model import BusConfig, SignalSourceConfig
@@ -19,7 +20,6 @@ from acmegate.common.db import create_pool
 from acmegate.common.messages import (
     FinalizeOrder,
     Identifier,
-    Message,
     NameAttribute,
     OrderFinalized,
     SanEntry,

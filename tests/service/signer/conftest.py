@@ -14,11 +14,12 @@ from cryptography import x509
 from cryptography.x509 import ocsp
 
 from acmegate.common.bus import Delivery, InProcessBus, Queue
+from acmegate.common.bus.codec import Message
 from acmegate.common.clock import FixedClock
 from acmegate.common.config import Config, parse_config
 from acmegate.common.config.model import FileKey, Pkcs11Key
 from acmegate.common.db import create_pool
-from acmegate.common.messages import Message, OrderFinalized
+from acmegate.common.messages import OrderFinalized
 from acmegate.common.migrations import migrate
 from acmegate.common.runtime import Runtime
 from acmegate.signer.ca_key import CaKey, CaPublicKey, HashName

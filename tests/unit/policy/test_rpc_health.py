@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from acmegate.common.messages import (
+from acmegate.common.admin_messages import (
     AdminCheckSignalSources,
     AdminSignalSourceStatuses,
     AdminValidateSignalSource,

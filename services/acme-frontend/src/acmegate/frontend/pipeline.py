@@ -12,8 +12,7 @@ from typing import Literal
 
 import structlog
 
-from acmegate.common import messages
-from acmegate.common.bus import Queue
+from acmegate.common.bus import Queue, codec
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import work as work_db
 from acmegate.frontend.waiters import Woken
@@ -30,12 +29,12 @@ async def submit_and_wait(
     kind: Literal["challenge", "order"],
     subject_id: str,
     queue: Queue,
-    message: messages.Message,
+    message: codec.Message,
     wait: float,
 ) -> Woken | None:
     """Fence, publish and wait. None: the fence failed (someone else started this work)."""
     key = f"{kind}:{subject_id}"
-    body = messages.encode(message)
+    body = codec.encode(message)
     timing = frontend.timing
     with frontend.waiters.expect(key) as done:
         now = frontend.clock.now()

@@ -14,10 +14,10 @@ import msgspec
 import structlog
 
 from acmegate.common.bus import Delivery, Queue, Reject
+from acmegate.common.bus.codec import Message
 from acmegate.common.ids import new_id
 from acmegate.common.messages import (
     ChallengeVerified,
-    Message,
     OrderFinalized,
     Problem,
     RevokeCertificates,

@@ -14,8 +14,7 @@ import contextlib
 
 import structlog
 
-from acmegate.common import messages
-from acmegate.common.bus import Queue
+from acmegate.common.bus import Queue, codec
 from acmegate.common.messages import Problem
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import work as work_db
@@ -64,7 +63,7 @@ class Sweeper:
                 await self._fail(row)
             else:
                 log.info("republishing late work", work=row.id, attempt=row.attempts)
-                await frontend.bus.publish(Queue(row.queue), messages.decode(row.body))
+                await frontend.bus.publish(Queue(row.queue), codec.decode(row.body))
         return len(rows)
 
     async def _fail(self, row: work_db.OutboxRow) -> None:

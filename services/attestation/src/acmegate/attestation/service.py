@@ -17,13 +17,13 @@ from acmegate.attestation.csr import check_csr
 from acmegate.attestation.device_attest import DeviceAttestChallenge, format_registry
 from acmegate.attestation.roots import ProviderTrust, dev_providers, load_trust, validate_config
 from acmegate.common.bus import Delivery, Queue, Reject
+from acmegate.common.bus.codec import Message
 from acmegate.common.config.model import AttestationProviderConfig
 from acmegate.common.errors import AcmeError
 from acmegate.common.logging import bind_correlation_id
 from acmegate.common.messages import (
     ChallengeVerified,
     FinalizeOrder,
-    Message,
     OrderFinalized,
     VerifyChallenge,
 )

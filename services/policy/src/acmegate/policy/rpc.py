@@ -12,18 +12,17 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from acmegate.common.bus import RpcQueue
-from acmegate.common.errors import malformed, not_found
-from acmegate.common.messages import (
+from acmegate.common.admin_messages import (
     AdminCheckSignalSources,
     AdminLookupReport,
     AdminSignalSourceStatuses,
     AdminValidateLookup,
     AdminValidateSignalSource,
-    Message,
     SignalSourceStatus,
-    schema_of,
 )
+from acmegate.common.bus import RpcQueue
+from acmegate.common.bus.codec import Message, schema_of
+from acmegate.common.errors import malformed, not_found
 from acmegate.common.runtime import Runtime
 from acmegate.policy.service import PolicyService
 from acmegate.policy.sources.base import SignalSource

@@ -23,11 +23,12 @@ from importlib.resources import files
 import structlog
 
 from acmegate.common.bus import Delivery, Queue, Reject
+from acmegate.common.bus.codec import Message, schema_of
 from acmegate.common.config import ConfigError, seconds
 from acmegate.common.config.model import JamfSourceConfig, SignalSourceConfig
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.logging import bind_correlation_id
-from acmegate.common.messages import FinalizeOrder, Message, OrderFinalized, schema_of
+from acmegate.common.messages import FinalizeOrder, OrderFinalized
 from acmegate.common.migrations import SchemaMigrations
 from acmegate.common.runtime import Runtime
 from acmegate.policy.audit import LookupAudit

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from acmegate.common.bus import RpcQueue
-from acmegate.common.errors import AcmeError, ErrorKind, malformed, not_found
-from acmegate.common.messages import (
+from acmegate.common.admin_messages import (
     AdminCaList,
     AdminCertificate,
     AdminCertificateCounts,
@@ -28,10 +26,11 @@ from acmegate.common.messages import (
     CaSummary,
     CertificateCount,
     CertificateSummary,
-    Identifier,
-    Message,
-    schema_of,
 )
+from acmegate.common.bus import RpcQueue
+from acmegate.common.bus.codec import Message, schema_of
+from acmegate.common.errors import AcmeError, ErrorKind, malformed, not_found
+from acmegate.common.messages import Identifier
 from acmegate.common.runtime import Runtime
 from acmegate.common.x509names import describe_subject_alt_names
 from acmegate.signer.authorities import Authority

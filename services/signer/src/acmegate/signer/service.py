@@ -18,13 +18,13 @@ import structlog
 from cryptography.hazmat.primitives import serialization
 
 from acmegate.common.bus import Delivery, Queue, Reject
+from acmegate.common.bus.codec import Message
 from acmegate.common.config import seconds
 from acmegate.common.errors import AcmeError
 from acmegate.common.logging import bind_correlation_id
 from acmegate.common.messages import (
     CertificateSpec,
     FinalizeOrder,
-    Message,
     OrderFinalized,
     RevokeCertificates,
 )

@@ -28,8 +28,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from acmegate.common import messages
-from acmegate.common.bus import rpc
+from acmegate.common.bus import codec, rpc
 from acmegate.common.bus.base import (
     BroadcastHandler,
     Delivery,
@@ -57,7 +56,7 @@ class AmqpBus:
     _consumers: list[tuple[AbstractQueue, str]] = field(default_factory=list)
     _inflight: set[asyncio.Task[Any]] = field(default_factory=set)
     _reply_queue: str | None = None
-    _replies: dict[str, asyncio.Future[messages.Message]] = field(default_factory=dict)
+    _replies: dict[str, asyncio.Future[codec.Message]] = field(default_factory=dict)
     _reply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def name(self, queue: Queue) -> str:
@@ -107,16 +106,16 @@ class AmqpBus:
     def ready(self) -> bool:
         return self._connection is not None and not self._connection.is_closed
 
-    async def publish(self, queue: Queue, message: messages.Message) -> None:
+    async def publish(self, queue: Queue, message: codec.Message) -> None:
         assert self._publish_channel is not None, "bus not started"
-        body = messages.encode(message)
+        body = codec.encode(message)
         await self._publish_channel.default_exchange.publish(
             aio_pika.Message(
                 body,
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 correlation_id=getattr(message, "correlation_id", None),
-                headers={"x-schema": messages.schema_of(message)},
+                headers={"x-schema": codec.schema_of(message)},
             ),
             routing_key=self.name(queue),
             mandatory=True,
@@ -148,7 +147,7 @@ class AmqpBus:
         raw_count = (incoming.headers or {}).get("x-delivery-count", 0)
         count = (raw_count if isinstance(raw_count, int) else 0) + 1
         try:
-            message = messages.decode(incoming.body)
+            message = codec.decode(incoming.body)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             log.error("undecodable message dead-lettered", queue=str(queue), error=str(exc))
             await incoming.reject(requeue=False)
@@ -169,11 +168,11 @@ class AmqpBus:
             else:
                 await incoming.ack()
 
-    async def broadcast(self, message: messages.Message) -> None:
+    async def broadcast(self, message: codec.Message) -> None:
         assert self._notify_exchange is not None, "bus not started"
         await self._notify_exchange.publish(
             aio_pika.Message(
-                messages.encode(message), delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT
+                codec.encode(message), delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT
             ),
             routing_key="",
             mandatory=False,
@@ -189,7 +188,7 @@ class AmqpBus:
 
         async def on_message(incoming: AbstractIncomingMessage) -> None:
             try:
-                await handler(messages.decode(incoming.body))
+                await handler(codec.decode(incoming.body))
             except Exception:
                 log.exception("broadcast handler failed")
 
@@ -209,7 +208,7 @@ class AmqpBus:
 
         async def on_request(incoming: AbstractIncomingMessage) -> None:
             try:
-                request = messages.decode(incoming.body)
+                request = codec.decode(incoming.body)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 log.error("undecodable request dropped", queue=str(queue))
                 return
@@ -219,7 +218,7 @@ class AmqpBus:
                 reply = await rpc.answer(handler, request)
             await publish.publish(
                 aio_pika.Message(
-                    messages.encode(reply),
+                    codec.encode(reply),
                     correlation_id=incoming.correlation_id,
                     delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
                 ),
@@ -231,18 +230,18 @@ class AmqpBus:
         self._consumers.append((amqp_queue, tag))
 
     async def request(
-        self, queue: RpcQueue, message: messages.Message, *, timeout: float = 10.0
-    ) -> messages.Message:
+        self, queue: RpcQueue, message: codec.Message, *, timeout: float = 10.0
+    ) -> codec.Message:
         assert self._publish_channel is not None, "bus not started"
         reply_queue = await self._ensure_reply_queue()
         correlation = secrets.token_hex(12)
-        future: asyncio.Future[messages.Message] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[codec.Message] = asyncio.get_running_loop().create_future()
         self._replies[correlation] = future
         try:
             try:
                 await self._publish_channel.default_exchange.publish(
                     aio_pika.Message(
-                        messages.encode(message),
+                        codec.encode(message),
                         correlation_id=correlation,
                         reply_to=reply_queue,
                         expiration=timeout,
@@ -273,7 +272,7 @@ class AmqpBus:
                     if future is None or future.done():
                         return
                     try:
-                        future.set_result(messages.decode(incoming.body))
+                        future.set_result(codec.decode(incoming.body))
                     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                         future.set_exception(exc)
 

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from acmegate.common.messages import Message
+from acmegate.common.bus.codec import Message
 
 
 class Queue(enum.StrEnum):

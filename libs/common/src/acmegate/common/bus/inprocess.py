@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 import msgspec
 import structlog
 
-from acmegate.common import messages
-from acmegate.common.bus import rpc
+from acmegate.common.bus import codec, rpc
 from acmegate.common.bus.base import (
     BroadcastHandler,
     Delivery,
@@ -69,15 +68,15 @@ class InProcessBus:
                 await task
         self._tasks.clear()
 
-    async def publish(self, queue: Queue, message: messages.Message) -> None:
-        self._queue(queue).put_nowait(_Envelope(messages.encode(message)))
+    async def publish(self, queue: Queue, message: codec.Message) -> None:
+        self._queue(queue).put_nowait(_Envelope(codec.encode(message)))
 
     async def consume(self, queue: Queue, handler: Handler, *, prefetch: int = 32) -> None:
         for _ in range(prefetch):
             self._tasks.append(asyncio.create_task(self._worker(queue, handler)))
 
-    async def broadcast(self, message: messages.Message) -> None:
-        body = messages.encode(message)
+    async def broadcast(self, message: codec.Message) -> None:
+        body = codec.encode(message)
         for subscriber in list(self._subscribers):
             self._tasks.append(asyncio.create_task(self._notify(subscriber, body)))
 
@@ -86,7 +85,7 @@ class InProcessBus:
 
     async def _notify(self, subscriber: BroadcastHandler, body: bytes) -> None:
         try:
-            await subscriber(messages.decode(body))
+            await subscriber(codec.decode(body))
         except Exception:
             log.exception("broadcast handler failed")
 
@@ -97,20 +96,20 @@ class InProcessBus:
         self._servers.setdefault(queue, []).append(handler)
 
     async def request(
-        self, queue: RpcQueue, message: messages.Message, *, timeout: float = 10.0
-    ) -> messages.Message:
+        self, queue: RpcQueue, message: codec.Message, *, timeout: float = 10.0
+    ) -> codec.Message:
         servers = self._servers.get(queue)
         if not servers:
             raise RpcUnavailable(f"no {queue} server is running")
         self._next_server += 1
         handler = servers[self._next_server % len(servers)]
         # Through JSON both ways, as on the broker.
-        request = messages.decode(messages.encode(message))
+        request = codec.decode(codec.encode(message))
         try:
             reply = await asyncio.wait_for(rpc.answer(handler, request), timeout)
         except TimeoutError as exc:
             raise RpcUnavailable(f"{queue} did not answer within {timeout:g}s") from exc
-        return rpc.unwrap(messages.decode(messages.encode(reply)))
+        return rpc.unwrap(codec.decode(codec.encode(reply)))
 
     def depth(self, queue: Queue) -> int:
         """Messages waiting on ``queue`` (for tests)."""
@@ -122,7 +121,7 @@ class InProcessBus:
             envelope = await source.get()
             envelope.deliveries += 1
             try:
-                message = messages.decode(envelope.body)
+                message = codec.decode(envelope.body)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 log.error("undecodable message dead-lettered", queue=str(queue))
                 self.dead_letters[queue].append(envelope.body)

@@ -18,15 +18,15 @@ from string import Template
 
 from aiohttp import web
 
-from acmegate.common.bus import RpcQueue
-from acmegate.common.errors import AcmeError
-from acmegate.common.messages import (
+from acmegate.common.admin_messages import (
     AdminCertificateCounts,
     AdminCheckSignalSources,
     AdminCountCertificates,
     AdminSignalSourceStatuses,
     CertificateCount,
 )
+from acmegate.common.bus import RpcQueue
+from acmegate.common.errors import AcmeError
 from acmegate.frontend.admin.auth import (
     LOGIN_PATH,
     clear_session_cookie,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TypeVar
 
 from acmegate.common.bus import RpcQueue, RpcUnavailable
+from acmegate.common.bus.codec import Message
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.ids import new_correlation_id
-from acmegate.common.messages import Message
 from acmegate.frontend.admin.context import Admin
 
 R = TypeVar("R")

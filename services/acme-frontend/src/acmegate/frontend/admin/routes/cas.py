@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from acmegate.common.admin_messages import AdminCaList, AdminListCas
 from acmegate.common.bus import RpcQueue
-from acmegate.common.messages import AdminCaList, AdminListCas
 from acmegate.frontend.admin.context import ADMIN
 from acmegate.frontend.admin.render import json_response
 from acmegate.frontend.admin.rpc import ask, correlation_id

@@ -7,15 +7,15 @@ import re
 import msgspec
 from aiohttp import web
 
-from acmegate.common.bus import RpcQueue
-from acmegate.common.errors import malformed
-from acmegate.common.messages import (
+from acmegate.common.admin_messages import (
     AdminCertificate,
     AdminCertificateList,
     AdminQueryCertificates,
     AdminRevokeCertificate,
     AdminShowCertificate,
 )
+from acmegate.common.bus import RpcQueue
+from acmegate.common.errors import malformed
 from acmegate.frontend.admin.context import ADMIN
 from acmegate.frontend.admin.params import json_body, query_choice, query_int, query_text
 from acmegate.frontend.admin.render import json_response

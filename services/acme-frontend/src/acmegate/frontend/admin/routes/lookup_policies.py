@@ -7,10 +7,10 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from acmegate.common.admin_messages import AdminLookupReport, AdminValidateLookup
 from acmegate.common.bus import RpcQueue
 from acmegate.common.config.model import LookupPolicyConfig
 from acmegate.common.errors import malformed
-from acmegate.common.messages import AdminLookupReport, AdminValidateLookup
 from acmegate.frontend.admin.context import ADMIN
 from acmegate.frontend.admin.params import clean_text, json_body, path_text
 from acmegate.frontend.admin.render import json_response

@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
+from acmegate.common.admin_messages import AdminSignalSourceStatuses, AdminValidateSignalSource
 from acmegate.common.bus import RpcQueue
 from acmegate.common.config.model import JamfSourceConfig, SignalSourceConfig
-from acmegate.common.messages import AdminSignalSourceStatuses, AdminValidateSignalSource
 from acmegate.frontend.admin.context import ADMIN
 from acmegate.frontend.admin.params import path_text
 from acmegate.frontend.admin.render import json_response

@@ -1,0 +1,211 @@
+"""The admin API's requests and replies (request/reply on ``RpcQueue.SIGNER`` and ``.POLICY``).
+
+The frontend owns the admin API but not the CAs, the certificate inventory or the signal
+sources, so it asks the services that own the answer. A handler's ``AcmeError`` comes back as
+:class:`~acmegate.common.messages.RpcFailed` (e.g. ``notFound`` for an unknown serial or name).
+Like every bus message, each is a msgspec struct tagged ``<name>.v<version>``; the admin API's
+OpenAPI component schemas are generated from the reply structs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from acmegate.common.messages import EnrollmentRecord, Identifier
+
+
+class CaSummary(msgspec.Struct, frozen=True):
+    """One loaded certificate authority, as the admin API lists it."""
+
+    name: str
+    description: str
+    subject: str
+    # Subjects from this CA up to the root, as its configured chain has them.
+    chain: list[str]
+    not_before: datetime
+    not_after: datetime
+    key_algorithm: str
+    key_storage: str
+    crl_url: str | None = None
+    ocsp_url: str | None = None
+
+
+class AdminListCas(msgspec.Struct, frozen=True, tag="admin.ca.list.v1", tag_field="type"):
+    """Admin → signer: the loaded CAs."""
+
+    correlation_id: str
+
+
+class AdminCaList(msgspec.Struct, frozen=True, tag="admin.ca.listed.v1", tag_field="type"):
+    correlation_id: str
+    authorities: list[CaSummary]
+
+
+class CertificateSummary(msgspec.Struct, frozen=True):
+    """A row of the signer's inventory; ``subject``, ``subject_alt_names``, ``record`` and
+    ``chain_pem`` only when shown alone (null/empty in searches)."""
+
+    serial: str
+    status: str  # valid | revoked (as stored; `expired` says whether not_after has passed)
+    expired: bool
+    ca: str
+    template: str
+    account_id: str
+    order_id: str
+    not_before: datetime
+    not_after: datetime
+    issued_at: datetime
+    identifier: Identifier | None = None
+    device_serial: str | None = None
+    revoked_at: datetime | None = None
+    revocation_reason: str | None = None
+    subject: str | None = None
+    subject_alt_names: list[str] = msgspec.field(default_factory=list)
+    record: EnrollmentRecord | None = None
+    chain_pem: str | None = None
+
+
+class AdminQueryCertificates(
+    msgspec.Struct, frozen=True, tag="admin.cert.query.v1", tag_field="type"
+):
+    """Admin → signer: the newest certificates matching every filter given."""
+
+    correlation_id: str
+    device_serial: str | None = None
+    account_id: str | None = None
+    ca: str | None = None
+    status: str | None = None
+    limit: int = 100
+
+
+class AdminCertificateList(
+    msgspec.Struct, frozen=True, tag="admin.cert.listed.v1", tag_field="type"
+):
+    correlation_id: str
+    certificates: list[CertificateSummary]
+
+
+class AdminShowCertificate(msgspec.Struct, frozen=True, tag="admin.cert.show.v1", tag_field="type"):
+    """Admin → signer: one certificate with its enrollment record (``notFound`` if none)."""
+
+    correlation_id: str
+    serial: str
+
+
+class AdminRevokeCertificate(
+    msgspec.Struct, frozen=True, tag="admin.cert.revoke.v1", tag_field="type"
+):
+    """Admin → signer: revoke one certificate (RFC 5280 §5.3.1 reason name)."""
+
+    correlation_id: str
+    serial: str
+    reason: str
+
+
+class AdminCertificate(msgspec.Struct, frozen=True, tag="admin.cert.shown.v1", tag_field="type"):
+    """The reply to :class:`AdminShowCertificate` and :class:`AdminRevokeCertificate`."""
+
+    correlation_id: str
+    certificate: CertificateSummary
+    # For a revocation: False when it had been revoked before (nothing changed).
+    revoked_now: bool | None = None
+
+
+class CertificateCount(msgspec.Struct, frozen=True):
+    ca: str
+    status: str  # valid | expired | revoked
+    count: int
+
+
+class AdminCountCertificates(
+    msgspec.Struct, frozen=True, tag="admin.cert.count.v1", tag_field="type"
+):
+    """Admin → signer: how many certificates each CA holds in each status (dashboard)."""
+
+    correlation_id: str
+
+
+class AdminCertificateCounts(
+    msgspec.Struct, frozen=True, tag="admin.cert.counted.v1", tag_field="type"
+):
+    correlation_id: str
+    counts: list[CertificateCount]
+
+
+class SignalSourceStatus(msgspec.Struct, frozen=True):
+    """A signal source's "Validate" outcome (the guide's button)."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+class AdminValidateSignalSource(
+    msgspec.Struct, frozen=True, tag="admin.source.validate.v1", tag_field="type"
+):
+    """Admin → policy: validate one signal source's connection/configuration."""
+
+    correlation_id: str
+    name: str
+
+
+class AdminCheckSignalSources(
+    msgspec.Struct, frozen=True, tag="admin.source.health.v1", tag_field="type"
+):
+    """Admin → policy: validate every signal source (the dashboard's health panel)."""
+
+    correlation_id: str
+
+
+class AdminSignalSourceStatuses(
+    msgspec.Struct, frozen=True, tag="admin.source.checked.v1", tag_field="type"
+):
+    """The reply to both signal-source requests (one entry for a single validation)."""
+
+    correlation_id: str
+    sources: list[SignalSourceStatus]
+
+
+class AdminValidateLookup(
+    msgspec.Struct, frozen=True, tag="admin.lookup.validate.v1", tag_field="type"
+):
+    """Admin → policy: run a lookup policy for an identity (the guide's "Validate")."""
+
+    correlation_id: str
+    name: str
+    identity: str
+
+
+class AdminLookupReport(
+    msgspec.Struct, frozen=True, tag="admin.lookup.validated.v1", tag_field="type"
+):
+    correlation_id: str
+    lookup_policy: str
+    signal_source: str
+    identity: str
+    ok: bool
+    message: str  # "Account validation succeeded." / "Account validation failed."
+    reason: str | None = None
+    managed: bool | None = None
+    attributes: dict[str, str] = msgspec.field(default_factory=dict)
+    groups: list[str] = msgspec.field(default_factory=list)
+
+
+AdminMessage = (
+    AdminListCas
+    | AdminCaList
+    | AdminQueryCertificates
+    | AdminCertificateList
+    | AdminShowCertificate
+    | AdminRevokeCertificate
+    | AdminCertificate
+    | AdminCountCertificates
+    | AdminCertificateCounts
+    | AdminValidateSignalSource
+    | AdminCheckSignalSources
+    | AdminSignalSourceStatuses
+    | AdminValidateLookup
+    | AdminLookupReport
+)
