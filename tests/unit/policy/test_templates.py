@@ -8,12 +8,12 @@ from acmegate.common.config.model import CertificateTemplateConfig, SanTemplate
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.messages import NameAttribute, SanEntry
 from acmegate.policy.sources import DeviceRecord
+from acmegate.policy.subject_dn import parse_subject
 from acmegate.policy.templates import (
     CompiledTemplate,
     TemplateError,
     compile_template,
     compile_templates,
-    parse_subject,
 )
 from acmegate.policy.variables import RenderContext, VariableError
 from tests.unit.policy.builders import SERIAL, claims, csr, make_config
