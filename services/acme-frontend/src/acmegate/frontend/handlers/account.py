@@ -7,6 +7,7 @@ from aiohttp import web
 from acmegate.frontend import accounts
 from acmegate.frontend.auth import KeyMode, authenticate
 from acmegate.frontend.context import FRONTEND
+from acmegate.frontend.linker import resource_id
 from acmegate.frontend.render import account_view, json_response
 
 
@@ -24,7 +25,7 @@ async def new_account(request: web.Request) -> web.Response:
 async def account(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
     signed = await authenticate(request, frontend, KeyMode.KID)
-    updated = await accounts.update(frontend, signed, request.match_info["id"])
+    updated = await accounts.update(frontend, signed, resource_id(request))
     return json_response(account_view(updated, frontend.linker))
 
 

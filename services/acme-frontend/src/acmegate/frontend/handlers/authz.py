@@ -7,6 +7,7 @@ from aiohttp import web
 from acmegate.frontend import challenges
 from acmegate.frontend.auth import KeyMode, authenticate
 from acmegate.frontend.context import FRONTEND
+from acmegate.frontend.linker import resource_id
 from acmegate.frontend.render import authz_view, challenge_view, json_response
 from acmegate.frontend.status import ChallengeStatus
 
@@ -14,7 +15,7 @@ from acmegate.frontend.status import ChallengeStatus
 async def authorization(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
     signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
-    authz = await challenges.read_or_deactivate(frontend, signed, request.match_info["id"])
+    authz = await challenges.read_or_deactivate(frontend, signed, resource_id(request))
     view = authz_view(authz, frontend.linker, frontend.clock.now())
     pending = any(c.status == ChallengeStatus.PROCESSING for c in authz.challenges)
     return json_response(view, retry_after=1 if pending else None)
@@ -23,7 +24,7 @@ async def authorization(request: web.Request) -> web.Response:
 async def challenge(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
     signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
-    authz, found = await challenges.respond(frontend, signed, request.match_info["id"])
+    authz, found = await challenges.respond(frontend, signed, resource_id(request))
     return json_response(
         challenge_view(found, frontend.linker),
         up=frontend.linker.authz(authz.id),

@@ -8,6 +8,7 @@ from acmegate.common.errors import malformed, not_found, unauthorized
 from acmegate.frontend.auth import KeyMode, authenticate
 from acmegate.frontend.context import FRONTEND
 from acmegate.frontend.db import orders as order_db
+from acmegate.frontend.linker import resource_id
 
 PEM_CHAIN = "application/pem-certificate-chain"
 
@@ -15,7 +16,7 @@ PEM_CHAIN = "application/pem-certificate-chain"
 async def certificate(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
     signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
-    found = await order_db.get_certificate(frontend.pool, request.match_info["id"], signed.gate)
+    found = await order_db.get_certificate(frontend.pool, resource_id(request), signed.gate)
     if not signed.is_post_as_get:
         raise malformed("certificates are fetched with POST-as-GET (empty payload)")
     if found is None:

@@ -11,6 +11,7 @@ from acmegate.frontend import ordering
 from acmegate.frontend.auth import KeyMode, authenticate
 from acmegate.frontend.context import FRONTEND
 from acmegate.frontend.db import orders as order_db
+from acmegate.frontend.linker import resource_id
 from acmegate.frontend.problems import problem_response
 from acmegate.frontend.render import json_response, order_view
 from acmegate.frontend.status import OrderStatus
@@ -41,14 +42,14 @@ async def new_order(request: web.Request) -> web.Response:
 async def order(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
     signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
-    found = await ordering.own_order(frontend, signed, request.match_info["id"])
+    found = await ordering.own_order(frontend, signed, resource_id(request))
     return _order_response(request, found)
 
 
 async def finalize(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
     signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
-    outcome = await ordering.finalize(frontend, signed, request.match_info["id"])
+    outcome = await ordering.finalize(frontend, signed, resource_id(request))
     if outcome.problem is not None:
         response = problem_response(outcome.problem)
         response.headers["Location"] = frontend.linker.order(outcome.order.id)
@@ -73,7 +74,7 @@ async def account_orders(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
     signed = await authenticate(request, frontend, KeyMode.KID)
     account = signed.require_account()
-    if account.id != request.match_info["id"]:
+    if account.id != resource_id(request):
         raise unauthorized("the JWS 'kid' is not this account")
     before = _cursor(request.query.get("before"))
     page = await order_db.list_order_ids(
