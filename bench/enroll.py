@@ -5,8 +5,11 @@ Starts a gateway in child processes (``standalone``: one process, in-process bus
 local PostgreSQL, then drives it with simulated Apple devices from this process (closed loop,
 ``--concurrency`` devices at a time) and reports enrollments/s and latency percentiles.
 
-    uv run python bench/enroll.py --mode standalone --devices 2000 --concurrency 64
-    uv run python bench/enroll.py --mode both            # both modes, one run, with the ratio
+    uv run --all-packages python -m bench.enroll --mode standalone --devices 2000 --concurrency 64
+    uv run --all-packages python -m bench.enroll --mode both   # both modes, one run, with the ratio
+
+Run from the repository root as a module (``-m``): Python then puts the root on the import path,
+which is how ``tests.support.gateway`` (the same gateway the end-to-end tests start) is found.
 
 Figures depend on the machine and what else runs on it: compare modes and versions within one
 run (the JSON in bench/results/ keeps them), not across runs.
@@ -32,18 +35,17 @@ import aiohttp
 import asyncpg
 import uvloop
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from acmegate.testkit.apple_ca import AttestationCA, LeafClaims  # noqa: E402
-from acmegate.testkit.device import SimulatedDevice  # noqa: E402
-from tests.support.gateway import (  # noqa: E402
+from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
+from acmegate.testkit.device import SimulatedDevice
+from tests.support.gateway import (
     Process,
     gateway_config,
     start_service,
     stop_service,
 )
 
+# Where each run keeps its JSON (not committed).
+RESULTS = Path(__file__).resolve().parent / "results"
 POSTGRES = os.environ.get("ACMEGATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 AMQP = os.environ.get("ACMEGATE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -290,7 +292,7 @@ async def main() -> None:
         report["distributed_over_standalone"] = round(
             results[1]["enrollments_per_second"] / results[0]["enrollments_per_second"], 2
         )
-    out = ROOT / "bench" / "results"
+    out = RESULTS
     out.mkdir(exist_ok=True)
     path = out / f"enroll-{report['at'].replace(':', '')}.json"
     path.write_text(json.dumps(report, indent=2))

@@ -1,0 +1,1 @@
+"""Throughput benchmarks (run as modules from the repository root: ``python -m bench.enroll``)."""
