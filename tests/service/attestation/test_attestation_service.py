@@ -222,10 +222,11 @@ async def test_a_message_of_the_wrong_type_is_dead_lettered(harness: Harness) ->
 
 
 def test_the_service_fits_the_runtime_and_needs_no_database() -> None:
-    from acmegate.attestation.service import validate_config
+    from acmegate.attestation.service import SPEC
     from acmegate.common.runtime import Service
 
-    service: Service = AttestationService(Runtime(config=Config(), bus=InProcessBus()))
+    service: Service = SPEC.create(Runtime(config=Config(), bus=InProcessBus()))
     assert service.name == "attestation"
-    assert service.migrations() == []
-    assert validate_config(Config()) == []  # Apple's packaged root needs no file
+    assert isinstance(service, AttestationService)
+    assert SPEC.migrations() == []
+    assert SPEC.validate(Config()) == []  # Apple's packaged root needs no file

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from acmegate.cli.compose import migrate_database, running, service_factory
+from acmegate.cli.compose import migrate_database, running, service_spec
 from acmegate.common.bus import InProcessBus, Queue, codec
 from acmegate.common.config import load_config
 from acmegate.common.ids import b64url
@@ -87,7 +87,7 @@ async def test_an_order_nobody_finishes_fails_after_its_budget_and_a_late_certif
         # The stages come back and work through what waited for them: the certificate that
         # the signer now issues reached no one, so it is revoked.
         await migrate_database(database_url, ["policy", "signer"])
-        late = [service_factory(name)(state.runtime) for name in ("policy", "signer")]
+        late = [service_spec(name).create(state.runtime) for name in ("policy", "signer")]
         for service in late:
             await service.start()
         try:

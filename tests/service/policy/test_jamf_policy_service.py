@@ -23,6 +23,7 @@ from acmegate.common.messages import FinalizeOrder, OrderFinalized, RevokeCertif
 from acmegate.common.migrations import migrate
 from acmegate.common.runtime import Runtime
 from acmegate.policy import PolicyService
+from acmegate.policy.service import migrations
 from acmegate.testkit.fakejamf import FakeJamf
 from tests.support.fake_jamf import MAC2_SERIAL, MAC_SERIAL, PHONE_SERIAL, UNMANAGED_SERIAL
 from tests.unit.policy.builders import claims, csr, jamf_policy_config, order
@@ -94,7 +95,7 @@ async def start(database_url: str, tmp_path: Path) -> AsyncIterator[Start]:
             service = PolicyService(Runtime(config=config, bus=bus, pool=pool, clock=clock))
             connection = await asyncpg.connect(database_url)
             try:
-                await migrate(connection, *service.migrations())
+                await migrate(connection, *migrations())
             finally:
                 await connection.close()
             await service.start()

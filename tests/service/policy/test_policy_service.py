@@ -27,6 +27,7 @@ from acmegate.common.messages import (
 from acmegate.common.migrations import migrate
 from acmegate.common.runtime import Runtime
 from acmegate.policy import PolicyService
+from acmegate.policy.service import migrations
 from acmegate.policy.sources import (
     DeviceKind,
     DeviceRecord,
@@ -96,7 +97,7 @@ async def start_gateway(database_url: str, pool: asyncpg.Pool) -> AsyncIterator[
         running.append((bus, service))
         connection = await asyncpg.connect(database_url)
         try:
-            await migrate(connection, *service.migrations())
+            await migrate(connection, *migrations())
         finally:
             await connection.close()
         await service.start()

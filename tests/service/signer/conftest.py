@@ -24,7 +24,7 @@ from acmegate.common.migrations import migrate
 from acmegate.common.runtime import Runtime
 from acmegate.signer.ca_key import CaKey, CaPublicKey, HashName
 from acmegate.signer.keys import open_ca_key
-from acmegate.signer.service import SignerService
+from acmegate.signer.service import SignerService, migrations
 from acmegate.signer.setup.create import init_ca
 from acmegate.signer.setup.files import CaFiles
 
@@ -154,7 +154,7 @@ async def world(
         service = SignerService(runtime, open_key=ledger.opener())
         connection = await asyncpg.connect(database_url)
         try:
-            await migrate(connection, *service.migrations())
+            await migrate(connection, *migrations())
         finally:
             await connection.close()
         await service.start()

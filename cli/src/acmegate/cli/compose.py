@@ -1,7 +1,9 @@
 """The composition root: builds the runtime and the services the command asked for.
 
-This is the only place that imports every service (DESIGN.md: services import only
-``acmegate.common`` and themselves).
+This is the only place that imports every service (services import only ``acmegate.common``
+and themselves; the import-linter contracts in ``pyproject.toml`` hold them to it). Each
+service describes itself with a :class:`~acmegate.common.runtime.ServiceSpec` (``SPEC`` in its
+``service`` module); the one table below finds it, importing a service only when it is named.
 """
 
 from __future__ import annotations
@@ -16,94 +18,82 @@ import asyncpg
 import structlog
 
 from acmegate.common.bus import Bus, bus_from_config
-from acmegate.common.config import Config, seconds
-from acmegate.common.db import create_pool, database_url
+from acmegate.common.config import Config
+from acmegate.common.db import database_url, pool_from_config
 from acmegate.common.migrations import SchemaMigrations, migrate
-from acmegate.common.runtime import Runtime, Service
+from acmegate.common.runtime import Runtime, Service, ServiceSpec
 
 log = structlog.get_logger(__name__)
 
-SERVICE_NAMES = ("frontend", "attestation", "policy", "signer")
-# Services that keep state in PostgreSQL (attestation runs without a database).
-STATEFUL = {"frontend", "policy", "signer"}
+
+def _frontend() -> ServiceSpec:
+    from acmegate.frontend.service import SPEC
+
+    return SPEC
 
 
-def service_factory(name: str) -> Callable[[Runtime], Service]:
-    if name == "frontend":
-        from acmegate.frontend.service import FrontendService
+def _attestation() -> ServiceSpec:
+    from acmegate.attestation.service import SPEC
 
-        return FrontendService
-    if name == "attestation":
-        from acmegate.attestation.service import AttestationService
-
-        return AttestationService
-    if name == "policy":
-        from acmegate.policy.service import PolicyService
-
-        return PolicyService
-    if name == "signer":
-        from acmegate.signer.service import SignerService
-
-        return SignerService
-    raise ValueError(f"unknown service {name!r}; choose from {', '.join(SERVICE_NAMES)}")
+    return SPEC
 
 
-async def serve_requests(name: str, runtime: Runtime, service: Service) -> None:
-    """Start answering the admin API's requests for a started service (request/reply)."""
-    if name == "signer":
-        from acmegate.signer import rpc as signer_rpc
-        from acmegate.signer.service import SignerService
+def _policy() -> ServiceSpec:
+    from acmegate.policy.service import SPEC
 
-        if isinstance(service, SignerService):
-            await signer_rpc.serve(runtime, service)
-    elif name == "policy":
-        from acmegate.policy import rpc as policy_rpc
-        from acmegate.policy.service import PolicyService
+    return SPEC
 
-        if isinstance(service, PolicyService):
-            await policy_rpc.serve(runtime, service)
+
+def _signer() -> ServiceSpec:
+    from acmegate.signer.service import SPEC
+
+    return SPEC
+
+
+# Every service by name: the one table the commands and the start-up go through.
+_SPECS: dict[str, Callable[[], ServiceSpec]] = {
+    "frontend": _frontend,
+    "attestation": _attestation,
+    "policy": _policy,
+    "signer": _signer,
+}
+SERVICE_NAMES = tuple(_SPECS)
+
+
+def service_spec(name: str) -> ServiceSpec:
+    """The spec of the service called ``name``; ``ValueError`` for an unknown name."""
+    load = _SPECS.get(name)
+    if load is None:
+        raise ValueError(f"unknown service {name!r}; choose from {', '.join(SERVICE_NAMES)}")
+    return load()
+
+
+def _specs(names: Sequence[str]) -> list[ServiceSpec]:
+    """The named services' specs, in the table's order."""
+    for name in names:
+        service_spec(name)  # refuses an unknown name
+    return [service_spec(name) for name in SERVICE_NAMES if name in names]
 
 
 def schema_migrations(names: Sequence[str]) -> list[SchemaMigrations]:
     """The migrations of the schemas the named services own."""
-    found: list[SchemaMigrations] = []
-    if "frontend" in names:
-        from acmegate.frontend.service import migrations as frontend_migrations
-
-        found += frontend_migrations()
-    if "policy" in names:
-        from acmegate.policy.service import migrations as policy_migrations
-
-        found += policy_migrations()
-    if "signer" in names:
-        from acmegate.signer.service import migrations as signer_migrations
-
-        found += signer_migrations()
-    return found
+    return [schema for spec in _specs(names) for schema in spec.migrations()]
 
 
 def validate(config: Config, names: Sequence[str]) -> list[str]:
     """Every service's own configuration checks (beyond the shared schema)."""
-    problems: list[str] = []
-    if "attestation" in names:
-        from acmegate.attestation.service import validate_config as attestation_validate
-
-        problems += attestation_validate(config)
-    if "policy" in names:
-        from acmegate.policy.validation import validate_config as policy_validate
-
-        problems += policy_validate(config)
-    if "signer" in names:
-        from acmegate.signer.authorities import validate_config as signer_validate
-
-        problems += signer_validate(config)
-    return problems
+    return [problem for spec in _specs(names) for problem in spec.validate(config)]
 
 
 async def migrate_database(url: str, names: Sequence[str]) -> list[str]:
+    """Apply the named services' missing migrations; the names of the files applied."""
+    return await _migrate(url, schema_migrations(names))
+
+
+async def _migrate(url: str, schemas: Sequence[SchemaMigrations]) -> list[str]:
     connection = await asyncpg.connect(url)
     try:
-        return await migrate(connection, *schema_migrations(names))
+        return await migrate(connection, *schemas)
     finally:
         await connection.close()
 
@@ -124,29 +114,25 @@ async def running(
     in_process: bool = False,
 ) -> AsyncIterator[Running]:
     """Start the named services on one runtime; stop them (in reverse) on exit."""
-    needs_db = bool(STATEFUL.intersection(names))
+    # Consumers first, the HTTP edge last: nothing is accepted before it can be processed.
+    specs = [service_spec(name) for name in sorted(names, key=lambda n: n == "frontend")]
+    schemas = schema_migrations(names)
     pool: asyncpg.Pool | None = None
-    if needs_db:
+    # Services that own a schema keep state in PostgreSQL (attestation runs without one).
+    if schemas:
         if not database:
             raise ValueError("database.url (or ACMEGATE_DATABASE_URL) is required")
-        await migrate_database(database, names)
-        pool = await create_pool(
-            database,
-            min_size=config.database.pool_min,
-            max_size=config.database.pool_max,
-            statement_timeout=seconds(config.database.statement_timeout),
-        )
+        await _migrate(database, schemas)
+        pool = await pool_from_config(config, database)
     the_bus = bus if bus is not None else bus_from_config(config, in_process=in_process)
     await the_bus.start()
     runtime = Runtime(config=config, bus=the_bus, pool=pool)
     state = Running(runtime)
     try:
-        # Consumers first, the HTTP edge last: nothing is accepted before it can be processed.
-        for name in sorted(names, key=lambda n: n == "frontend"):
-            service = service_factory(name)(runtime)
+        for spec in specs:
+            service = spec.create(runtime)
             await service.start()
-            state.services[name] = service
-            await serve_requests(name, runtime, service)
+            state.services[spec.name] = service
         yield state
     finally:
         for service in reversed(list(state.services.values())):

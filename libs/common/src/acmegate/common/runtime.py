@@ -1,11 +1,14 @@
-"""What every service is started with: configuration, database pool, bus and clock.
+"""What every service is started with (configuration, database pool, bus and clock), and
+what the composition root knows of a service before it starts it.
 
-The composition root (``acmegate run`` / ``acmegate standalone``) builds one :class:`Runtime`
-and hands it to each service; nothing in a service reaches for a global (STYLE.md §6).
+The composition root (``acmegate run`` / ``acmegate standalone``, ``acmegate.cli.compose``)
+builds one :class:`Runtime` and hands it to each service; nothing in a service reaches for a
+global: what tests must control (clock, pool, bus) is injected.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -37,11 +40,29 @@ class Service(Protocol):
 
     name: str
 
-    def migrations(self) -> list[SchemaMigrations]:
-        """The schemas this service owns."""
-
     async def start(self) -> None:
         """Load what it needs once, then start consuming."""
 
     async def stop(self) -> None:
         """Stop consuming and release resources."""
+
+
+def no_migrations() -> list[SchemaMigrations]:
+    """The migrations of a service that keeps no state: none."""
+    return []
+
+
+def no_problems(config: Config) -> list[str]:
+    """The configuration checks of a service without checks of its own: none."""
+    return []
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service as the composition root sees it: how to build it, the schemas it owns
+    (migrated before any service starts) and its own configuration checks."""
+
+    name: str
+    create: Callable[[Runtime], Service]
+    migrations: Callable[[], list[SchemaMigrations]] = no_migrations
+    validate: Callable[[Config], list[str]] = no_problems

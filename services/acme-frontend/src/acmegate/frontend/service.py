@@ -13,7 +13,7 @@ from acmegate.common.bus import InProcessBus, Queue
 from acmegate.common.config import seconds
 from acmegate.common.config.model import ServerConfig
 from acmegate.common.migrations import SchemaMigrations
-from acmegate.common.runtime import Runtime
+from acmegate.common.runtime import Runtime, ServiceSpec
 from acmegate.frontend.admin.listener import AdminListener
 from acmegate.frontend.app import create_app
 from acmegate.frontend.context import Frontend, Timing
@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 
 
 def migrations() -> list[SchemaMigrations]:
+    """The ``acme`` schema: accounts, orders, authorizations, challenges, the outbox."""
     return [SchemaMigrations.from_folder("acme", files("acmegate.frontend") / "migrations")]
 
 
@@ -54,9 +55,6 @@ class FrontendService:
         self.admin = AdminListener(self.frontend)
         self._admin_running = False
         self._runner: web.AppRunner | None = None
-
-    def migrations(self) -> list[SchemaMigrations]:
-        return migrations()
 
     @property
     def directory_url(self) -> str:
@@ -91,6 +89,9 @@ class FrontendService:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+SPEC = ServiceSpec("frontend", FrontendService, migrations=migrations)
 
 
 def _tls(server: ServerConfig) -> ssl.SSLContext | None:

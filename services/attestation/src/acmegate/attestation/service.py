@@ -15,7 +15,7 @@ import structlog
 from acmegate.attestation.apple import AppleFormat
 from acmegate.attestation.csr import check_csr
 from acmegate.attestation.device_attest import DeviceAttestChallenge, format_registry
-from acmegate.attestation.roots import ProviderTrust, dev_providers, load_trust, validate_config
+from acmegate.attestation.roots import ProviderTrust, load_trust, validate_config
 from acmegate.common.bus import Delivery, Queue, Reject
 from acmegate.common.bus.codec import Message
 from acmegate.common.config.model import AttestationProviderConfig
@@ -27,11 +27,7 @@ from acmegate.common.messages import (
     OrderFinalized,
     VerifyChallenge,
 )
-from acmegate.common.migrations import SchemaMigrations
-from acmegate.common.runtime import Runtime
-
-# validate_config and dev_providers live with the roots; re-exported for the composition root.
-__all__ = ["AttestationService", "dev_providers", "validate_config"]
+from acmegate.common.runtime import Runtime, ServiceSpec
 
 log = structlog.get_logger(__name__)
 
@@ -47,10 +43,6 @@ class AttestationService:
         self._trust: list[ProviderTrust] = []
         self._providers: dict[str, AttestationProviderConfig] = {}
         self._challenge: DeviceAttestChallenge | None = None
-
-    def migrations(self) -> list[SchemaMigrations]:
-        """None: this service keeps no state."""
-        return []
 
     @property
     def dev_providers(self) -> list[str]:
@@ -155,3 +147,7 @@ class AttestationService:
             )
         log.debug("finalize CSR accepted", order_id=message.order_id)
         return Queue.FINALIZE_POLICY, msgspec.structs.replace(message, csr=csr)
+
+
+# Stateless: no schema to migrate.
+SPEC = ServiceSpec("attestation", AttestationService, validate=validate_config)

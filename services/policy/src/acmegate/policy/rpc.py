@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from acmegate.common.admin_messages import (
     AdminCheckSignalSources,
@@ -20,11 +21,9 @@ from acmegate.common.admin_messages import (
     AdminValidateSignalSource,
     SignalSourceStatus,
 )
-from acmegate.common.bus import RpcQueue
 from acmegate.common.bus.codec import Message, schema_of
 from acmegate.common.errors import malformed, not_found
 from acmegate.common.runtime import Runtime
-from acmegate.policy.service import PolicyService
 from acmegate.policy.sources.base import SignalSource
 from acmegate.policy.validation import validate_lookup
 
@@ -35,13 +34,21 @@ VALIDATE_TIMEOUT = 8.0
 HEALTH_TTL = 30.0
 
 
+class LiveSources(Protocol):
+    """What the answers need of the running service (``PolicyService``)."""
+
+    @property
+    def sources(self) -> Mapping[str, SignalSource]:
+        """The live signal sources by name."""
+
+
 class PolicyRpc:
     """Answers admin requests with the running policy service's signal sources."""
 
     def __init__(
         self,
         runtime: Runtime,
-        service: PolicyService,
+        service: LiveSources,
         *,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -115,10 +122,3 @@ async def check_source(source: SignalSource) -> SignalSourceStatus:
     except TimeoutError:
         return SignalSourceStatus(source.name, False, f"no answer within {VALIDATE_TIMEOUT:g}s")
     return SignalSourceStatus(report.source, report.ok, report.detail)
-
-
-async def serve(runtime: Runtime, service: PolicyService) -> PolicyRpc:
-    """Answer admin requests on ``RpcQueue.POLICY`` (after ``service.start()``)."""
-    rpc = PolicyRpc(runtime, service)
-    await runtime.bus.serve(RpcQueue.POLICY, rpc.handle)
-    return rpc

@@ -22,7 +22,7 @@ from importlib.resources import files
 
 import structlog
 
-from acmegate.common.bus import Delivery, Queue, Reject
+from acmegate.common.bus import Delivery, Queue, Reject, RpcQueue
 from acmegate.common.bus.codec import Message, schema_of
 from acmegate.common.config import ConfigError, seconds
 from acmegate.common.config.model import JamfSourceConfig, SignalSourceConfig
@@ -30,13 +30,14 @@ from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.logging import bind_correlation_id
 from acmegate.common.messages import FinalizeOrder, OrderFinalized
 from acmegate.common.migrations import SchemaMigrations
-from acmegate.common.runtime import Runtime
+from acmegate.common.runtime import Runtime, ServiceSpec
 from acmegate.policy.audit import LookupAudit
 from acmegate.policy.engine import PolicyEngine
 from acmegate.policy.finalize import PolicyStage
 from acmegate.policy.lookups import LookupSession
 from acmegate.policy.radius import RadiusEndpoint
 from acmegate.policy.recheck import RevocationChecker
+from acmegate.policy.rpc import PolicyRpc
 from acmegate.policy.sources.base import SignalSource, SourceUnavailable
 from acmegate.policy.sources.factory import build_source
 from acmegate.policy.templates import compile_templates
@@ -82,10 +83,6 @@ class PolicyService:
         self.radius: RadiusEndpoint | None = None
         self._lookup_audit = LookupAudit(runtime.pool) if runtime.pool is not None else None
 
-    def migrations(self) -> list[SchemaMigrations]:
-        """The ``policy`` schema: the lookup audit and the watched devices."""
-        return migrations()
-
     @property
     def sources(self) -> dict[str, SignalSource]:
         """The live signal sources by name (for the admin API's validate actions)."""
@@ -116,6 +113,8 @@ class PolicyService:
         await self._runtime.bus.consume(
             Queue.FINALIZE_POLICY, self._handle, prefetch=config.bus.prefetch
         )
+        # The admin API's "Validate" buttons and health panel (policy/rpc.py).
+        await self._runtime.bus.serve(RpcQueue.POLICY, PolicyRpc(self._runtime, self).handle)
         log.info(
             "policy service started",
             enrollment_policies=len(config.enrollment_policies),
@@ -214,3 +213,6 @@ class PolicyService:
             watch=watch,
             recheck_after=self._recheck_after,
         )
+
+
+SPEC = ServiceSpec("policy", PolicyService, migrations=migrations, validate=validate_config)

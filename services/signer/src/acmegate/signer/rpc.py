@@ -12,6 +12,7 @@ caller intact.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from acmegate.common.admin_messages import (
     AdminCaList,
@@ -27,15 +28,15 @@ from acmegate.common.admin_messages import (
     CertificateCount,
     CertificateSummary,
 )
-from acmegate.common.bus import RpcQueue
 from acmegate.common.bus.codec import Message, schema_of
 from acmegate.common.errors import AcmeError, ErrorKind, malformed, not_found
 from acmegate.common.messages import Identifier
 from acmegate.common.runtime import Runtime
 from acmegate.common.x509names import describe_subject_alt_names
-from acmegate.signer.authorities import Authority
+from acmegate.signer.authorities import Authorities, Authority
 from acmegate.signer.ca_key import describe_public_key
 from acmegate.signer.chains import describe
+from acmegate.signer.crl_publisher import CrlPublisher
 from acmegate.signer.db.inventory import (
     CertificateRecord,
     count_certificates,
@@ -46,15 +47,26 @@ from acmegate.signer.db.revocations import revoke_certificate
 from acmegate.signer.keys import describe_key_storage
 from acmegate.signer.revocation import parse_reason
 from acmegate.signer.serials import parse_serial
-from acmegate.signer.service import SignerService
 
 STATUSES = ("valid", "revoked")
+
+
+class RunningSigner(Protocol):
+    """What the answers need of the running service (``SignerService``)."""
+
+    @property
+    def authorities(self) -> Authorities:
+        """The loaded CAs."""
+
+    @property
+    def crl_publisher(self) -> CrlPublisher:
+        """The publisher to nudge after a revocation."""
 
 
 class SignerRpc:
     """Answers admin requests with the running signer's CAs and the ``pki`` inventory."""
 
-    def __init__(self, runtime: Runtime, service: SignerService) -> None:
+    def __init__(self, runtime: Runtime, service: RunningSigner) -> None:
         self._runtime = runtime
         self._service = service
 
@@ -130,13 +142,6 @@ class SignerRpc:
             certificate=certificate_summary(outcome.certificate, self._now(), full=True),
             revoked_now=outcome.revoked_now,
         )
-
-
-async def serve(runtime: Runtime, service: SignerService) -> SignerRpc:
-    """Answer admin requests on ``RpcQueue.SIGNER`` (after ``service.start()``)."""
-    rpc = SignerRpc(runtime, service)
-    await runtime.bus.serve(RpcQueue.SIGNER, rpc.handle)
-    return rpc
 
 
 def _serial(text: str) -> str:

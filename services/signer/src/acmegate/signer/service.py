@@ -17,7 +17,7 @@ from importlib.resources import files
 import structlog
 from cryptography.hazmat.primitives import serialization
 
-from acmegate.common.bus import Delivery, Queue, Reject
+from acmegate.common.bus import Delivery, Queue, Reject, RpcQueue
 from acmegate.common.bus.codec import Message
 from acmegate.common.config import seconds
 from acmegate.common.errors import AcmeError
@@ -29,8 +29,8 @@ from acmegate.common.messages import (
     RevokeCertificates,
 )
 from acmegate.common.migrations import SchemaMigrations
-from acmegate.common.runtime import Runtime
-from acmegate.signer.authorities import Authorities, KeyOpener, load_authorities
+from acmegate.common.runtime import Runtime, ServiceSpec
+from acmegate.signer.authorities import Authorities, KeyOpener, load_authorities, validate_config
 from acmegate.signer.chains import pem
 from acmegate.signer.crl_publisher import CrlPublisher
 from acmegate.signer.db.inventory import find_certificate_for_order
@@ -41,6 +41,7 @@ from acmegate.signer.keys import open_ca_key
 from acmegate.signer.ocsp import OcspResponder
 from acmegate.signer.pki_http import PkiHttpServer
 from acmegate.signer.revocation import parse_reason
+from acmegate.signer.rpc import SignerRpc
 from acmegate.signer.serials import new_serial, parse_serial, serial_hex
 
 log = structlog.get_logger(__name__)
@@ -65,10 +66,6 @@ class SignerService:
         self._authorities: Authorities | None = None
         self._publisher: CrlPublisher | None = None
         self._http: PkiHttpServer | None = None
-
-    def migrations(self) -> list[SchemaMigrations]:
-        """The ``pki`` schema."""
-        return migrations()
 
     @property
     def authorities(self) -> Authorities:
@@ -124,6 +121,8 @@ class SignerService:
         bus = self._runtime.bus
         await bus.consume(Queue.FINALIZE_SIGNER, self.on_finalize, prefetch=config.bus.prefetch)
         await bus.consume(Queue.SIGNER_REVOKE, self.on_revoke, prefetch=config.bus.prefetch)
+        # The admin API's CA list, certificate searches and revocations (signer/rpc.py).
+        await bus.serve(RpcQueue.SIGNER, SignerRpc(self._runtime, self).handle)
 
     async def stop(self) -> None:
         """Stop serving and publishing, release the CA keys (token sessions); the
@@ -249,3 +248,6 @@ class SignerService:
                 reason=reason,
                 detail=message.detail,
             )
+
+
+SPEC = ServiceSpec("signer", SignerService, migrations=migrations, validate=validate_config)
