@@ -21,8 +21,6 @@ from acmegate.testkit.apple_ca import AttestationCA
 
 log = structlog.get_logger(__name__)
 
-APPLE_ROOT_NOTE = "Apple Enterprise Attestation Root CA"
-
 
 def bootstrap_dev(config: Config) -> list[str]:
     """Create the dev CA and the test attestation root if missing; what was done, as lines."""

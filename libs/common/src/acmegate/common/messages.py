@@ -169,8 +169,6 @@ class FinalizeOrder(msgspec.Struct, frozen=True, tag="order.finalize.v1", tag_fi
     csr_der: bytes
     claims: list[DeviceClaims]
     platform: str | None = None
-    not_before: datetime | None = None
-    not_after: datetime | None = None
     csr: CsrInfo | None = None  # set by the attestation stage
     spec: CertificateSpec | None = None  # set by the policy stage
     record: EnrollmentRecord | None = None  # set by the policy stage

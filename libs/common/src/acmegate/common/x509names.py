@@ -18,7 +18,6 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import char, namedtype, univ
 
 PERMANENT_IDENTIFIER = x509.ObjectIdentifier("1.3.6.1.5.5.7.8.3")
-HARDWARE_MODULE_NAME = x509.ObjectIdentifier("1.3.6.1.5.5.7.8.4")
 UPN = x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.3")
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.messages import Problem
+from acmegate.frontend import retry_after
 
 URN_PREFIX = "urn:ietf:params:acme:error:"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -101,5 +102,5 @@ def problem_response(error: AcmeError, *, extra: dict[str, Any] | None = None) -
         content_type=PROBLEM_CONTENT_TYPE,
     )
     if error.kind in (ErrorKind.UNAVAILABLE, ErrorKind.RATE_LIMITED):
-        response.headers["Retry-After"] = "5"
+        response.headers["Retry-After"] = retry_after.header(retry_after.UNAVAILABLE)
     return response

@@ -13,6 +13,7 @@ from acmegate.frontend.db.accounts import Account
 from acmegate.frontend.db.orders import Authorization, Challenge, Order
 from acmegate.frontend.linker import Linker
 from acmegate.frontend.problems import problem_document
+from acmegate.frontend.retry_after import header as retry_after_header
 from acmegate.frontend.status import (
     OrderStatus,
     presented_authz_status,
@@ -105,5 +106,5 @@ def json_response(
     if up is not None:
         response.headers.add("Link", f'<{up}>;rel="up"')
     if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
+        response.headers["Retry-After"] = retry_after_header(retry_after)
     return response

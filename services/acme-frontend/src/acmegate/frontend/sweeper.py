@@ -15,6 +15,7 @@ import contextlib
 import structlog
 
 from acmegate.common.bus import Queue, codec
+from acmegate.common.errors import ErrorKind
 from acmegate.common.messages import Problem
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import work as work_db
@@ -22,7 +23,7 @@ from acmegate.frontend.db import work as work_db
 log = structlog.get_logger(__name__)
 
 TIMEOUT_PROBLEM = Problem(
-    kind="serverInternal",
+    kind=ErrorKind.SERVER_INTERNAL,
     detail="the gateway could not complete this request in time; please try again",
 )
 

@@ -114,16 +114,3 @@ async def record_lookups(
         await pool.execute(_INSERT, *audit)
         return
     await pool.execute(_INSERT_AND_WATCH, *audit, *_watch_params(watch, at + recheck_after))
-
-
-async def recent_lookups(
-    pool: asyncpg.Pool, *, source: str, identity: str, limit: int = 20
-) -> list[asyncpg.Record]:
-    """The latest audit rows of one device at one source, newest first (for operators)."""
-    return await pool.fetch(
-        "SELECT at, order_id, lookup_policy, identity_kind, outcome, managed, detail "
-        "FROM policy.lookups WHERE source = $1 AND identity = $2 ORDER BY at DESC LIMIT $3",
-        source,
-        identity,
-        limit,
-    )

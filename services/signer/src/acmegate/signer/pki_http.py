@@ -33,6 +33,8 @@ CRL_TYPE = "application/pkix-crl"
 CERT_TYPE = "application/pkix-cert"
 OCSP_REQUEST_TYPE = "application/ocsp-request"
 OCSP_RESPONSE_TYPE = "application/ocsp-response"
+# Seconds a relying party is asked to wait while the first CRL of a CA is being made.
+FIRST_CRL_RETRY_AFTER = 5
 # An OCSP request for one certificate is about 100 bytes; a nonce and a signature (unused
 # here) add a few hundred.
 MAX_REQUEST_BYTES = 8 * 1024
@@ -51,7 +53,8 @@ async def crl(request: web.Request) -> web.Response:
     if found is None:
         # Only between the first start and the first CRL (seconds).
         raise web.HTTPServiceUnavailable(
-            text="the first CRL is being generated\n", headers={"Retry-After": "5"}
+            text="the first CRL is being generated\n",
+            headers={"Retry-After": str(FIRST_CRL_RETRY_AFTER)},
         )
     response = web.Response(body=found.der, content_type=CRL_TYPE)
     response.last_modified = found.this_update

@@ -13,6 +13,7 @@ import msgspec
 from aiohttp import web
 
 from acmegate.common.errors import AcmeError, ErrorKind
+from acmegate.frontend import retry_after
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -49,7 +50,7 @@ def problem(status: int, detail: str) -> web.Response:
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="acmegate admin"'
     elif status == 503:
-        response.headers["Retry-After"] = "5"
+        response.headers["Retry-After"] = retry_after.header(retry_after.UNAVAILABLE)
     return response
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from acmegate.frontend import challenges
+from acmegate.frontend import challenges, retry_after
 from acmegate.frontend.auth import KeyMode, authenticate
 from acmegate.frontend.context import FRONTEND
 from acmegate.frontend.linker import resource_id
@@ -18,7 +18,7 @@ async def authorization(request: web.Request) -> web.Response:
     authz = await challenges.read_or_deactivate(frontend, signed, resource_id(request))
     view = authz_view(authz, frontend.linker, frontend.clock.now())
     pending = any(c.status == ChallengeStatus.PROCESSING for c in authz.challenges)
-    return json_response(view, retry_after=1 if pending else None)
+    return json_response(view, retry_after=retry_after.PROCESSING if pending else None)
 
 
 async def challenge(request: web.Request) -> web.Response:
@@ -28,5 +28,5 @@ async def challenge(request: web.Request) -> web.Response:
     return json_response(
         challenge_view(found, frontend.linker),
         up=frontend.linker.authz(authz.id),
-        retry_after=1 if found.status == ChallengeStatus.PROCESSING else None,
+        retry_after=retry_after.PROCESSING if found.status == ChallengeStatus.PROCESSING else None,
     )

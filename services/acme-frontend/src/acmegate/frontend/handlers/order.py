@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from acmegate.common.errors import malformed, unauthorized
-from acmegate.frontend import ordering
+from acmegate.frontend import ordering, retry_after
 from acmegate.frontend.auth import KeyMode, authenticate
 from acmegate.frontend.context import FRONTEND
 from acmegate.frontend.db import orders as order_db
@@ -17,8 +17,6 @@ from acmegate.frontend.render import json_response, order_view
 from acmegate.frontend.status import OrderStatus
 
 ORDERS_PAGE = 100
-# Boulder's orderRetryAfter: how long a client should wait before polling a processing order.
-PROCESSING_RETRY_AFTER = 1
 
 
 def _order_response(request: web.Request, order: order_db.Order, status: int = 200) -> web.Response:
@@ -28,7 +26,7 @@ def _order_response(request: web.Request, order: order_db.Order, status: int = 2
         view,
         status=status,
         location=frontend.linker.order(order.id),
-        retry_after=PROCESSING_RETRY_AFTER if view["status"] == OrderStatus.PROCESSING else None,
+        retry_after=retry_after.PROCESSING if view["status"] == OrderStatus.PROCESSING else None,
     )
 
 

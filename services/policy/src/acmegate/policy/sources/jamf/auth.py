@@ -18,6 +18,7 @@ one early renewal.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import base64
 import time
@@ -114,8 +115,8 @@ def _reveal(secret: Secret, what: str) -> str:
         raise JamfError(JamfFailure.CREDENTIALS, f"the {what} is unavailable: {exc}") from exc
 
 
-class _CachedTokens:
-    """The caching and single-flight shared by both token kinds."""
+class _CachedTokens(abc.ABC):
+    """The caching and single-flight shared by both token kinds; each says how it renews."""
 
     method = "?"
 
@@ -154,8 +155,9 @@ class _CachedTokens:
         log.debug("Jamf token obtained", method=self.method, lifetime=round(lifetime, 1))
         return Token(value, self._monotonic() + lifetime, lifetime)
 
+    @abc.abstractmethod
     async def _renew(self, current: Token | None) -> Token:
-        raise NotImplementedError
+        """A new token; ``current`` is the cached one, if any (a user token renews with it)."""
 
 
 class ClientCredentialsTokens(_CachedTokens):
