@@ -4,10 +4,6 @@ use across both, and every enrollment completes whichever replica gets each requ
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
-from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -20,36 +16,10 @@ from acmegate.common.config import load_config
 from acmegate.testkit.acme_session import AcmeSession
 from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
 from acmegate.testkit.device import SimulatedDevice
+from tests.support.balancer import round_robin
 from tests.support.gateway import free_port, gateway_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-@contextlib.asynccontextmanager
-async def round_robin(port: int, upstreams: list[int]) -> AsyncIterator[Counter[int]]:
-    """A TCP balancer on ``port``: each new connection goes to the next upstream."""
-    served: Counter[int] = Counter()
-    turn = itertools.cycle(upstreams)
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        upstream = next(turn)
-        served[upstream] += 1
-        up_r, up_w = await asyncio.open_connection("127.0.0.1", upstream)
-        await asyncio.gather(pipe(client_r, up_w), pipe(up_r, client_w))
-
-    server = await asyncio.start_server(handle, "127.0.0.1", port)
-    try:
-        yield served
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def test_enrollments_complete_across_two_replicas_without_sticky_sessions(

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from acmegate.policy.sources import SourceUnavailable
 from acmegate.policy.sources.jamf import JamfSource
@@ -33,6 +27,7 @@ from tests.support.fake_jamf import (
     jamf_config,
     new_fake,
 )
+from tests.support.tls import self_signed
 
 Start = Callable[..., Awaitable[tuple[FakeJamf, JamfSource]]]
 
@@ -391,41 +386,10 @@ async def test_validate_names_a_refused_connection_and_a_failed_name_resolution(
         assert report.detail.startswith(expected), report.detail
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake jamf")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "jamf.pem", folder / "jamf.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 async def test_tls_to_an_untrusted_jamf_fails_and_its_ca_bundle_makes_it_work(
     tmp_path: Path,
 ) -> None:
-    cert, key = self_signed(tmp_path)
+    cert, key = self_signed(tmp_path, "jamf")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     fake = new_fake()

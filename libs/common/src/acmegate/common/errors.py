@@ -58,6 +58,9 @@ class AcmeError(Exception):
     detail: str
     subproblems: Sequence[Subproblem] = field(default_factory=tuple)
     identifier: Identifier | None = None
+    # Seconds the client should wait before retrying (the Retry-After header of a
+    # `rateLimited` or `unavailable` answer, RFC 8555 §6.6); edge-only, not sent on the bus.
+    retry_after: int | None = None
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.detail}"

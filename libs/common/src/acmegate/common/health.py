@@ -9,6 +9,7 @@ import asyncpg
 from aiohttp import web
 
 from acmegate.common.runtime import Runtime
+from acmegate.common.server_header import hide_server_version
 
 
 @dataclass
@@ -19,7 +20,7 @@ class HealthServer:
     _runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        app = web.Application()
+        app = hide_server_version(web.Application())
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)

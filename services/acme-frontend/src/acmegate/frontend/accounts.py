@@ -40,8 +40,9 @@ def _bool(payload: dict[str, Any], name: str) -> bool | None:
     return value
 
 
-async def register(frontend: Frontend, signed: SignedRequest) -> tuple[Account, bool]:
-    """newAccount: (account, created). An existing key returns its account (§7.3.1)."""
+async def register(frontend: Frontend, signed: SignedRequest, client: str) -> tuple[Account, bool]:
+    """newAccount: (account, created). An existing key returns its account (§7.3.1); a new
+    one is created within the new-accounts limit of ``client`` (its rate-limit subject)."""
     payload = signed.json()
     if signed.account is not None:
         return signed.account, False
@@ -58,7 +59,13 @@ async def register(frontend: Frontend, signed: SignedRequest) -> tuple[Account, 
         contact=_contact(payload) or [],
         terms_agreed=bool(_bool(payload, "termsOfServiceAgreed")),
     )
-    return await account_db.create(frontend.pool, account)
+    limit = frontend.limits.new_accounts
+    now = frontend.clock.now()
+    outcome = await account_db.create(frontend.pool, account, limit=limit, client=client, now=now)
+    if outcome.account is None:
+        assert limit is not None
+        raise limit.exceeded(f"client {client}", outcome.limit_tat, now)
+    return outcome.account, outcome.created
 
 
 async def update(frontend: Frontend, signed: SignedRequest, account_id: str) -> Account:

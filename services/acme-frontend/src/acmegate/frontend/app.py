@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from acmegate.common.config import seconds
+from acmegate.common.server_header import hide_server_version
 from acmegate.frontend.context import FRONTEND, Frontend
 from acmegate.frontend.handlers import account, authz, certificate, directory, order, revoke
 from acmegate.frontend.linker import Paths
-from acmegate.frontend.middleware import acme_middleware
+from acmegate.frontend.middleware import ALWAYS_HTTPS, HSTS, acme_middleware
 
 
 def create_app(frontend: Frontend) -> web.Application:
@@ -16,6 +18,12 @@ def create_app(frontend: Frontend) -> web.Application:
         client_max_size=frontend.config.server.max_body_bytes,
     )
     app[FRONTEND] = frontend
+    server = frontend.config.server
+    hsts_max_age = seconds(server.hsts_max_age)
+    if hsts_max_age:
+        app[HSTS] = f"max-age={hsts_max_age}"
+    app[ALWAYS_HTTPS] = server.base_url.startswith("https:")
+    hide_server_version(app)
     app.router.add_get(Paths.DIRECTORY.pattern, directory.directory, allow_head=True)
     app.router.add_route("HEAD", Paths.NEW_NONCE.pattern, directory.new_nonce)
     app.router.add_get(Paths.NEW_NONCE.pattern, directory.new_nonce, allow_head=False)

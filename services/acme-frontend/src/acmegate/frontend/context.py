@@ -12,10 +12,12 @@ from aiohttp import web
 from acmegate.common.bus import Bus
 from acmegate.common.clock import Clock
 from acmegate.common.config import Config, seconds
+from acmegate.frontend.client_address import TrustedProxies
 from acmegate.frontend.db.accounts import Account
 from acmegate.frontend.jws import PublicKey, public_key_from_jwk
 from acmegate.frontend.linker import Linker
 from acmegate.frontend.nonces import NonceService
+from acmegate.frontend.rate_limits import Limits
 from acmegate.frontend.waiters import Waiters
 
 
@@ -81,6 +83,9 @@ class Frontend:
     linker: Linker
     nonces: NonceService
     timing: Timing
+    limits: Limits
+    # Whose X-Forwarded-* the ACME listener believes (server.trusted_proxies).
+    proxies: TrustedProxies
     waiters: Waiters = field(default_factory=Waiters)
     accounts: KnownAccounts = field(default_factory=KnownAccounts)
     # Broadcast WorkDone to other replicas (pointless on the in-process bus).

@@ -3,6 +3,9 @@
 - ``Replay-Nonce`` on every response, errors included (RFC 8555 §6.5: a ``badNonce`` must
   carry a fresh one), and ``Cache-Control: no-store`` (§7.2);
 - ``Link: <directory>;rel="index"`` added to (never replacing) the handler's links (§7.1);
+- ``Strict-Transport-Security`` when the client's connection is https (``server.tls``, an
+  https ``external_url``, or a trusted proxy's ``X-Forwarded-Proto``; RFC 6797 §7.2 forbids
+  it over plain HTTP, where clients ignore it anyway);
 - an :class:`AcmeError` becomes its problem document; aiohttp's 404/405/413 become problems
   too; anything else is logged and answered ``serverInternal`` without a traceback.
 """
@@ -26,6 +29,10 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CORRELATION_ID = web.RequestKey("correlation_id", str)
+# The Strict-Transport-Security value (absent: hsts_max_age is 0), and whether every request
+# arrives over https whatever the socket says (server.tls or an https external_url).
+HSTS = web.AppKey("hsts", str)
+ALWAYS_HTTPS = web.AppKey("always_https", bool)
 
 _HTTP_KINDS = {
     404: (ErrorKind.NOT_FOUND, "no such resource"),
@@ -58,4 +65,7 @@ async def acme_middleware(request: web.Request, handler: Handler) -> web.StreamR
         response.headers["Replay-Nonce"] = frontend.nonces.issue()
         response.headers["Cache-Control"] = "no-store"
         response.headers.add("Link", f'<{frontend.linker.directory}>;rel="index"')
+        hsts = request.app.get(HSTS)
+        if hsts is not None and (request.app[ALWAYS_HTTPS] or frontend.proxies.https(request)):
+            response.headers["Strict-Transport-Security"] = hsts
         return response

@@ -23,7 +23,7 @@ from acmegate.frontend import pipeline
 from acmegate.frontend.auth import SignedRequest
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import orders as order_db
-from acmegate.frontend.db.orders import Order
+from acmegate.frontend.db.orders import Order, OrderLimits
 from acmegate.frontend.identifiers import parse_identifiers
 from acmegate.frontend.platforms import is_enrollment_token, unknown_token
 from acmegate.frontend.status import OrderStatus, presented_order_status
@@ -50,7 +50,8 @@ async def new_order(frontend: Frontend, signed: SignedRequest) -> Order:
     order_id, authz_id = new_id(), new_id()
     expires = now + frontend.timing.order_lifetime
     authz_expires = min(expires, now + frontend.timing.authorization_lifetime)
-    created, platform = await order_db.create_order(
+    limits = frontend.limits
+    created = await order_db.create_order(
         frontend.pool,
         order_id=order_id,
         account_id=account.id,
@@ -61,10 +62,19 @@ async def new_order(frontend: Frontend, signed: SignedRequest) -> Order:
         authz_expires=authz_expires,
         challenge_id=new_id(),
         token=new_token(),
+        limits=OrderLimits(limits.new_orders, limits.failed_validations, now),
         gate=signed.gate,
     )
-    if not created:
+    if created.refused_by is not None:
+        subject = (
+            f"device {identifier.value}"
+            if created.refused_by is limits.failed_validations
+            else f"account {account.id}"
+        )
+        raise created.refused_by.exceeded(subject, created.limit_tat, now)
+    if not created.created:
         raise unknown_token()
+    platform = created.platform
     return Order(
         order_id,
         account.id,

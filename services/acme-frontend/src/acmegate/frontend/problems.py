@@ -101,6 +101,9 @@ def problem_response(error: AcmeError, *, extra: dict[str, Any] | None = None) -
         status=document["status"],
         content_type=PROBLEM_CONTENT_TYPE,
     )
-    if error.kind in (ErrorKind.UNAVAILABLE, ErrorKind.RATE_LIMITED):
+    if error.retry_after is not None:
+        # RFC 8555 §6.6: a rateLimited answer says when to come back.
+        response.headers["Retry-After"] = retry_after.header(error.retry_after)
+    elif error.kind in (ErrorKind.UNAVAILABLE, ErrorKind.RATE_LIMITED):
         response.headers["Retry-After"] = retry_after.header(retry_after.UNAVAILABLE)
     return response

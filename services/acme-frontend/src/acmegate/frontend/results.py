@@ -55,6 +55,7 @@ class ResultsConsumer:
             claims=result.claims,
             problem=result.problem,
             now=frontend.clock.now(),
+            failures=frontend.limits.failed_validations,
         )
         outcome = self._outcome(result.problem) if applied else None
         if result.problem is not None:

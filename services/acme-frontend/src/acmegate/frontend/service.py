@@ -3,7 +3,6 @@ admin listener (REST API, OpenAPI document, dashboard) when ``admin.enabled``.""
 
 from __future__ import annotations
 
-import ssl
 from importlib.resources import files
 
 import structlog
@@ -11,16 +10,18 @@ from aiohttp import web
 
 from acmegate.common.bus import InProcessBus, Queue
 from acmegate.common.config import seconds
-from acmegate.common.config.model import ServerConfig
 from acmegate.common.migrations import SchemaMigrations
 from acmegate.common.runtime import Runtime, ServiceSpec
 from acmegate.frontend.admin.listener import AdminListener
 from acmegate.frontend.app import create_app
+from acmegate.frontend.client_address import TrustedProxies
 from acmegate.frontend.context import Frontend, Timing
 from acmegate.frontend.linker import Linker
 from acmegate.frontend.nonces import NonceService
+from acmegate.frontend.rate_limits import Limits
 from acmegate.frontend.results import ResultsConsumer
 from acmegate.frontend.sweeper import Sweeper
+from acmegate.frontend.tls import server_context
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +49,8 @@ class FrontendService:
                 configured_key=nonce_key.reveal().encode() if nonce_key else None,
             ),
             timing=Timing.from_config(config),
+            limits=Limits.from_config(config.rate_limits),
+            proxies=TrustedProxies.from_config(config.server.trusted_proxies),
             broadcast_results=not isinstance(runtime.bus, InProcessBus),
         )
         self.results = ResultsConsumer(self.frontend)
@@ -76,7 +79,11 @@ class FrontendService:
         await self._runner.setup()
         server = frontend.config.server
         site = web.TCPSite(
-            self._runner, server.host, server.port, ssl_context=_tls(server), backlog=1024
+            self._runner,
+            server.host,
+            server.port,
+            ssl_context=server_context(server.tls),
+            backlog=1024,
         )
         await site.start()
         log.info("ACME directory listening", directory=self.directory_url)
@@ -92,11 +99,3 @@ class FrontendService:
 
 
 SPEC = ServiceSpec("frontend", FrontendService, migrations=migrations)
-
-
-def _tls(server: ServerConfig) -> ssl.SSLContext | None:
-    if server.tls is None:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(server.tls.certificate, server.tls.key)
-    return context

@@ -23,6 +23,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
 from acmegate.common.config.model import PkiConfig
+from acmegate.common.server_header import hide_server_version
 from acmegate.signer.authorities import Authorities
 from acmegate.signer.db.crls import latest_crl
 from acmegate.signer.ocsp import OcspResponder
@@ -111,7 +112,7 @@ def create_app(
     app.router.add_get("/ca/{file}", ca_certificate)
     app.router.add_post("/ocsp/{ca}", ocsp_post)
     app.router.add_get("/ocsp/{ca}/{request:.+}", ocsp_get)
-    return app
+    return hide_server_version(app)
 
 
 class PkiHttpServer:

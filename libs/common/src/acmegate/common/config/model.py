@@ -8,6 +8,7 @@ Unknown keys are errors, so a typo is reported with its path instead of silently
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -33,6 +34,26 @@ class TlsConfig(_Base, frozen=True, kw_only=True):
     key: str
 
 
+def _check_networks(networks: list[str]) -> None:
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"trusted_proxies: {network!r} is not an IP address or network (CIDR)"
+            ) from None
+
+
+def _check_external_url(url: str | None) -> None:
+    if url is None:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("external_url must be an absolute http(s) URL")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("external_url must have no path, query or fragment")
+
+
 class ServerConfig(_Base, frozen=True, kw_only=True):
     """The ACME listener."""
 
@@ -45,20 +66,22 @@ class ServerConfig(_Base, frozen=True, kw_only=True):
     # How long finalize / challenge POSTs wait for the pipeline before answering `processing`.
     finalize_wait: int | str = "3s"
     challenge_wait: int | str = "3s"
+    # Peers (addresses or CIDR networks) whose X-Forwarded-For / X-Forwarded-Proto are
+    # believed: the load balancer or ingress in front of the gateway.
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    # Strict-Transport-Security max-age on responses served over https (0: no header).
+    hsts_max_age: int | str = "1y"
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError("port must be between 1 and 65535")
-        if self.external_url is not None:
-            parts = urlsplit(self.external_url)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError("external_url must be an absolute http(s) URL")
-            if parts.path not in ("", "/") or parts.query or parts.fragment:
-                raise ValueError("external_url must have no path, query or fragment")
+        _check_external_url(self.external_url)
         if self.max_body_bytes < 1024:
             raise ValueError("max_body_bytes must be at least 1024")
         _seconds(self.finalize_wait)
         _seconds(self.challenge_wait)
+        _check_networks(self.trusted_proxies)
+        _seconds(self.hsts_max_age)
 
     @property
     def base_url(self) -> str:
@@ -75,6 +98,28 @@ class AdminConfig(_Base, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 9443
     token: Secret | None = None
+    # Serve HTTPS directly; otherwise keep it on loopback or behind a TLS proxy.
+    tls: TlsConfig | None = None
+    # The URL administrators open (e.g. behind a TLS-terminating proxy); https makes the
+    # session cookie Secure.
+    external_url: str | None = None
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    hsts_max_age: int | str = "1y"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError("port must be between 1 and 65535")
+        _check_external_url(self.external_url)
+        _check_networks(self.trusted_proxies)
+        _seconds(self.hsts_max_age)
+
+    @property
+    def url(self) -> str:
+        """Where administrators reach the listener."""
+        if self.external_url:
+            return self.external_url.rstrip("/")
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
 
 class EmbeddedDatabase(_Base, frozen=True, kw_only=True):
@@ -139,6 +184,70 @@ class AcmeConfig(_Base, frozen=True, kw_only=True):
         ):
             if _seconds(value) <= 0:
                 raise ValueError("lifetimes and intervals must be positive")
+
+
+class RateLimit(_Base, frozen=True, kw_only=True):
+    """At most ``limit`` events per ``period``, refilled evenly (one every period/limit)."""
+
+    limit: int
+    period: int | str = "1h"
+
+    def __post_init__(self) -> None:
+        if self.limit < 1:
+            raise ValueError("limit must be at least 1 (write null to turn a limit off)")
+        if _seconds(self.period) <= 0:
+            raise ValueError("period must be positive")
+
+
+class RateLimitsConfig(_Base, frozen=True, kw_only=True):
+    """Limits of the public endpoints, shared by every frontend replica (counters in
+    PostgreSQL). ``null`` turns one off."""
+
+    new_accounts_per_ip: RateLimit | None = msgspec.field(
+        default_factory=lambda: RateLimit(limit=100, period="1h")
+    )
+    new_orders_per_account: RateLimit | None = msgspec.field(
+        default_factory=lambda: RateLimit(limit=30, period="1h")
+    )
+    failed_validations_per_device: RateLimit | None = msgspec.field(
+        default_factory=lambda: RateLimit(limit=10, period="1h")
+    )
+    failed_admin_logins_per_ip: RateLimit | None = msgspec.field(
+        default_factory=lambda: RateLimit(limit=10, period="1h")
+    )
+
+
+class RetentionConfig(_Base, frozen=True, kw_only=True):
+    """How long finished records are kept before the sweeper (frontend) and the policy
+    service purge them. ``null`` keeps a kind forever."""
+
+    # Orders (with their authorization and challenge), counted from the order's expiry.
+    orders: int | str | None = "30d"
+    # Accounts that hold no order (hence no certificate), counted from their creation.
+    accounts: int | str | None = "30d"
+    # The chains of delivered certificates (acme.certificates), counted from notAfter.
+    certificates: int | str | None = "30d"
+    enrollment_events: int | str | None = "90d"
+    # The policy service's signal-source lookup audit (policy.lookups).
+    lookups: int | str | None = "90d"
+    # How often each replica purges, and the most rows one statement deletes.
+    interval: int | str = "1m"
+    batch: int = 1000
+
+    def __post_init__(self) -> None:
+        for value in (
+            self.orders,
+            self.accounts,
+            self.certificates,
+            self.enrollment_events,
+            self.lookups,
+        ):
+            if value is not None and _seconds(value) <= 0:
+                raise ValueError("retention periods must be positive (null keeps forever)")
+        if _seconds(self.interval) <= 0:
+            raise ValueError("interval must be positive")
+        if not 1 <= self.batch <= 100_000:
+            raise ValueError("batch must be between 1 and 100000")
 
 
 class LoggingConfig(_Base, frozen=True, kw_only=True):
@@ -502,6 +611,8 @@ class Config(_Base, frozen=True, kw_only=True):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     bus: BusConfig = msgspec.field(default_factory=BusConfig)
     acme: AcmeConfig = msgspec.field(default_factory=AcmeConfig)
+    rate_limits: RateLimitsConfig = msgspec.field(default_factory=RateLimitsConfig)
+    retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     dev: DevConfig = msgspec.field(default_factory=DevConfig)
     attestation_providers: list[AttestationProviderConfig] = msgspec.field(

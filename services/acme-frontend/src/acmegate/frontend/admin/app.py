@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from acmegate.common.server_header import hide_server_version
 from acmegate.frontend.admin import dashboard
 from acmegate.frontend.admin.auth import LOGIN_PATH, auth_middleware
 from acmegate.frontend.admin.context import ADMIN, Admin
@@ -38,6 +39,7 @@ def create_admin_app(admin: Admin) -> web.Application:
     )
     document = openapi_document(admin.frontend.config)
     app[ADMIN] = admin
+    hide_server_version(app)
     app[OPENAPI] = msgspec.json.encode(document)
     app[QUERY_NAMES] = query_names(document)
     app[dashboard.PAGES] = dashboard.Pages.load()

@@ -5,8 +5,14 @@
 - A browser logs in once through the form (POST of the token) and gets a session cookie:
   ``<expiry>.<HMAC-SHA256(key, expiry)>`` with a key derived from the admin token, so any
   replica can check it, nothing is stored, and a new admin token ends every session. The
-  cookie is HttpOnly and SameSite=Strict, and it authenticates reads only (GET/HEAD): every
-  change (revoke, rotate) needs the bearer header, so a forged cross-site form cannot act.
+  cookie is HttpOnly and SameSite=Strict, Secure whenever the administrator's connection is
+  https (``admin.tls``, an https ``admin.external_url``, or a trusted proxy's
+  ``X-Forwarded-Proto``), and it authenticates reads only (GET/HEAD): every change (revoke,
+  rotate) needs the bearer header, so a forged cross-site form cannot act.
+- Every presented token (bearer header or login form) is checked against the client
+  address's failed-logins limit (``rate_limits.failed_admin_logins_per_ip``): a wrong one is
+  counted, and an address over the limit is refused with 429 whether its token is right or
+  not, so guessing gets no answer at all until the budget refills.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from aiohttp import web
 from acmegate.common.errors import unauthorized
 from acmegate.common.ids import b64url
 from acmegate.frontend.admin.context import ADMIN, SESSION_SECONDS, Admin
+from acmegate.frontend.db import rate_limits as limit_db
 
 COOKIE = "acmegate_admin"
 LOGIN_PATH = "/login"
@@ -69,7 +76,7 @@ def set_session_cookie(response: web.StreamResponse, request: web.Request, admin
         path="/",
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=admin.served_over_https(request),
     )
 
 
@@ -77,25 +84,44 @@ def clear_session_cookie(response: web.StreamResponse) -> None:
     response.del_cookie(COOKIE, path="/")
 
 
-def authenticated(request: web.Request) -> bool:
-    """True for a correct bearer token, or a valid session cookie on a read."""
+async def check_login(request: web.Request, correct: bool) -> None:
+    """Apply the failed-logins limit to one presented token (module doc); raises the
+    ``rateLimited`` error (429) when the client address is over it."""
     admin = request.app[ADMIN]
-    header = request.headers.get("Authorization")
-    if header is not None:
-        scheme, _, credentials = header.partition(" ")
-        return scheme.lower() == "bearer" and token_matches(admin, credentials.strip())
-    cookie = request.cookies.get(COOKIE)
-    if cookie is not None and request.method in ("GET", "HEAD"):
-        return session_valid(admin, cookie)
-    return False
+    frontend = admin.frontend
+    limit = frontend.limits.failed_admin_logins
+    if limit is None:
+        return
+    client = admin.proxies.client_subject(request)
+    now = frontend.clock.now()
+    if correct:
+        tat = await limit_db.over_limit(frontend.pool, limit, client, now)
+    else:
+        tat = await limit_db.count_event(frontend.pool, limit, client, now)
+    if limit.is_over(tat, now):
+        raise limit.exceeded(f"client {client}", tat, now)
+
+
+def _bearer_matches(admin: Admin, header: str) -> bool:
+    scheme, _, credentials = header.partition(" ")
+    return scheme.lower() == "bearer" and token_matches(admin, credentials.strip())
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in PUBLIC_PATHS or authenticated(request):
+    if request.path in PUBLIC_PATHS:
+        return await handler(request)
+    admin = request.app[ADMIN]
+    header = request.headers.get("Authorization")
+    if header is not None:
+        correct = _bearer_matches(admin, header)
+        await check_login(request, correct)
+        if correct:
+            return await handler(request)
+        raise unauthorized("the admin token is not valid")
+    cookie = request.cookies.get(COOKIE)
+    if cookie is not None and request.method in ("GET", "HEAD") and session_valid(admin, cookie):
         return await handler(request)
     if request.path in PAGE_PATHS and request.method in ("GET", "HEAD"):
         raise web.HTTPSeeOther(LOGIN_PATH)
-    if request.headers.get("Authorization") is None:
-        raise unauthorized("authentication required: send Authorization: Bearer <admin token>")
-    raise unauthorized("the admin token is not valid")
+    raise unauthorized("authentication required: send Authorization: Bearer <admin token>")

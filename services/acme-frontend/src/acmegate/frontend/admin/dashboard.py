@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,7 @@ from acmegate.common.bus import RpcQueue
 from acmegate.common.errors import AcmeError
 from acmegate.frontend.admin.auth import (
     LOGIN_PATH,
+    check_login,
     clear_session_cookie,
     set_session_cookie,
     token_matches,
@@ -227,7 +229,21 @@ async def login(request: web.Request) -> web.Response:
     """Check the posted token; on success set the session cookie and go to the dashboard."""
     form = await request.post()
     token = form.get("token")
-    if not isinstance(token, str) or not token_matches(request.app[ADMIN], token):
+    correct = isinstance(token, str) and token_matches(request.app[ADMIN], token)
+    try:
+        await check_login(request, correct)
+    except AcmeError as error:
+        if error.retry_after is None:
+            raise
+        minutes = math.ceil(error.retry_after / 60)
+        page = _login_page(
+            request,
+            f"Too many failed logins from your address; try again in {minutes} min.",
+            status=429,
+        )
+        page.headers["Retry-After"] = str(error.retry_after)
+        return page
+    if not correct:
         return _login_page(request, "That is not the admin token.", status=401)
     response = web.Response(status=303, headers={"Location": DASHBOARD_PATH})
     set_session_cookie(response, request, request.app[ADMIN])

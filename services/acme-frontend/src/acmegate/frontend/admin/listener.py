@@ -6,12 +6,16 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from acmegate.common.config import SecretUnavailable
+from acmegate.common.config import SecretUnavailable, seconds
 from acmegate.frontend.admin.app import create_admin_app
 from acmegate.frontend.admin.context import Admin
+from acmegate.frontend.client_address import TrustedProxies
 from acmegate.frontend.context import Frontend
+from acmegate.frontend.tls import server_context
 
 log = structlog.get_logger(__name__)
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class AdminListener:
@@ -23,8 +27,10 @@ class AdminListener:
 
     @property
     def url(self) -> str:
+        """Where the listener listens (the scheme follows ``admin.tls``)."""
         admin = self.frontend.config.admin
-        return f"http://{admin.host}:{admin.port}"
+        scheme = "https" if admin.tls else "http"
+        return f"{scheme}://{admin.host}:{admin.port}"
 
     async def start(self) -> bool:
         """Listen if ``admin.enabled``; False (and an error in the log) without a token.
@@ -45,10 +51,27 @@ class AdminListener:
             token = config.token.reveal()
         except SecretUnavailable as exc:
             raise SecretUnavailable(f"$.admin.token: {exc}") from exc
-        app = create_admin_app(Admin(self.frontend, token.encode("utf-8")))
+        admin = Admin(
+            self.frontend,
+            token.encode("utf-8"),
+            proxies=TrustedProxies.from_config(config.trusted_proxies),
+            https=config.url.startswith("https:"),
+            hsts_max_age=seconds(config.hsts_max_age),
+        )
+        app = create_admin_app(admin)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, config.host, config.port).start()
+        site = web.TCPSite(
+            self._runner, config.host, config.port, ssl_context=server_context(config.tls)
+        )
+        await site.start()
+        if not admin.https and config.host not in _LOOPBACK:
+            # The admin token and the session cookie would cross the network in clear.
+            log.warning(
+                "admin listener serves plain HTTP on a non-loopback address: set admin.tls, "
+                "or put it behind a TLS proxy and set admin.external_url to its https URL",
+                host=config.host,
+            )
         log.info("admin API listening", url=self.url, openapi=f"{self.url}/api/v1/openapi.json")
         return True
 

@@ -2,7 +2,8 @@
 
 An :class:`AcmeError` becomes its problem document (``problems.py``); aiohttp's own 404/405/
 413 become problems too; anything else is logged and answered 500 without a traceback.
-Every response is ``no-store`` and may not be framed or sniffed.
+Every response is ``no-store`` and may not be framed or sniffed; over https it carries
+``Strict-Transport-Security`` (RFC 6797).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from acmegate.common.errors import AcmeError
 from acmegate.common.ids import new_correlation_id
 from acmegate.common.logging import bind_correlation_id
 from acmegate.frontend.admin.auth import Handler
+from acmegate.frontend.admin.context import ADMIN
 from acmegate.frontend.admin.problems import error_problem, problem
 
 log = structlog.get_logger(__name__)
@@ -48,4 +50,7 @@ async def admin_middleware(request: web.Request, handler: Handler) -> web.Stream
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
+        admin = request.app[ADMIN]
+        if admin.hsts_max_age and admin.served_over_https(request):
+            response.headers["Strict-Transport-Security"] = f"max-age={admin.hsts_max_age}"
         return response

@@ -268,6 +268,14 @@ RESPONSES: dict[str, Schema] = {
         **_problem("The bearer token is missing or wrong."),
         "headers": {"WWW-Authenticate": {"schema": STRING}},
     },
+    "TooManyRequests": {
+        **_problem(
+            "Too many failed logins from this client address "
+            "(rate_limits.failed_admin_logins_per_ip): refused whatever the token; retry "
+            "after the given seconds."
+        ),
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    },
     "NotFound": _problem("No such resource (the detail says which name or serial)."),
     "Unavailable": _problem("The signer or policy service did not answer; retry later."),
 }
@@ -279,7 +287,11 @@ def _json(schema: Schema, description: str) -> Schema:
 
 def _responses(ok: Schema, *errors: str) -> Schema:
     codes = {"400": "BadRequest", "401": "Unauthorized", "404": "NotFound", "503": "Unavailable"}
-    found: Schema = {"200": ok, "401": {"$ref": "#/components/responses/Unauthorized"}}
+    found: Schema = {
+        "200": ok,
+        "401": {"$ref": "#/components/responses/Unauthorized"},
+        "429": {"$ref": "#/components/responses/TooManyRequests"},
+    }
     for code in errors:
         found[code] = {"$ref": f"#/components/responses/{codes[code]}"}
     return found

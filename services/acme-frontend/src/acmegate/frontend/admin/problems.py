@@ -26,6 +26,7 @@ _STATUS: dict[ErrorKind, int] = {
     ErrorKind.CONFLICT: 409,
     ErrorKind.PAYLOAD_TOO_LARGE: 413,
     ErrorKind.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorKind.RATE_LIMITED: 429,
     ErrorKind.SERVER_INTERNAL: 500,
     ErrorKind.UNAVAILABLE: 503,
 }
@@ -36,8 +37,9 @@ def status_of(error: AcmeError) -> int:
     return _STATUS.get(error.kind, 400)
 
 
-def problem(status: int, detail: str) -> web.Response:
-    """An ``application/problem+json`` response with ``type: about:blank``."""
+def problem(status: int, detail: str, *, wait: int | None = None) -> web.Response:
+    """An ``application/problem+json`` response with ``type: about:blank``; ``Retry-After``
+    on 429 and 503 (``wait`` seconds, or retry_after.UNAVAILABLE)."""
     document = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -49,10 +51,12 @@ def problem(status: int, detail: str) -> web.Response:
     )
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="acmegate admin"'
-    elif status == 503:
-        response.headers["Retry-After"] = retry_after.header(retry_after.UNAVAILABLE)
+    elif status in (429, 503):
+        response.headers["Retry-After"] = retry_after.header(
+            wait if wait is not None else retry_after.UNAVAILABLE
+        )
     return response
 
 
 def error_problem(error: AcmeError) -> web.Response:
-    return problem(status_of(error), error.detail)
+    return problem(status_of(error), error.detail, wait=error.retry_after)

@@ -8,11 +8,14 @@ account by id (``kid``) or by key thumbprint (``jwk``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from acmegate.frontend.db import rate_limits as limit_sql
 from acmegate.frontend.nonces import RedeemableNonce
+from acmegate.frontend.rate_limits import Limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,31 +79,73 @@ async def redeem_with_key(pool: asyncpg.Pool, nonce: RedeemableNonce, thumbprint
     return await _redeem(pool, nonce, "thumbprint", thumbprint)
 
 
-async def create(pool: asyncpg.Pool, account: Account) -> tuple[Account, bool]:
-    """Insert ``account`` unless its key already has one; (stored account, created?)."""
-    row = await pool.fetchrow(
-        f"""
-        WITH created AS (
-            INSERT INTO acme.accounts (id, thumbprint, jwk, status, contact, terms_agreed)
-            VALUES ($1, $2, $3, 'valid', $4, $5)
-            ON CONFLICT (thumbprint) DO NOTHING
-            RETURNING *
-        )
-        SELECT true AS created, {_COLUMNS} FROM created a
+@dataclass(frozen=True, slots=True)
+class Created:
+    """What :func:`create` found: the stored account (None: the rate limit refused a new one),
+    whether it is new, and the limit's ``tat`` when it refused."""
+
+    account: Account | None
+    created: bool
+    limit_tat: datetime | None = None
+
+
+# Insert unless the key already has an account; with a limit, only if the client's budget
+# allows one more account (rate_limits.py), in the same statement. Exactly one row comes back.
+_CREATE = """
+    WITH {taken}created AS (
+        INSERT INTO acme.accounts (id, thumbprint, jwk, status, contact, terms_agreed)
+        SELECT $1, $2, $3, 'valid', $4, $5 FROM {source}
+        ON CONFLICT (thumbprint) DO NOTHING
+        RETURNING *
+    )
+    SELECT {limit_tat} AS limit_tat, found.*
+    FROM (SELECT 1) AS one LEFT JOIN (
+        SELECT true AS created, {columns} FROM created a
         UNION ALL
-        SELECT false AS created, {_COLUMNS} FROM acme.accounts a
+        SELECT false AS created, {columns} FROM acme.accounts a
         WHERE a.thumbprint = $2 AND NOT EXISTS (SELECT 1 FROM created)
-        """,  # noqa: S608 (only the constant column list is interpolated)
+    ) AS found ON true
+"""
+# The limit's parameters: $6 name, $7 emission, $8 tolerance, $9 client subject, $10 now.
+_LIMIT = limit_sql.Slots("$6", "$7", "$8")
+_CREATE_UNLIMITED = _CREATE.format(
+    taken="", source="(SELECT 1) AS one", limit_tat="NULL::timestamptz", columns=_COLUMNS
+)
+_CREATE_LIMITED = _CREATE.format(
+    taken=limit_sql.take_cte("taken", _LIMIT, subject="$9", now="$10", source="(SELECT 1) AS one")
+    + ", ",
+    source="taken",
+    limit_tat=f"""CASE WHEN NOT EXISTS (SELECT 1 FROM taken)
+                  THEN {limit_sql.tat_select(_LIMIT, subject="$9")} END""",  # noqa: S608
+    columns=_COLUMNS,
+)
+
+
+async def create(
+    pool: asyncpg.Pool,
+    account: Account,
+    *,
+    limit: Limit | None = None,
+    client: str = "",
+    now: datetime | None = None,
+) -> Created:
+    """Insert ``account`` unless its key already has one, within ``limit`` for ``client``."""
+    values = (
         account.id,
         account.thumbprint,
         account.jwk,
         account.contact,
         account.terms_agreed,
     )
+    if limit is None:
+        row = await pool.fetchrow(_CREATE_UNLIMITED, *values)
+    else:
+        row = await pool.fetchrow(
+            _CREATE_LIMITED, *values, *limit_sql.slot_values(limit), client, now
+        )
     assert row is not None
     stored = _account(row)
-    assert stored is not None
-    return stored, row["created"]
+    return Created(stored, bool(stored and row["created"]), row["limit_tat"])
 
 
 async def update(

@@ -7,6 +7,8 @@ own objects). An order has exactly one authorization with one ``device-attest-01
 
 from __future__ import annotations
 
+import functools
+import itertools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +17,9 @@ import asyncpg
 import msgspec
 
 from acmegate.common.messages import DeviceClaims, Identifier
-from acmegate.frontend.db.gate import Gate, check, gated
+from acmegate.frontend.db import rate_limits as limit_sql
+from acmegate.frontend.db.gate import Gate, StaleAccount, check, gated
+from acmegate.frontend.rate_limits import Limit
 
 DEVICE_ATTEST_01 = "device-attest-01"
 
@@ -116,10 +120,46 @@ _ORDER_SELECT = """
 """
 
 
-# The order, its authorization and its challenge in one statement. `allowed` is the gate:
-# nothing is written unless it lets one row through (db/gate.py).
-_CREATE_ORDER = """
-    WITH {allowed}, t AS (
+@dataclass(frozen=True, slots=True)
+class OrderLimits:
+    """The rate limits a new order is checked against (None: off; rate_limits.py)."""
+
+    per_account: Limit | None
+    per_device: Limit | None
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedOrder:
+    """What :func:`create_order` did: ``created``, or why not (a limit, or a dead token)."""
+
+    created: bool
+    platform: str | None
+    # The limit that refused the order and its subject's tat (rate_limits.py).
+    refused_by: Limit | None = None
+    limit_tat: datetime | None = None
+
+
+# The order, its authorization and its challenge in one statement. `passed` is the gate
+# (db/gate.py), `allowed` adds the rate limits: nothing is written unless both let one row
+# through. The limits: the device named by the identifier must not be over its failed
+# validations (checked only), and the account must have an order left (taken).
+#
+# Parameters: $1..$11 the order (see create_order), $12 now, then per part in this order:
+# the gate (nonce id, nonce expiry, thumbprint), the account limit (name, emission,
+# tolerance), the device limit (name, tolerance).
+_GATE = """gate_used AS (
+        INSERT INTO acme.used_nonces (id, expires) VALUES ({nonce}, {expires})
+        ON CONFLICT DO NOTHING RETURNING 1
+    ), gate_account AS (
+        SELECT 1 FROM acme.accounts WHERE id = $2 AND thumbprint = {thumbprint} AND status = 'valid'
+    ), passed AS (
+        SELECT 1 WHERE EXISTS (SELECT 1 FROM gate_used) AND EXISTS (SELECT 1 FROM gate_account)
+    )"""
+_GATE_FLAGS = """,
+        EXISTS (SELECT 1 FROM gate_used) AS gate_fresh,
+        EXISTS (SELECT 1 FROM gate_account) AS gate_account"""
+_INSERTS = """t AS (
         SELECT NULL::text AS platform FROM allowed WHERE $11::text IS NULL
         UNION ALL
         SELECT platform FROM acme.platform_tokens, allowed
@@ -135,23 +175,54 @@ _CREATE_ORDER = """
     ), c AS (
         INSERT INTO acme.challenges (id, authz_id, account_id, type, token, status)
         SELECT $8, a.id, $2, $9, $10, 'pending' FROM a
+    )"""
+
+
+@functools.cache
+def _create_order_sql(gated: bool, per_account: bool, per_device: bool) -> str:
+    """The statement of one combination of gate and limits (built once each)."""
+    slot = itertools.count(13)
+
+    def next_slot() -> str:
+        return f"${next(slot)}"
+
+    ctes: list[str] = []
+    flags = ""
+    if gated:
+        nonce, expires, thumbprint = next_slot(), next_slot(), next_slot()
+        ctes.append(_GATE.format(nonce=nonce, expires=expires, thumbprint=thumbprint))
+        flags += _GATE_FLAGS
+    else:
+        ctes.append("passed AS (SELECT 1)")
+    source = "passed"
+    if per_account:
+        account = limit_sql.Slots(next_slot(), next_slot(), next_slot())
+    if per_device:
+        device = limit_sql.Slots(next_slot(), "", next_slot())
+        # An enrollment token names no device: only an identifier that is one is checked.
+        over = limit_sql.over_select(device, subject="($6::jsonb ->> 'value')", now="$12")
+        ctes.append(f"device_over AS ({over} AND $11::text IS NULL)")
+        ctes.append(
+            "device_ok AS (SELECT 1 FROM passed WHERE NOT EXISTS (SELECT 1 FROM device_over))"
+        )
+        source = "device_ok"
+        flags += ",\n        (SELECT tat FROM device_over) AS device_tat"
+    if per_account:
+        ctes.append(limit_sql.take_cte("taken", account, subject="$2", now="$12", source=source))
+        source = "taken"
+        flags += f""",
+        CASE WHEN EXISTS (SELECT 1 FROM {"device_ok" if per_device else "passed"})
+                  AND NOT EXISTS (SELECT 1 FROM taken)
+             THEN {limit_sql.tat_select(account, subject="$2")} END AS account_tat"""  # noqa: S608
+    ctes.append(f"allowed AS (SELECT 1 FROM {source})")  # noqa: S608 (a CTE name)
+    ctes.append(_INSERTS)
+    # Only fixed fragments and placeholders are joined (no value is ever formatted in).
+    return (
+        "WITH "  # noqa: S608
+        + ", ".join(ctes)
+        + "\n    SELECT EXISTS (SELECT 1 FROM o) AS created, (SELECT platform FROM o) AS platform"
+        + flags
     )
-    SELECT EXISTS (SELECT 1 FROM o) AS created, (SELECT platform FROM o) AS platform{flags}
-"""
-_UNGATED = _CREATE_ORDER.format(allowed="allowed AS (SELECT 1)", flags="")
-_GATED = _CREATE_ORDER.format(
-    allowed="""gate_used AS (
-        INSERT INTO acme.used_nonces (id, expires) VALUES ($12, $13)
-        ON CONFLICT DO NOTHING RETURNING 1
-    ), gate_account AS (
-        SELECT 1 FROM acme.accounts WHERE id = $2 AND thumbprint = $14 AND status = 'valid'
-    ), allowed AS (
-        SELECT 1 WHERE EXISTS (SELECT 1 FROM gate_used) AND EXISTS (SELECT 1 FROM gate_account)
-    )""",
-    flags=""",
-        EXISTS (SELECT 1 FROM gate_used) AS gate_fresh,
-        EXISTS (SELECT 1 FROM gate_account) AS gate_account""",
-)
 
 
 async def create_order(
@@ -166,12 +237,13 @@ async def create_order(
     authz_expires: datetime,
     challenge_id: str,
     token: str,
+    limits: OrderLimits,
     gate: Gate | None = None,
-) -> tuple[bool, str | None]:
+) -> CreatedOrder:
     """Insert an order with its authorization and challenge in one statement.
 
     With an ``enrollment_token`` the order is created only if the token is live, and records
-    its platform. Returns (created, platform).
+    its platform. Nothing is created when a rate limit refuses it (``refused_by``).
     """
     raw_identifier = {"type": identifier.type, "value": identifier.value}
     params: list[object] = [
@@ -186,13 +258,28 @@ async def create_order(
         DEVICE_ATTEST_01,
         token,
         enrollment_token,
+        limits.now,
     ]
     if gate is not None:
         params += [gate.nonce.id, gate.nonce.expires, gate.thumbprint]
-    row = await pool.fetchrow(_GATED if gate is not None else _UNGATED, *params)
+    per_account, per_device = limits.per_account, limits.per_device
+    if per_account is not None:
+        params += limit_sql.slot_values(per_account)
+    if per_device is not None:
+        params += [per_device.name, per_device.tolerance]
+    sql = _create_order_sql(gate is not None, per_account is not None, per_device is not None)
+    try:
+        row = await pool.fetchrow(sql, *params)
+    except asyncpg.ForeignKeyViolationError as exc:
+        # The account was purged (retention) while this request ran: it no longer exists.
+        raise StaleAccount(account_id) from exc
     assert row is not None
     check(row, gate)
-    return row["created"], row["platform"]
+    if per_device is not None and row["device_tat"] is not None:
+        return CreatedOrder(False, None, per_device, row["device_tat"])
+    if per_account is not None and row["account_tat"] is not None:
+        return CreatedOrder(False, None, per_account, row["account_tat"])
+    return CreatedOrder(row["created"], row["platform"])
 
 
 async def get_order(pool: asyncpg.Pool, order_id: str, gate: Gate | None = None) -> Order | None:

@@ -8,7 +8,8 @@ Each function is one statement, so a status change and its outbox row are atomic
 - :func:`apply_challenge_result` / :func:`apply_order_result`: compare-and-set out of
   ``processing``, store the outcome, delete the outbox row and append the enrollment event
   (``acme.enrollment_events``: a failed challenge, an issued or failed order) in the same
-  statement, so the event costs no round trip of its own. A duplicate result finds nothing
+  statement, so the event costs no round trip of its own; a failed validation is counted
+  against the device's rate limit there too. A duplicate result finds nothing
   in ``processing`` and changes nothing (every result is applied at most once, and so is its
   event).
 - :func:`claim_due`: the sweeper's lease on late rows (``FOR UPDATE SKIP LOCKED``, so replicas
@@ -24,6 +25,8 @@ import asyncpg
 import msgspec
 
 from acmegate.common.messages import DeviceClaims, EnrollmentRecord, Problem
+from acmegate.frontend.db import rate_limits as limit_sql
+from acmegate.frontend.rate_limits import Limit
 
 _encode = msgspec.json.Encoder().encode
 
@@ -109,18 +112,18 @@ async def begin_finalize(
     return bool(started)
 
 
-async def apply_challenge_result(
-    pool: asyncpg.Pool,
-    challenge_id: str,
-    *,
-    claims: DeviceClaims | None,
-    problem: Problem | None,
-    now: datetime,
-) -> bool:
-    """Record a validation outcome on the challenge, its authorization and its order."""
-    status = "valid" if claims is not None and problem is None else "invalid"
-    applied = await pool.fetchval(
-        """
+# A failed validation the device caused (not the server's own serverInternal/unavailable) is
+# counted against the device's failed-validations limit (rate_limits.py) when the order named
+# a device: $6 limit name, $7 emission, $8 tolerance.
+_FAILURE_COUNT = limit_sql.count_cte(
+    "fv",
+    limit_sql.Slots("$6", "$7", "$8"),
+    subject="od.identifiers -> 0 ->> 'value'",
+    now="$5",
+    source="""od WHERE $2 = 'invalid' AND od.platform IS NULL
+          AND $4::text::jsonb ->> 'kind' NOT IN ('serverInternal', 'unavailable')""",
+)
+_CHALLENGE_RESULT = """
         WITH ch AS (
             UPDATE acme.challenges
             SET status = $2, error = $4::text::jsonb,
@@ -150,15 +153,32 @@ async def apply_challenge_result(
                    CASE WHEN od.platform IS NULL THEN od.identifiers -> 0 ->> 'value' END,
                    od.platform, $3::text::jsonb ->> 'serial_number', $4::text::jsonb
             FROM od WHERE $2 = 'invalid'
-        )
+        ){failures}
         SELECT count(*) FROM ch
-        """,
-        challenge_id,
-        status,
-        _json(claims),
-        _json(problem),
-        now,
-    )
+"""
+_CHALLENGE_RESULT_UNLIMITED = _CHALLENGE_RESULT.format(failures="")
+_CHALLENGE_RESULT_LIMITED = _CHALLENGE_RESULT.format(failures=", " + _FAILURE_COUNT)
+
+
+async def apply_challenge_result(
+    pool: asyncpg.Pool,
+    challenge_id: str,
+    *,
+    claims: DeviceClaims | None,
+    problem: Problem | None,
+    now: datetime,
+    failures: Limit | None = None,
+) -> bool:
+    """Record a validation outcome on the challenge, its authorization and its order; a
+    failure the device caused counts against ``failures`` (its failed-validations limit)."""
+    status = "valid" if claims is not None and problem is None else "invalid"
+    values = (challenge_id, status, _json(claims), _json(problem), now)
+    if failures is None:
+        applied = await pool.fetchval(_CHALLENGE_RESULT_UNLIMITED, *values)
+    else:
+        applied = await pool.fetchval(
+            _CHALLENGE_RESULT_LIMITED, *values, *limit_sql.slot_values(failures)
+        )
     return bool(applied)
 
 

@@ -14,7 +14,8 @@ from acmegate.frontend.render import account_view, json_response
 async def new_account(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
     signed = await authenticate(request, frontend, KeyMode.JWK)
-    account, created = await accounts.register(frontend, signed)
+    client = frontend.proxies.client_subject(request)
+    account, created = await accounts.register(frontend, signed, client)
     return json_response(
         account_view(account, frontend.linker),
         status=201 if created else 200,

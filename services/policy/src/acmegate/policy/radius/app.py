@@ -23,6 +23,7 @@ from aiohttp import web
 
 from acmegate.common.config import ConfigError, SecretUnavailable
 from acmegate.common.runtime import Runtime
+from acmegate.common.server_header import hide_server_version
 from acmegate.policy.radius.check import RadiusCheck
 from acmegate.policy.radius.presented import MalformedRequest, parse
 from acmegate.policy.radius.trust import CaTrust, TrustError
@@ -84,7 +85,7 @@ def radius_app(check: RadiusCheck, token: str) -> web.Application:
     app[TOKEN] = token.encode()
     app.router.add_post("/radius/authorize", authorize)
     app.router.add_get("/radius/health", health)
-    return app
+    return hide_server_version(app)
 
 
 class RadiusEndpoint:
