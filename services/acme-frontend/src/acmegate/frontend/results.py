@@ -8,10 +8,12 @@ so that no certificate exists that the client was told was not issued.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 import msgspec
 import structlog
+from cryptography import x509
 
 from acmegate.common.bus import Delivery, Queue, Reject
 from acmegate.common.bus.codec import Message
@@ -28,6 +30,17 @@ from acmegate.frontend.db import work as work_db
 from acmegate.frontend.waiters import Outcome
 
 log = structlog.get_logger(__name__)
+
+
+def _not_after(chain_pem: str | None) -> datetime | None:
+    """The leaf's notAfter (the first certificate of the chain), for retention; None when
+    there is no chain or it does not parse (the chain is then kept for ever)."""
+    if not chain_pem:
+        return None
+    try:
+        return x509.load_pem_x509_certificate(chain_pem.encode("ascii")).not_valid_after_utc
+    except ValueError:
+        return None
 
 
 class ResultsConsumer:
@@ -84,6 +97,7 @@ class ResultsConsumer:
                 if result.record is not None and result.record.enrollment_policy
                 else None
             ),
+            not_after=_not_after(result.chain_pem),
         )
         outcome = None
         if applied:

@@ -4,14 +4,17 @@ Every ``acme.sweep_interval`` each replica leases late outbox rows (``SKIP LOCKE
 share the work without overlap). A row within its deadline is published again — every stage is
 idempotent per challenge/order, so a duplicate costs only work. A row past its deadline fails
 its subject with ``serverInternal`` (Boulder's ``failOrder``). The sweeper also forgets expired
-nonces and keeps the nonce key in step (``nonces.py``).
+nonces, keeps the nonce key in step (``nonces.py``) and, every ``retention.interval``, purges
+finished records (``retention.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
 
+import asyncpg
 import structlog
 
 from acmegate.common.bus import Queue, codec
@@ -19,6 +22,7 @@ from acmegate.common.errors import ErrorKind
 from acmegate.common.messages import Problem
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import work as work_db
+from acmegate.frontend.retention import Retention
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +36,8 @@ class Sweeper:
     def __init__(self, frontend: Frontend) -> None:
         self.frontend = frontend
         self._task: asyncio.Task[None] | None = None
+        self.retention = Retention(frontend.pool, frontend.config.retention)
+        self._next_purge: datetime | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="acme-sweeper")
@@ -65,7 +71,19 @@ class Sweeper:
             else:
                 log.info("republishing late work", work=row.id, attempt=row.attempts)
                 await frontend.bus.publish(Queue(row.queue), codec.decode(row.body))
+        await self._purge(now)
         return len(rows)
+
+    async def _purge(self, now: datetime) -> None:
+        """The retention step, once every ``retention.interval`` (the first sweep runs it)."""
+        if self._next_purge is not None and now < self._next_purge:
+            return
+        self._next_purge = now + self.retention.interval
+        try:
+            await self.retention.purge(now)
+        except (asyncpg.PostgresError, OSError):
+            # The outbox work above is done; the purge is tried again next interval.
+            log.warning("retention purge failed; will retry", exc_info=True)
 
     async def _fail(self, row: work_db.OutboxRow) -> None:
         frontend = self.frontend

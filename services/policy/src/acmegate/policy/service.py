@@ -10,7 +10,8 @@ the device sees is decided here, not at the edge (STYLE.md §1):
   with ``on_unavailable: fail`` answers ``serverInternal`` at once (its client already retried).
 
 Besides the queue, the service runs the Revoke On Failure re-check (recheck.py) and, when
-configured, the RADIUS endpoint (radius/), both over the same live signal sources.
+configured, the RADIUS endpoint (radius/), both over the same live signal sources, and purges
+its lookup audit after ``retention.lookups`` (retention.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from acmegate.policy.finalize import PolicyStage
 from acmegate.policy.lookups import LookupSession
 from acmegate.policy.radius import RadiusEndpoint
 from acmegate.policy.recheck import RevocationChecker
+from acmegate.policy.retention import LookupRetention
 from acmegate.policy.rpc import PolicyRpc
 from acmegate.policy.sources.base import SignalSource, SourceUnavailable
 from acmegate.policy.sources.factory import build_source
@@ -81,6 +83,7 @@ class PolicyService:
         self._recheck_after = timedelta(seconds=seconds(config.revocation_check.interval))
         self.checker: RevocationChecker | None = None
         self.radius: RadiusEndpoint | None = None
+        self.retention: LookupRetention | None = None
         self._lookup_audit = LookupAudit(runtime.pool) if runtime.pool is not None else None
 
     @property
@@ -110,6 +113,9 @@ class PolicyService:
             else:
                 self.checker = checker
                 checker.start()
+        if config.retention.lookups is not None and self._runtime.pool is not None:
+            self.retention = LookupRetention(self._runtime, config.retention.lookups)
+            self.retention.start()
         await self._runtime.bus.consume(
             Queue.FINALIZE_POLICY, self._handle, prefetch=config.bus.prefetch
         )
@@ -126,6 +132,9 @@ class PolicyService:
         """Stop the re-check and the RADIUS endpoint, release the signal sources (the
         composition root closes the bus)."""
         self._stage = None
+        if self.retention is not None:
+            await self.retention.stop()
+            self.retention = None
         if self.checker is not None:
             await self.checker.stop()
             self.checker = None

@@ -214,8 +214,9 @@ _ORDER_VALID = f"""
             WHERE id = $1 AND status = 'processing'
             RETURNING id, account_id, platform, identifiers
         ), c AS (
-            INSERT INTO acme.certificates (id, order_id, account_id, serial, chain_pem)
-            SELECT $2, $1, o.account_id, $3, $4 FROM o
+            -- not_after ($11) decides when retention may delete the chain (retention.py).
+            INSERT INTO acme.certificates (id, order_id, account_id, serial, chain_pem, not_after)
+            SELECT $2, $1, o.account_id, $3, $4, $11 FROM o
         ), ob AS (
             DELETE FROM acme.outbox WHERE id = 'order:' || $1
         ), ev AS ({_order_event("completed", problem="NULL", serial="$3", first=5)}
@@ -247,12 +248,14 @@ async def apply_order_result(
     now: datetime,
     record: EnrollmentRecord | None = None,
     template: str | None = None,
+    not_after: datetime | None = None,
 ) -> bool:
     """``processing → valid`` with the certificate, or ``→ invalid`` with the problem.
 
     ``record`` (the policy stage's, when the result carries it) and ``template`` (its
     enrollment policy's) go into the enrollment event; without a record the device serial
-    comes from the attestation claims stored on the order's authorization.
+    comes from the attestation claims stored on the order's authorization. ``not_after`` is
+    the certificate's, kept with its chain for retention.
     """
     event = (
         now,
@@ -264,7 +267,7 @@ async def apply_order_result(
     )
     if problem is None and certificate_id and chain_pem and serial:
         applied = await pool.fetchval(
-            _ORDER_VALID, order_id, certificate_id, serial, chain_pem, *event
+            _ORDER_VALID, order_id, certificate_id, serial, chain_pem, *event, not_after
         )
     else:
         applied = await pool.fetchval(_ORDER_INVALID, order_id, _json(problem), *event)

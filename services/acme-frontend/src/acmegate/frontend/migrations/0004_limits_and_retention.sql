@@ -14,3 +14,14 @@ CREATE UNLOGGED TABLE acme.rate_limits (
     PRIMARY KEY (name, subject)
 );
 CREATE INDEX rate_limits_by_tat ON acme.rate_limits (tat);
+
+-- When a delivered certificate expires: its chain (and the order that delivered it) are kept
+-- until retention.certificates after that, so revokeCert and the certificate URL keep working
+-- for as long as the certificate is valid. NULL (certificates delivered before this column
+-- existed) is never purged.
+ALTER TABLE acme.certificates ADD COLUMN not_after timestamptz;
+CREATE INDEX certificates_by_not_after ON acme.certificates (not_after);
+
+-- What the retention step looks for: orders past their expiry, accounts by age.
+CREATE INDEX orders_by_expires ON acme.orders (expires);
+CREATE INDEX accounts_by_created_at ON acme.accounts (created_at);
