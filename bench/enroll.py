@@ -193,13 +193,22 @@ async def start_standalone(config: Path, env: dict[str, str]) -> tuple[Process, 
 
 
 async def drive(directory: str, ca: AttestationCA, run: Run) -> None:
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as http:
+    # Each worker is its own client address (127.1.0.x; Linux answers all of 127/8 on the
+    # loopback), as devices at many sites are: the per-address limits see many clients.
+    sessions = [
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=0, local_addr=(f"127.1.{w // 250}.{w % 250 + 1}", 0)
+            )
+        )
+        for w in range(run.concurrency)
+    ]
+    try:
         queue: asyncio.Queue[int] = asyncio.Queue()
         for i in range(run.devices):
             queue.put_nowait(i)
 
-        async def worker() -> None:
+        async def worker(http: aiohttp.ClientSession) -> None:
             while True:
                 try:
                     i = queue.get_nowait()
@@ -232,8 +241,11 @@ async def drive(directory: str, ca: AttestationCA, run: Run) -> None:
                     run.errors[key] = run.errors.get(key, 0) + 1
 
         began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(run.concurrency)))
+        await asyncio.gather(*(worker(http) for http in sessions))
         run.seconds = time.perf_counter() - began
+    finally:
+        for http in sessions:
+            await http.close()
 
 
 async def one(mode: str, devices: int, concurrency: int, warmup: int) -> dict[str, Any]:

@@ -94,7 +94,8 @@ class TrustedProxies:
         """Whether the client's connection is TLS: here, or at a trusted proxy that says so."""
         if request.secure:
             return True
-        if not self.trusts(self._peer(request)):
+        # Every response asks: without trusted proxies the peer is not even parsed.
+        if not self.networks or not self.trusts(self._peer(request)):
             return False
         proto = request.headers.get(_FORWARDED_PROTO, "")
         # The proxy nearest to the client speaks first; the gateway's own peer speaks last.
