@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,7 +19,7 @@ from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
 from acmegate.testkit.attobj import attestation_object, challenge_payload, freshness_code
 from acmegate.testkit.device import SimulatedDevice
 from acmegate.testkit.jws import JwsSigner
-from tests.support.gateway import Gateway
+from tests.support.gateway import Gateway, gateway_config, running_gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -495,13 +496,21 @@ async def test_a_key_changed_by_another_replica_is_honoured_at_once(
 
 
 async def test_the_orders_list_pages_through_link_next(
-    gateway: Gateway, session: AcmeSession
+    tmp_path: Path, attestation_ca: AttestationCA, database_url: str
 ) -> None:
-    made = {(await new_order(session, f"C02PAGE{i:04d}")).location for i in range(105)}
-    assert session.account_url is not None
-    first = await session.post_as_get(session.account_url + "/orders")
-    [next_url] = first.links("next")
-    second = await session.post_as_get(next_url)
+    # More orders than a page from one account: its new-orders limit is off here.
+    files = gateway_config(
+        tmp_path / "gw",
+        attestation_ca,
+        overrides={"rate_limits": {"new_orders_per_account": None}},
+    )
+    async with running_gateway(files, database_url), AcmeSession(files.directory_url) as session:
+        await session.new_account()
+        made = {(await new_order(session, f"C02PAGE{i:04d}")).location for i in range(105)}
+        assert session.account_url is not None
+        first = await session.post_as_get(session.account_url + "/orders")
+        [next_url] = first.links("next")
+        second = await session.post_as_get(next_url)
     listed = first.json_object()["orders"] + second.json_object()["orders"]
     assert len(first.json_object()["orders"]) == 100
     assert set(listed) == made and len(listed) == len(made)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -62,7 +62,8 @@ async def test_the_dashboard_shows_what_just_happened(
         "INSERT INTO acme.enrollment_events (at, outcome, stage, order_id, account_id, "
         "device_serial, problem) "
         "VALUES ($1, 'failed', 'challenge', 'o-x', 'a-x', $2, $3::text::jsonb)",
-        datetime(2020, 1, 1, tzinfo=UTC),
+        # Older than the enrollments above, younger than retention.enrollment_events.
+        datetime.now(UTC) - timedelta(hours=1),
         HOSTILE_SERIAL,
         '{"kind": "malformed", "detail": "<b>not bold</b>"}',
     )
