@@ -11,16 +11,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 
 from acmegate.cli.compose import running
-from acmegate.common.config import load_config
 from acmegate.testkit.acme_session import AcmeResponse, AcmeSession
 from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
 from acmegate.testkit.device import DeviceMode, SimulatedDevice
 from acmegate.testkit.jws import JwsSigner
-from tests.support.balancer import round_robin
-from tests.support.gateway import Gateway, free_port, gateway_config, running_gateway
+from tests.support.balancer import replica_configs, round_robin
+from tests.support.gateway import Gateway, gateway_config, running_gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -71,14 +69,7 @@ async def test_300_new_accounts_from_one_address_stop_at_the_limit_on_both_repli
         attestation_ca,
         overrides=limits(new_accounts_per_ip={"limit": 50, "period": "1h"}),
     )
-    replica_ports = [free_port(), free_port()]
-    configs = []
-    for index, port in enumerate(replica_ports):
-        raw = yaml.safe_load(files.config_path.read_text())
-        raw["server"]["port"] = port  # external_url stays the balancer's
-        path = files.config_path.with_name(f"replica{index}.yaml")
-        path.write_text(yaml.safe_dump(raw))
-        configs.append(load_config(path))
+    replica_ports, configs = replica_configs(files)
     connector = aiohttp.TCPConnector(force_close=True)  # every request to the other replica
     async with (
         running(configs[0], ["frontend"], database=database_url, in_process=True) as first,

@@ -8,16 +8,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import yaml
 
 from acmegate.cli.compose import running
 from acmegate.common.bus import AmqpBus
-from acmegate.common.config import load_config
 from acmegate.testkit.acme_session import AcmeSession
 from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
 from acmegate.testkit.device import SimulatedDevice
-from tests.support.balancer import round_robin
-from tests.support.gateway import free_port, gateway_config
+from tests.support.balancer import replica_configs, round_robin
+from tests.support.gateway import gateway_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -31,14 +29,7 @@ async def test_enrollments_complete_across_two_replicas_without_sticky_sessions(
 ) -> None:
     files = gateway_config(tmp_path / "gw", attestation_ca, namespace=bus_namespace)
     balancer = files.port  # the external URL every replica writes
-    replica_ports = [free_port(), free_port()]
-    configs = []
-    for index, port in enumerate(replica_ports):
-        raw = yaml.safe_load(files.config_path.read_text())
-        raw["server"]["port"] = port  # external_url stays the balancer's
-        path = files.config_path.with_name(f"replica{index}.yaml")
-        path.write_text(yaml.safe_dump(raw))
-        configs.append(load_config(path))
+    replica_ports, configs = replica_configs(files)
 
     def bus() -> AmqpBus:
         return AmqpBus(amqp_server_url, namespace=bus_namespace, max_deliveries=4)

@@ -1,4 +1,5 @@
-"""A TCP round-robin balancer for tests with several frontend replicas (no sticky sessions)."""
+"""Several frontend replicas behind a TCP round-robin balancer (no sticky sessions), as tests
+run them: each replica's configuration and the balancer."""
 
 from __future__ import annotations
 
@@ -7,6 +8,25 @@ import contextlib
 import itertools
 from collections import Counter
 from collections.abc import AsyncIterator
+
+import yaml
+
+from acmegate.common.config import Config, load_config
+from tests.support.gateway import GatewayFiles, free_port
+
+
+def replica_configs(files: GatewayFiles, count: int = 2) -> tuple[list[int], list[Config]]:
+    """Configurations of ``count`` replicas of the gateway in ``files``, each on a port of its
+    own while every one writes the balancer's URL (``files.port``); (ports, configs)."""
+    ports = [free_port() for _ in range(count)]
+    configs = []
+    for index, port in enumerate(ports):
+        raw = yaml.safe_load(files.config_path.read_text())
+        raw["server"]["port"] = port  # external_url stays the balancer's
+        path = files.config_path.with_name(f"replica{index}.yaml")
+        path.write_text(yaml.safe_dump(raw))
+        configs.append(load_config(path))
+    return ports, configs
 
 
 @contextlib.asynccontextmanager

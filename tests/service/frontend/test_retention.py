@@ -22,7 +22,7 @@ from acmegate.frontend.service import FrontendService
 from acmegate.policy.service import PolicyService
 from acmegate.testkit.acme_session import AcmeSession
 from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
-from acmegate.testkit.device import DeviceMode, SimulatedDevice
+from acmegate.testkit.device import DeviceMode, EnrollmentResult, SimulatedDevice
 from tests.e2e.test_protocol import csr_der, ready_order
 from tests.support.gateway import GatewayFiles, gateway_config
 
@@ -64,6 +64,23 @@ def files(tmp_path: Path, attestation_ca: AttestationCA) -> GatewayFiles:
     )
 
 
+async def failed_enrollment(
+    files: GatewayFiles, attestation_ca: AttestationCA, serial: str
+) -> EnrollmentResult:
+    """An enrollment whose challenge fails (the attestation answers another token)."""
+    device = SimulatedDevice(
+        files.directory_url,
+        serial,
+        LeafClaims.macos(serial),
+        attestation_ca,
+        mode=DeviceMode.WRONG_TOKEN_HASH,
+    )
+    try:
+        return await device.enroll()
+    finally:
+        await device.close()
+
+
 async def counts(pool: asyncpg.Pool) -> dict[str, int]:
     tables = (
         "acme.accounts",
@@ -99,15 +116,7 @@ async def test_finished_records_go_after_their_periods_and_nothing_in_use_does(
         issued = await device.enroll()
         assert issued.ok and issued.certificate is not None
         certificate_not_after = issued.certificate.not_valid_after_utc
-        failing = SimulatedDevice(
-            files.directory_url,
-            "C02E2E00002",
-            LeafClaims.macos("C02E2E00002"),
-            attestation_ca,
-            mode=DeviceMode.WRONG_TOKEN_HASH,
-        )
-        failed = await failing.enroll()
-        await failing.close()
+        failed = await failed_enrollment(files, attestation_ca, "C02E2E00002")
         assert failed.problem is not None
         async with AcmeSession(files.directory_url) as alone:
             await alone.new_account()
@@ -206,15 +215,7 @@ async def test_the_sweeper_purges_on_its_own_and_spent_rate_limit_rows_go(
         pool = state.runtime.require_pool()
         frontend = state.services["frontend"]
         assert isinstance(frontend, FrontendService)
-        device = SimulatedDevice(
-            files.directory_url,
-            "C02E2E00001",
-            LeafClaims.macos("C02E2E00001"),
-            attestation_ca,
-            mode=DeviceMode.WRONG_TOKEN_HASH,
-        )
-        failed = await device.enroll()
-        await device.close()
+        failed = await failed_enrollment(files, attestation_ca, "C02E2E00001")
         assert failed.problem is not None
         # newAccount, newOrder and the failed validation each left a rate-limit row.
         assert await pool.fetchval("SELECT count(*) FROM acme.rate_limits") == 3

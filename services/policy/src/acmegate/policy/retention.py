@@ -17,20 +17,12 @@ import asyncpg
 import structlog
 
 from acmegate.common.config import seconds
-from acmegate.common.purge import drain
+from acmegate.common.purge import drain, oldest_first
 from acmegate.common.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
-_PURGE = """
-    WITH doomed AS (
-        SELECT id FROM policy.lookups WHERE at < $1
-        ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED
-    ), gone AS (
-        DELETE FROM policy.lookups WHERE id IN (SELECT id FROM doomed) RETURNING 1
-    )
-    SELECT count(*) FROM gone
-"""
+_PURGE = oldest_first("policy.lookups", "at")
 
 
 async def _purge_batch(pool: asyncpg.Pool, cutoff: datetime, batch: int) -> int:

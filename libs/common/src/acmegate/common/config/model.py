@@ -44,30 +44,18 @@ def _check_networks(networks: list[str]) -> None:
             ) from None
 
 
-def _check_external_url(url: str | None) -> None:
-    if url is None:
-        return
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("external_url must be an absolute http(s) URL")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError("external_url must have no path, query or fragment")
-
-
-class ServerConfig(_Base, frozen=True, kw_only=True):
-    """The ACME listener."""
+class _Listener(_Base, frozen=True, kw_only=True):
+    """What the ACME and the admin listener share: where they listen, how clients reach
+    them (TLS here or at a proxy in front), and which proxies they believe."""
 
     host: str = "127.0.0.1"
-    port: int = 8443
-    # Every URL the gateway writes starts with this; JWS `url` must match it (RFC 8555 §6.4).
+    port: int
+    # The URL clients use (behind a load balancer or TLS proxy); default http(s)://host:port.
     external_url: str | None = None
+    # Serve HTTPS directly (PEM certificate chain and key).
     tls: TlsConfig | None = None
-    max_body_bytes: int = 64 * 1024
-    # How long finalize / challenge POSTs wait for the pipeline before answering `processing`.
-    finalize_wait: int | str = "3s"
-    challenge_wait: int | str = "3s"
     # Peers (addresses or CIDR networks) whose X-Forwarded-For / X-Forwarded-Proto are
-    # believed: the load balancer or ingress in front of the gateway.
+    # believed: the load balancer or ingress in front of the listener.
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
     # Strict-Transport-Security max-age on responses served over https (0: no header).
     hsts_max_age: int | str = "1y"
@@ -75,51 +63,49 @@ class ServerConfig(_Base, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError("port must be between 1 and 65535")
-        _check_external_url(self.external_url)
-        if self.max_body_bytes < 1024:
-            raise ValueError("max_body_bytes must be at least 1024")
-        _seconds(self.finalize_wait)
-        _seconds(self.challenge_wait)
+        if self.external_url is not None:
+            parts = urlsplit(self.external_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("external_url must be an absolute http(s) URL")
+            if parts.path not in ("", "/") or parts.query or parts.fragment:
+                raise ValueError("external_url must have no path, query or fragment")
         _check_networks(self.trusted_proxies)
         _seconds(self.hsts_max_age)
 
     @property
     def base_url(self) -> str:
+        """The external URL, or the one this listener's own host, port and TLS make."""
         if self.external_url:
             return self.external_url.rstrip("/")
         scheme = "https" if self.tls else "http"
         return f"{scheme}://{self.host}:{self.port}"
 
 
-class AdminConfig(_Base, frozen=True, kw_only=True):
-    """The admin listener: REST API, OpenAPI document, dashboard (bearer token)."""
+class ServerConfig(_Listener, frozen=True, kw_only=True):
+    """The ACME listener. Every URL the gateway writes starts with its ``base_url``; a JWS
+    ``url`` must match it (RFC 8555 §6.4)."""
 
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 9443
-    token: Secret | None = None
-    # Serve HTTPS directly; otherwise keep it on loopback or behind a TLS proxy.
-    tls: TlsConfig | None = None
-    # The URL administrators open (e.g. behind a TLS-terminating proxy); https makes the
-    # session cookie Secure.
-    external_url: str | None = None
-    trusted_proxies: list[str] = msgspec.field(default_factory=list)
-    hsts_max_age: int | str = "1y"
+    port: int = 8443
+    max_body_bytes: int = 64 * 1024
+    # How long finalize / challenge POSTs wait for the pipeline before answering `processing`.
+    finalize_wait: int | str = "3s"
+    challenge_wait: int | str = "3s"
 
     def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ValueError("port must be between 1 and 65535")
-        _check_external_url(self.external_url)
-        _check_networks(self.trusted_proxies)
-        _seconds(self.hsts_max_age)
+        super().__post_init__()
+        if self.max_body_bytes < 1024:
+            raise ValueError("max_body_bytes must be at least 1024")
+        _seconds(self.finalize_wait)
+        _seconds(self.challenge_wait)
 
-    @property
-    def url(self) -> str:
-        """Where administrators reach the listener."""
-        if self.external_url:
-            return self.external_url.rstrip("/")
-        scheme = "https" if self.tls else "http"
-        return f"{scheme}://{self.host}:{self.port}"
+
+class AdminConfig(_Listener, frozen=True, kw_only=True):
+    """The admin listener: REST API, OpenAPI document, dashboard (bearer token). Plain HTTP
+    belongs on loopback only; an https ``base_url`` makes the session cookie Secure."""
+
+    enabled: bool = True
+    port: int = 9443
+    token: Secret | None = None
 
 
 class EmbeddedDatabase(_Base, frozen=True, kw_only=True):

@@ -55,7 +55,7 @@ class AdminListener:
             self.frontend,
             token.encode("utf-8"),
             proxies=TrustedProxies.from_config(config.trusted_proxies),
-            https=config.url.startswith("https:"),
+            https=config.base_url.startswith("https:"),
             hsts_max_age=seconds(config.hsts_max_age),
         )
         app = create_admin_app(admin)

@@ -1,8 +1,7 @@
 """The purge statements of the retention step (``retention.py``): each deletes at most
 ``$2`` rows older than the cutoff ``$1``, oldest first, and returns how many it deleted.
 
-Rows are chosen ``FOR UPDATE SKIP LOCKED``: replicas purging at the same time share the work,
-and a row some request holds locked is left for the next pass. What must never go:
+Rows are chosen ``FOR UPDATE SKIP LOCKED`` (``acmegate.common.purge``). What must never go:
 
 - an order that is in flight: ``processing``, or with an outbox row, or whose challenge is
   being validated (the sweeper and the results consumer still need it);
@@ -18,17 +17,11 @@ from datetime import datetime
 
 import asyncpg
 
+from acmegate.common.purge import oldest_first
+
 # Delivered chains of certificates that expired before the cutoff (NULL: delivered before
 # acmegate recorded notAfter; never purged).
-_CERTIFICATES = """
-    WITH doomed AS (
-        SELECT id FROM acme.certificates WHERE not_after < $1
-        ORDER BY not_after LIMIT $2 FOR UPDATE SKIP LOCKED
-    ), gone AS (
-        DELETE FROM acme.certificates WHERE id IN (SELECT id FROM doomed) RETURNING 1
-    )
-    SELECT count(*) FROM gone
-"""
+_CERTIFICATES = oldest_first("acme.certificates", "not_after")
 
 # Orders that expired before the cutoff, with their authorizations and challenges, in one
 # statement (the foreign keys are checked when the statement ends, by then all three went).
@@ -59,40 +52,16 @@ _ORDERS = """
 # Accounts created before the cutoff that hold no order. Every delivered certificate belongs
 # to an order of its account (acme.certificates.order_id) and such an order is kept while the
 # certificate row is, so an account without orders holds no certificate either.
-_ACCOUNTS = """
-    WITH doomed AS (
-        SELECT a.id FROM acme.accounts a
-        WHERE a.created_at < $1
-          AND NOT EXISTS (SELECT 1 FROM acme.orders o WHERE o.account_id = a.id)
-        ORDER BY a.created_at LIMIT $2 FOR UPDATE SKIP LOCKED
-    ), gone AS (
-        DELETE FROM acme.accounts WHERE id IN (SELECT id FROM doomed) RETURNING 1
-    )
-    SELECT count(*) FROM gone
-"""
+_ACCOUNTS = oldest_first(
+    "acme.accounts",
+    "created_at",
+    condition="AND NOT EXISTS (SELECT 1 FROM acme.orders o WHERE o.account_id = t.id)",
+)
 
-_ENROLLMENT_EVENTS = """
-    WITH doomed AS (
-        SELECT id FROM acme.enrollment_events WHERE at < $1
-        ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED
-    ), gone AS (
-        DELETE FROM acme.enrollment_events WHERE id IN (SELECT id FROM doomed) RETURNING 1
-    )
-    SELECT count(*) FROM gone
-"""
+_ENROLLMENT_EVENTS = oldest_first("acme.enrollment_events", "at")
 
 # Rate-limit rows whose tat has passed: a full budget, the same as no row (rate_limits.py).
-_RATE_LIMITS = """
-    WITH doomed AS (
-        SELECT name, subject FROM acme.rate_limits WHERE tat < $1
-        ORDER BY tat LIMIT $2 FOR UPDATE SKIP LOCKED
-    ), gone AS (
-        DELETE FROM acme.rate_limits r USING doomed d
-        WHERE r.name = d.name AND r.subject = d.subject
-        RETURNING 1
-    )
-    SELECT count(*) FROM gone
-"""
+_RATE_LIMITS = oldest_first("acme.rate_limits", "tat", key=("name", "subject"))
 
 
 async def _purge(pool: asyncpg.Pool, sql: str, cutoff: datetime, batch: int) -> int:
