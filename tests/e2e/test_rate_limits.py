@@ -221,3 +221,36 @@ async def test_failed_validations_of_a_device_stop_its_new_orders(
         for _ in range(3):
             refused = await enroll("C02NOGROUP")
             assert refused.problem is not None and refused.problem.kind != "rateLimited"
+
+
+@pytest.mark.parametrize(
+    "on",
+    [
+        {},
+        {"new_orders_per_account": {"limit": 5}},
+        {"failed_validations_per_device": {"limit": 5}},
+    ],
+    ids=["all-off", "orders-only", "devices-only"],
+)
+async def test_any_combination_of_limits_leaves_the_protocol_as_it_was(
+    tmp_path: Path, attestation_ca: AttestationCA, database_url: str, on: dict[str, Any]
+) -> None:
+    files = gateway_config(tmp_path / "gw", attestation_ca, overrides=limits(**on))
+    async with running_gateway(files, database_url), AcmeSession(files.directory_url) as acme:
+        await acme.new_account()
+        # The first order reads the account, the next ones use its cached key (db/gate.py).
+        for _ in range(3):
+            assert (await order_for(acme, "C02E2E00001")).status == 201
+        for mode in (DeviceMode.GENUINE, DeviceMode.WRONG_TOKEN_HASH):
+            device = SimulatedDevice(
+                files.directory_url,
+                "C02E2E00002",
+                LeafClaims.macos("C02E2E00002"),
+                attestation_ca,
+                mode=mode,
+            )
+            try:
+                result = await device.enroll()
+            finally:
+                await device.close()
+            assert result.ok is (mode is DeviceMode.GENUINE), result.problems

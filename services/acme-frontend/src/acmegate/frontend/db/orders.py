@@ -145,9 +145,9 @@ class CreatedOrder:
 # through. The limits: the device named by the identifier must not be over its failed
 # validations (checked only), and the account must have an order left (taken).
 #
-# Parameters: $1..$11 the order (see create_order), $12 now, then per part in this order:
-# the gate (nonce id, nonce expiry, thumbprint), the account limit (name, emission,
-# tolerance), the device limit (name, tolerance).
+# Parameters: $1..$11 the order (see create_order), then per part present, in this order:
+# the gate (nonce id, nonce expiry, thumbprint), now (with any limit), the account limit
+# (name, emission, tolerance), the device limit (name, tolerance).
 _GATE = """gate_used AS (
         INSERT INTO acme.used_nonces (id, expires) VALUES ({nonce}, {expires})
         ON CONFLICT DO NOTHING RETURNING 1
@@ -180,8 +180,9 @@ _INSERTS = """t AS (
 
 @functools.cache
 def _create_order_sql(gated: bool, per_account: bool, per_device: bool) -> str:
-    """The statement of one combination of gate and limits (built once each)."""
-    slot = itertools.count(13)
+    """The statement of one combination of gate and limits (built once each). Placeholders
+    are numbered in the order create_order appends the parameters."""
+    slot = itertools.count(12)
 
     def next_slot() -> str:
         return f"${next(slot)}"
@@ -195,12 +196,13 @@ def _create_order_sql(gated: bool, per_account: bool, per_device: bool) -> str:
     else:
         ctes.append("passed AS (SELECT 1)")
     source = "passed"
+    now = next_slot() if per_account or per_device else ""
     if per_account:
         account = limit_sql.Slots(next_slot(), next_slot(), next_slot())
     if per_device:
         device = limit_sql.Slots(next_slot(), "", next_slot())
         # An enrollment token names no device: only an identifier that is one is checked.
-        over = limit_sql.over_select(device, subject="($6::jsonb ->> 'value')", now="$12")
+        over = limit_sql.over_select(device, subject="($6::jsonb ->> 'value')", now=now)
         ctes.append(f"device_over AS ({over} AND $11::text IS NULL)")
         ctes.append(
             "device_ok AS (SELECT 1 FROM passed WHERE NOT EXISTS (SELECT 1 FROM device_over))"
@@ -208,7 +210,7 @@ def _create_order_sql(gated: bool, per_account: bool, per_device: bool) -> str:
         source = "device_ok"
         flags += ",\n        (SELECT tat FROM device_over) AS device_tat"
     if per_account:
-        ctes.append(limit_sql.take_cte("taken", account, subject="$2", now="$12", source=source))
+        ctes.append(limit_sql.take_cte("taken", account, subject="$2", now=now, source=source))
         source = "taken"
         flags += f""",
         CASE WHEN EXISTS (SELECT 1 FROM {"device_ok" if per_device else "passed"})
@@ -258,11 +260,12 @@ async def create_order(
         DEVICE_ATTEST_01,
         token,
         enrollment_token,
-        limits.now,
     ]
     if gate is not None:
         params += [gate.nonce.id, gate.nonce.expires, gate.thumbprint]
     per_account, per_device = limits.per_account, limits.per_device
+    if per_account is not None or per_device is not None:
+        params.append(limits.now)
     if per_account is not None:
         params += limit_sql.slot_values(per_account)
     if per_device is not None:
