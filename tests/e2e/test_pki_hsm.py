@@ -1,12 +1,16 @@
-"""A full enrollment signed by a CA whose key lives in a PKCS#11 token (SoftHSM2)."""
+"""A full enrollment signed by a CA whose key lives in a PKCS#11 token (SoftHSM2), and an
+OCSP response of that key that a relying party verifies with the root alone."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
+import aiohttp
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
 
 from acmegate.signer.setup.create import init_ca
 from acmegate.signer.setup.files import TokenKey
@@ -69,6 +73,29 @@ async def test_a_device_enrolls_with_the_ca_key_in_a_token(
         finally:
             await device.close()
         assert result.ok, result.problems
+        leaf, issuing = x509.load_pem_x509_certificates(
+            (result.certificate_chain_pem or "").encode()
+        )
+        request = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuing, hashes.SHA1()).build()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{files.pki_url}/ocsp/devices",
+                data=request.public_bytes(serialization.Encoding.DER),
+                headers={"Content-Type": "application/ocsp-request"},
+            ) as answer,
+        ):
+            (tmp_path / "ocsp.der").write_bytes(await answer.read())
+
+    # The token-signed response carries the CA certificate: no -issuer needed to verify it.
+    response = ocsp.load_der_ocsp_response((tmp_path / "ocsp.der").read_bytes())
+    assert response.certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert response.certificates == [issuing]
+    done = subprocess.run(  # noqa: ASYNC221 (a short openssl run at the end of the test)
+        ["openssl", "ocsp", "-respin", str(tmp_path / "ocsp.der"), "-CAfile", str(ca.chain[0])],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert "Response verify OK" in done.stdout + done.stderr, done.stdout + done.stderr
 
     leaf, issuing = x509.load_pem_x509_certificates((result.certificate_chain_pem or "").encode())
     assert issuing.subject.rfc4514_string() == "CN=E2E Token CA,O=acmegate tests"

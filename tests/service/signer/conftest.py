@@ -66,6 +66,7 @@ class CountingKey:
     async def sign_ocsp_response(
         self, builder: ocsp.OCSPResponseBuilder, responder: x509.Certificate, hash_name: HashName
     ) -> ocsp.OCSPResponse:
+        self._ledger.ocsp_signatures += 1
         return await self._inner.sign_ocsp_response(builder, responder, hash_name)
 
     async def close(self) -> None:
@@ -80,6 +81,7 @@ class SignatureLedger:
     failures_left: int = 0
     delay: float = 0.0
     signed: list[x509.Certificate] = field(default_factory=list)
+    ocsp_signatures: int = 0
 
     def opener(self) -> Callable[[str, FileKey | Pkcs11Key], CaKey]:
         return lambda name, config: CountingKey(open_ca_key(name, config), self)

@@ -5,7 +5,9 @@
 - ``GET /ca/<ca>.cer``: the CA certificate, DER, ``application/pkix-cert`` (the AIA
   caIssuers URL, RFC 5280 §4.2.2.1);
 - ``POST /ocsp/<ca>`` with ``application/ocsp-request``, and ``GET /ocsp/<ca>/<base64>``
-  (RFC 6960 Appendix A.1): the OCSP responder.
+  (RFC 6960 Appendix A.1): the OCSP responder. A GET answer without a nonce carries the
+  caching headers of RFC 5019 §6.2 (``max-age`` up to its nextUpdate, ``ETag``,
+  ``Last-Modified``, ``Expires``), so an HTTP cache in front can share it.
 
 Plain HTTP is deliberate: CRLs and OCSP responses are signed, and a relying party that
 checks revocation must not depend on TLS whose own revocation check would loop.
@@ -15,6 +17,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+from datetime import datetime
+from email.utils import format_datetime
 from urllib.parse import unquote
 
 import asyncpg
@@ -26,7 +31,7 @@ from acmegate.common.config.model import PkiConfig
 from acmegate.common.server_header import hide_server_version
 from acmegate.signer.authorities import Authorities
 from acmegate.signer.db.crls import latest_crl
-from acmegate.signer.ocsp import OcspResponder
+from acmegate.signer.ocsp import OcspAnswer, OcspResponder
 
 log = structlog.get_logger(__name__)
 
@@ -81,7 +86,8 @@ async def ocsp_post(request: web.Request) -> web.Response:
     if request.content_type != OCSP_REQUEST_TYPE:
         raise web.HTTPUnsupportedMediaType(text=f"send {OCSP_REQUEST_TYPE}\n")
     body = await request.read()
-    return await _ocsp(request, body)
+    answer = await request.app[_OCSP].respond(request.match_info["ca"], body)
+    return web.Response(body=answer.der, content_type=OCSP_RESPONSE_TYPE)
 
 
 async def ocsp_get(request: web.Request) -> web.Response:
@@ -93,12 +99,24 @@ async def ocsp_get(request: web.Request) -> web.Response:
         body = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError):
         body = b""
-    return await _ocsp(request, body)
+    responder = request.app[_OCSP]
+    answer = await responder.respond(request.match_info["ca"], body)
+    response = web.Response(body=answer.der, content_type=OCSP_RESPONSE_TYPE)
+    _cache_headers(response, answer, responder.now())
+    return response
 
 
-async def _ocsp(request: web.Request, body: bytes) -> web.Response:
-    der = await request.app[_OCSP].respond(request.match_info["ca"], body)
-    return web.Response(body=der, content_type=OCSP_RESPONSE_TYPE)
+def _cache_headers(response: web.Response, answer: OcspAnswer, now: datetime) -> None:
+    """RFC 5019 §6.2: a shareable answer may be cached until its nextUpdate; one that echoes
+    a nonce, or an error, must not be served to anyone else."""
+    if answer.this_update is None or answer.next_update is None:
+        response.headers["Cache-Control"] = "no-store"
+        return
+    max_age = max(0, int((answer.next_update - now).total_seconds()))
+    response.headers["Cache-Control"] = f"max-age={max_age}, public, no-transform, must-revalidate"
+    response.headers["ETag"] = f'"{hashlib.sha256(answer.der).hexdigest()}"'
+    response.last_modified = answer.this_update
+    response.headers["Expires"] = format_datetime(answer.next_update, usegmt=True)
 
 
 def create_app(

@@ -302,7 +302,7 @@ class PkiConfig(_Base, frozen=True, kw_only=True):
     base_url: str | None = None
     # Whether this process serves HTTP (off: CRLs are still generated and stored).
     listen: bool = True
-    # nextUpdate of OCSP responses (they are produced per request).
+    # nextUpdate of OCSP responses (each is reused for the first half of it).
     ocsp_validity: int | str = "1h"
     # How often the signer looks for revocations newer than a CA's current CRL.
     crl_check_interval: int | str = "5s"
