@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from acmegate.testkit.apple_ca import AttestationCA
 from tests.support.gateway import Gateway, free_port
@@ -48,6 +50,58 @@ async def test_simulate_device_prints_a_certificate_that_openssl_accepts(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "clientAuth" in done.stdout and "C02E2E00001" in done.stdout
     assert verify_client_chain(gateway.files.root_pem, done.stdout, tmp_path).strip().endswith("OK")
+
+
+async def test_simulate_device_writes_the_key_and_certificate_for_eap_tls_tools(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    # eapol_test and wpa_supplicant want the client key and certificate as files.
+    ca_dir = gateway.files.config_path.parent / "attestation-ca"
+    key_out, cert_out = tmp_path / "keys" / "device.key", tmp_path / "device.pem"
+    done = await asyncio.to_thread(
+        acmegate,
+        "simulate-device",
+        "--directory", gateway.directory_url,
+        "--serial", "C02E2E00002",
+        "--attestation-ca", str(ca_dir),
+        "--key-out", str(key_out),
+        "--cert-out", str(cert_out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"key:         {key_out}" in done.stdout
+    assert key_out.stat().st_mode & 0o777 == 0o600
+    key = serialization.load_pem_private_key(key_out.read_bytes(), None)
+    leaf, issuing = x509.load_pem_x509_certificates(cert_out.read_bytes())
+    assert leaf.public_key() == key.public_key()
+    assert issuing.subject == leaf.issuer
+    pubkeys = [
+        subprocess.run(  # noqa: ASYNC221 (short openssl runs)
+            command, capture_output=True, text=True, check=False
+        ).stdout
+        for command in (
+            ["openssl", "pkey", "-in", str(key_out), "-pubout"],
+            ["openssl", "x509", "-in", str(cert_out), "-noout", "-pubkey"],
+        )
+    ]
+    assert pubkeys[0] == pubkeys[1] and "PUBLIC KEY" in pubkeys[0]
+    assert (
+        verify_client_chain(gateway.files.root_pem, cert_out.read_text(), tmp_path).strip()[-2:]
+        == "OK"
+    )
+
+    # A refused enrollment writes nothing.
+    refused = tmp_path / "refused.key"
+    done = await asyncio.to_thread(
+        acmegate,
+        "simulate-device",
+        "--directory", gateway.directory_url,
+        "--serial", "C02UNMANAGED",
+        "--attestation-ca", str(ca_dir),
+        "--key-out", str(refused),
+        "--cert-out", str(tmp_path / "refused.pem"),
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert not refused.exists() and not (tmp_path / "refused.pem").exists()
 
 
 async def test_simulate_device_reports_a_refusal_with_exit_code_1(

@@ -13,7 +13,7 @@ from acmegate.cli.errors import EXIT_FAILED, CliError, run_async
 
 def cmd_simulate_device(args: argparse.Namespace) -> int:
     from acmegate.testkit.acme_session import AcmeProtocolError
-    from acmegate.testkit.device import DeviceMode, format_result, simulate
+    from acmegate.testkit.device import DeviceMode, format_result, save_credentials, simulate
 
     try:
         mode = DeviceMode(args.mode)
@@ -37,7 +37,17 @@ def cmd_simulate_device(args: argparse.Namespace) -> int:
     except (AcmeProtocolError, TimeoutError) as exc:
         print(f"acmegate: the gateway broke the protocol or did not answer: {exc}")
         return EXIT_FAILED
-    print(format_result(result))
+    saved: dict[str, Path] = {}
+    if result.ok and (args.key_out or args.cert_out):
+        saved = {
+            "key": Path(args.key_out or "device.key"),
+            "certificate": Path(args.cert_out or "device.pem"),
+        }
+        try:
+            save_credentials(result, key_out=saved["key"], cert_out=saved["certificate"])
+        except OSError as exc:
+            raise CliError(f"cannot write the device's key or certificate: {exc}") from exc
+    print(format_result(result, saved=saved))
     return 0 if result.ok else EXIT_FAILED
 
 
@@ -54,4 +64,16 @@ def register(commands: Any) -> None:
     )
     p.add_argument("--mode", default="genuine", help="a negative mode, e.g. wrong-token-hash")
     p.add_argument("--os", default="macos", choices=["macos", "ios"])
+    p.add_argument(
+        "--key-out",
+        metavar="FILE",
+        help="write the device's private key here (PEM, 0600) once the certificate is issued; "
+        "default with --cert-out: device.key",
+    )
+    p.add_argument(
+        "--cert-out",
+        metavar="FILE",
+        help="write the certificate and its chain here (PEM, leaf first); "
+        "default with --key-out: device.pem",
+    )
     p.set_defaults(func=cmd_simulate_device)

@@ -206,10 +206,10 @@ class AttestationCA:
         """Write the four files; keys are unencrypted PKCS#8 (test material) with mode 0600."""
         directory.mkdir(parents=True, exist_ok=True)
         pem = serialization.Encoding.PEM
-        _write(directory / "root.pem", self.root.public_bytes(pem), 0o644)
-        _write(directory / "sub-ca.pem", self.intermediate.public_bytes(pem), 0o644)
-        _write(directory / "root.key", _key_pem(self.root_key), 0o600)
-        _write(directory / "sub-ca.key", _key_pem(self.intermediate_key), 0o600)
+        write_file(directory / "root.pem", self.root.public_bytes(pem), 0o644)
+        write_file(directory / "sub-ca.pem", self.intermediate.public_bytes(pem), 0o644)
+        write_file(directory / "root.key", _key_pem(self.root_key), 0o600)
+        write_file(directory / "sub-ca.key", _key_pem(self.intermediate_key), 0o600)
 
     @classmethod
     def load_or_generate(cls, directory: Path) -> AttestationCA:
@@ -314,7 +314,8 @@ def _load_ec_key(path: Path) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
+def write_file(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to ``path`` with ``mode`` whatever the umask (0600 for private keys)."""
     # Create with the final mode so a private key is never readable by others, even briefly.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as out:

@@ -34,7 +34,7 @@ from acmegate.testkit.acme_session import (
     AcmeResponse,
     AcmeSession,
 )
-from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
+from acmegate.testkit.apple_ca import AttestationCA, LeafClaims, write_file
 from acmegate.testkit.attobj import attestation_object, challenge_payload, freshness_code
 from acmegate.testkit.csr import (
     SubjectAltNames,
@@ -132,6 +132,8 @@ class EnrollmentResult:
     problem: AcmeProblem | None = None
     """The problem that ended the enrollment (HTTP error or a challenge's/order's ``error``)."""
     failed_stage: Stage | None = None
+    key: ec.EllipticCurvePrivateKey | None = None
+    """The private key the CSR carried (the certificate's key once issued)."""
 
     @property
     def ok(self) -> bool:
@@ -319,7 +321,7 @@ class SimulatedDevice:
         (``problem``, ``failed_stage``); a server that breaks the protocol raises
         :class:`AcmeProtocolError`, a poll that never ends raises ``TimeoutError``.
         """
-        result = EnrollmentResult(self.client_identifier, self.mode)
+        result = EnrollmentResult(self.client_identifier, self.mode, key=self.csr_key)
         try:
             await self._enroll(result)
         except _EnrollmentFailed as failure:
@@ -532,6 +534,25 @@ async def simulate(
         await device.close()
 
 
+def save_credentials(result: EnrollmentResult, *, key_out: Path, cert_out: Path) -> None:
+    """Write an issued certificate's private key (unencrypted PKCS#8 PEM, 0600) and its chain
+    (leaf first, PEM) where EAP-TLS tools (eapol_test, wpa_supplicant) can read them."""
+    if not result.ok or result.key is None:
+        raise ValueError("no certificate was issued")
+    key_out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert_out.parent.mkdir(parents=True, exist_ok=True)
+    write_file(
+        key_out,
+        result.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        0o600,
+    )
+    write_file(cert_out, (result.certificate_chain_pem or "").encode(), 0o644)
+
+
 _EKU_NAMES = {
     "1.3.6.1.5.5.7.3.1": "serverAuth",
     "1.3.6.1.5.5.7.3.2": "clientAuth",
@@ -551,9 +572,10 @@ def _extension(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> Any:
         return None
 
 
-def format_result(result: EnrollmentResult) -> str:
+def format_result(result: EnrollmentResult, *, saved: Mapping[str, Path] | None = None) -> str:
     """A human-readable report: the certificate's serial, subject, SANs and EKUs plus the PEM
-    chain on success, else the stage and the problem (with subproblems)."""
+    chain on success, else the stage and the problem (with subproblems). ``saved`` names the
+    files the key and certificate were written to."""
     lines = [f"device {result.client_identifier} (mode {result.mode.value})"]
     if result.order_url:
         lines.append(f"  order:       {result.order_url}")
@@ -561,8 +583,9 @@ def format_result(result: EnrollmentResult) -> str:
     if result.problem is None and cert is not None:
         sans = x509names.describe_subject_alt_names(cert)
         ekus = _extension(cert, x509.ExtendedKeyUsage)
+        lines.append("  enrolled:    certificate issued")
+        lines += [f"  {what + ':':<12} {path}" for what, path in (saved or {}).items()]
         lines += [
-            "  enrolled:    certificate issued",
             f"  serial:      {cert.serial_number:x}",
             f"  subject:     {cert.subject.rfc4514_string()}",
             f"  issuer:      {cert.issuer.rfc4514_string()}",
