@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -237,6 +239,33 @@ def test_standalone_starts_with_embedded_postgres_and_enrolls_a_device(tmp_path:
             .strip()
             .endswith("OK")
         )
+        serial = re.search(r"serial:\s+([0-9a-f]+)", done.stdout)
+        assert serial is not None, done.stdout
+
+        # The inventory commands find the standalone's embedded database by themselves.
+        def local(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "acmegate.cli.main", *args, "--config", "examples/dev.yaml"],
+                cwd=work, env=env, capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+
+        listed = local("cert", "list", "--device", "C02DEMO0001")
+        assert listed.returncode == 0 and serial[1] in listed.stdout, listed.stdout + listed.stderr
+        revoked = local("cert", "revoke", serial[1], "--reason", "keyCompromise")
+        assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+        for _ in range(50):
+            crl = local("crl", "show", "devices")
+            assert crl.returncode == 0, crl.stdout + crl.stderr
+            if serial[1] in crl.stdout:
+                break
+            time.sleep(0.2)
+        assert f"{serial[1]}  " in crl.stdout and "keyCompromise" in crl.stdout, crl.stdout
+        # The commands left the gateway's database running: another device enrolls.
+        again = acmegate(
+            "simulate-device", "--directory", f"http://127.0.0.1:{port}/acme/directory",
+            "--serial", "DMQDEMO0002", "--attestation-ca", str(work / "var/dev/attestation-ca"),
+        )  # fmt: skip
+        assert again.returncode == 0, again.stdout + again.stderr
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)

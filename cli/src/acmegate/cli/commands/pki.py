@@ -3,9 +3,12 @@
 ``cert list`` searches issued certificates (by device serial, account, CA, status), ``cert
 show`` prints one with its enrollment record (the guide's "completed" view: attested device
 claims, the policies that matched, signal-source attributes), ``cert revoke`` revokes one
-with a reason code, and ``crl show`` prints (or saves) a CA's current CRL. They work on the
-database directly (this command is a composition root, like ``acmegate run``); the signers
-publish a revocation in the CRL within ``pki.crl_check_interval`` and over OCSP at once.
+with a reason code, ``crl show`` prints (or saves) a CA's current CRL with each entry's
+reason, and ``crl sync`` keeps a folder of CRLs current for relying parties that read CRLs
+from disk (FreeRADIUS). They work on the database directly (this command is a composition
+root, like ``acmegate run``), the embedded one of ``acmegate standalone`` included; the
+signers publish a revocation in the CRL within ``pki.crl_check_interval`` and over OCSP at
+once. ``crl sync --url`` needs no database: it downloads from the signer's PKI listener.
 """
 
 from __future__ import annotations
@@ -13,42 +16,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
-from acmegate.cli.errors import CliError, load
+from acmegate.cli.errors import EXIT_FAILED, CliError, load
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from acmegate.common.config import Config
+    from acmegate.signer.db.crls import StoredCrl
     from acmegate.signer.db.inventory import CertificateRecord
 
 T = TypeVar("T")
 
 
 def _with_pool(config: Config, work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
-    from acmegate.cli.compose import resolve_database
-    from acmegate.common.db import create_pool
-
-    url = resolve_database(config)
-    if url is None:
-        raise CliError("database.url (or ACMEGATE_DATABASE_URL) is required")
+    """Run ``work`` on the gateway's database: ``database.url``/``ACMEGATE_DATABASE_URL``, or
+    the embedded PostgreSQL of ``acmegate standalone`` (started or joined here)."""
+    from acmegate.cli.database import state_pool
 
     async def run() -> T:
-        try:
-            pool = await create_pool(url, min_size=1, max_size=2)
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise CliError(f"cannot connect to the database: {exc}") from exc
-        try:
+        async with state_pool(config, ["signer"]) as pool:
             return await work(pool)
-        except asyncpg.UndefinedTableError as exc:
-            raise CliError(
-                "the database has no certificate inventory yet; run `acmegate migrate`"
-            ) from exc
-        finally:
-            await pool.close()
 
     return asyncio.run(run())
 
@@ -280,10 +275,124 @@ def cmd_crl_show(args: argparse.Namespace) -> int:
     for entry in parsed:
         print(
             f"  {format(entry.serial_number, 'x')}  {entry.revocation_date_utc:%Y-%m-%d %H:%M:%S}"
+            f"  {_reason(entry)}"
         )
     if args.out:
         print(f"written to {args.out} (DER)")
     return 0
+
+
+def _reason(entry: x509.RevokedCertificate) -> str:
+    """The entry's RFC 5280 reason (``unspecified`` when the CRL leaves it out, §5.3.1)."""
+    from cryptography import x509
+
+    try:
+        return str(entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.value)
+    except x509.ExtensionNotFound:
+        return "unspecified"
+
+
+def cmd_crl_sync(args: argparse.Namespace) -> int:
+    """Keep a folder of CRLs current for FreeRADIUS's ``ca_path`` (docs/radius.md)."""
+    from acmegate.cli.crl_directory import CrlSyncError, check_crl, write_crls
+
+    out = Path(args.out)
+    if args.url:
+        if not args.ca:
+            raise CliError("--url needs --ca NAME (one per CA whose CRL to keep)")
+        fetched = [_download(args.url, name) for name in args.ca]
+    elif args.config:
+        fetched = _from_database(load(args.config), args.ca)
+    else:
+        raise CliError("give --url (the signer's pki.base_url) or --config (read the database)")
+    good: list[tuple[str, x509.CertificateRevocationList]] = []
+    failed = False
+    for name, crl, issuer in fetched:
+        try:
+            check_crl(name, crl, issuer)
+        except CrlSyncError as exc:
+            print(f"acmegate: {exc}; not written", file=sys.stderr)
+            failed = True
+            continue
+        good.append((name, crl))
+    try:
+        written = write_crls(out, good)
+    except CrlSyncError as exc:
+        print(f"acmegate: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        raise CliError(f"cannot write to {out}: {exc}") from exc
+    now = datetime.now(UTC)
+    for (name, crl), done in zip(good, written, strict=True):
+        next_update = crl.next_update_utc
+        state = "written" if done.replaced else "unchanged"
+        print(
+            f"{name}: CRL number {done.number}, {len(crl)} revoked, next update "
+            f"{next_update:%Y-%m-%d %H:%M:%S} UTC: {state} ({done.path})"
+            if next_update is not None
+            else f"{name}: CRL number {done.number}: {state} ({done.path})"
+        )
+        if next_update is not None and next_update <= now:
+            # Relying parties refuse every certificate once the CRL is past its nextUpdate.
+            print(f"acmegate: {name}: the CRL expired on {next_update:%Y-%m-%d %H:%M} UTC: is a "
+                  "signer running?", file=sys.stderr)  # fmt: skip
+            failed = True
+    return EXIT_FAILED if failed else 0
+
+
+Fetched = tuple[str, "x509.CertificateRevocationList", "x509.Certificate"]
+
+
+def _download(base_url: str, name: str) -> Fetched:
+    """A CA's CRL and certificate from the signer's PKI listener (docs/pki.md)."""
+    import urllib.error
+    import urllib.request
+
+    from cryptography import x509
+
+    base = base_url.rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise CliError(f"--url must be an http(s) URL, not {base_url!r}")
+    bodies = []
+    for url in (f"{base}/crl/{name}.crl", f"{base}/ca/{name}.cer"):
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - scheme checked
+                bodies.append(response.read())
+        except urllib.error.HTTPError as exc:
+            raise CliError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise CliError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
+    try:
+        return name, x509.load_der_x509_crl(bodies[0]), x509.load_der_x509_certificate(bodies[1])
+    except ValueError as exc:
+        raise CliError(f"{base}: {name}: not a DER CRL and CA certificate: {exc}") from None
+
+
+def _from_database(config: Config, names: list[str] | None) -> list[Fetched]:
+    """Each (or each named) CA's newest CRL from ``pki.crls``, its certificate from its file."""
+    from cryptography import x509
+
+    from acmegate.signer.db.crls import latest_crl
+
+    cas = [ca for ca in config.certificate_authorities if ca.crl.enabled]
+    unknown = sorted(set(names or []) - {ca.name for ca in cas})
+    if unknown:
+        raise CliError(f"no certificate authority with CRLs named {', '.join(unknown)}")
+    cas = [ca for ca in cas if not names or ca.name in names]
+
+    async def newest(pool: asyncpg.Pool) -> list[StoredCrl | None]:
+        return [await latest_crl(pool, ca.name) for ca in cas]
+
+    found: list[Fetched] = []
+    for ca, stored in zip(cas, _with_pool(config, newest), strict=True):
+        if stored is None:
+            raise CliError(f"no CRL of {ca.name!r} yet: a running signer publishes it")
+        try:
+            issuer = x509.load_pem_x509_certificate(Path(ca.certificate).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise CliError(f"certificate authority {ca.name!r}: {ca.certificate}: {exc}") from exc
+        found.append((ca.name, x509.load_der_x509_crl(stored.der), issuer))
+    return found
 
 
 def register(commands: Any) -> None:
@@ -325,3 +434,26 @@ def register(commands: Any) -> None:
     p.add_argument("--config", required=True)
     p.add_argument("--out", help="also write the CRL (DER) to this file")
     p.set_defaults(func=cmd_crl_show)
+
+    p = crl_commands.add_parser(
+        "sync",
+        help="keep a folder of CRLs (PEM + OpenSSL hash links) current, e.g. FreeRADIUS ca_path",
+        description="Write each CA's newest CRL as DIR/<ca>.crl.pem with the <hash>.r0 link "
+        "`openssl rehash` makes; never replace a CRL by an older one. Run it from a timer "
+        "(docs/radius.md). Exit code 1 if a CRL could not be written or has expired.",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="the folder (created if missing)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
+        "--url",
+        help="the signer's pki.base_url: download <url>/crl/<ca>.crl and <url>/ca/<ca>.cer",
+    )
+    source.add_argument("--config", help="read the CRLs from the gateway's database instead")
+    p.add_argument(
+        "--ca",
+        action="append",
+        metavar="NAME",
+        help="a CA whose CRL to keep (repeatable; required with --url; default: every CA "
+        "with crl.enabled)",
+    )
+    p.set_defaults(func=cmd_crl_sync)
