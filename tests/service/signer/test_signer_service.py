@@ -238,6 +238,34 @@ async def test_revocation_by_serial_and_by_device_is_recorded_once(world: Signer
     assert [c.serial for c in await list_certificates(world.pool, status="valid")] == [b1]
 
 
+async def test_a_revocation_naming_a_device_never_revokes_a_serial_of_another(
+    world: SignerWorld,
+) -> None:
+    # Revoke On Failure names the device it looked up; a serial that came with the request
+    # (FreeRADIUS's attributes) but was issued to another device stays valid.
+    signer = await world.start_signer()
+    serials = []
+    for order in (_order("a1", "DEVICE-A"), _order("b1", "DEVICE-B")):
+        await signer.on_finalize(order, FIRST)
+        serials.append((await world.results.next()).certificate_serial)
+    a1, b1 = serials
+    assert a1 is not None and b1 is not None
+    await signer.on_revoke(
+        RevokeCertificates(
+            correlation_id="r",
+            reason="privilegeWithdrawn",
+            serials=[a1, b1],
+            device_serial="DEVICE-B",
+        ),
+        REVOKE,
+    )
+    statuses = {s: (await find_certificate(world.pool, s)) for s in (a1, b1)}
+    assert {s: r.status for s, r in statuses.items() if r is not None} == {
+        a1: "valid",
+        b1: "revoked",
+    }
+
+
 @pytest.mark.parametrize(
     "message",
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from acmegate.common.x509names import PERMANENT_IDENTIFIER, encode_permanent_identifier
-from acmegate.policy.radius import CaTrust, MalformedRequest, Presented, identity_of, oneline, parse
+from acmegate.policy.radius import (
+    CaTrust,
+    MalformedRequest,
+    Presented,
+    Untrusted,
+    identity_of,
+    oneline,
+    parse,
+)
 from tests.unit.policy.builders import make_config
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
@@ -169,28 +178,41 @@ def test_attribute_mode_offers_what_freeradius_exposes_and_no_permanent_identifi
     assert identity_of(presented, "certificate_permanent_identifier") is None
 
 
+def refusal(check: Callable[[], str]) -> str | None:
+    """Why ``check`` refused (its :class:`Untrusted` message), or ``None`` if it passed."""
+    try:
+        check()
+    except Untrusted as exc:
+        return str(exc)
+    return None
+
+
 def test_only_valid_client_certificates_of_the_gateways_cas_are_trusted(
     ours: Ca, trust: CaTrust
 ) -> None:
-    assert trust.problem(ours.issue(), NOW) is None
+    assert trust.issuer_of(ours.issue(), NOW) == "devices-ca"
     foreign = make_ca("Devices CA")  # same name, another key: the signature gives it away
-    assert trust.problem(foreign.issue(), NOW) == (
+    assert refusal(lambda: trust.issuer_of(foreign.issue(), NOW)) == (
         "the certificate's signature does not verify with CA 'devices-ca'"
     )
     stranger = make_ca("Someone Else CA")
-    assert trust.problem(stranger.issue(), NOW) == (
+    assert refusal(lambda: trust.issuer_of(stranger.issue(), NOW)) == (
         "the certificate was not issued by this gateway "
         "(issuer /O=acmegate tests/CN=Someone Else CA)"
     )
     expired = ours.issue(not_after=NOW - datetime.timedelta(seconds=1))
-    assert trust.problem(expired, NOW) == "the certificate is expired or not yet valid"
+    assert refusal(lambda: trust.issuer_of(expired, NOW)) == (
+        "the certificate is expired or not yet valid"
+    )
     server_only = ours.issue(eku=[ExtendedKeyUsageOID.SERVER_AUTH])
-    assert "no clientAuth" in (trust.problem(server_only, NOW) or "")
+    assert "no clientAuth" in (refusal(lambda: trust.issuer_of(server_only, NOW)) or "")
 
 
 def test_in_attribute_mode_the_issuer_name_must_be_one_of_ours(ours: Ca, trust: CaTrust) -> None:
     assert oneline(ours.certificate.subject) == "/O=acmegate tests/CN=Devices CA"
-    assert trust.issuer_problem("/O=acmegate tests/CN=Devices CA") is None
-    assert trust.issuer_problem("O=acmegate tests, CN=Devices CA") is None
-    assert trust.issuer_problem("/O=evil/CN=Devices CA") is not None
-    assert trust.issuer_problem(None) == "FreeRADIUS sent no TLS-Client-Cert-Issuer"
+    assert trust.issuer_named("/O=acmegate tests/CN=Devices CA") == "devices-ca"
+    assert trust.issuer_named("O=acmegate tests, CN=Devices CA") == "devices-ca"
+    assert refusal(lambda: trust.issuer_named("/O=evil/CN=Devices CA")) is not None
+    assert refusal(lambda: trust.issuer_named(None)) == (
+        "FreeRADIUS sent no TLS-Client-Cert-Issuer"
+    )

@@ -188,13 +188,41 @@ class OrderFinalized(msgspec.Struct, frozen=True, tag="order.result.v1", tag_fie
 
 
 class RevokeCertificates(msgspec.Struct, frozen=True, tag="cert.revoke.v1", tag_field="type"):
-    """Anyone → signer: revoke the listed certificates (by serial, hex) or a device's."""
+    """Anyone → signer: revoke the listed certificates (by serial, hex) and every valid one of
+    ``device_serial``. With both, a listed serial is revoked only if it was issued to that
+    device: a caller's serial never revokes another device's certificate."""
 
     correlation_id: str
     reason: str
     serials: list[str] = msgspec.field(default_factory=list)
     device_serial: str | None = None
     detail: str | None = None
+
+
+class QueryIssuedCertificate(msgspec.Struct, frozen=True, tag="cert.query.v1", tag_field="type"):
+    """Policy (the RADIUS check) → signer, request/reply on ``RpcQueue.SIGNER``: what the
+    gateway recorded when CA ``ca`` issued the certificate with ``serial`` (hex)."""
+
+    correlation_id: str
+    ca: str
+    serial: str
+
+
+class IssuedCertificate(msgspec.Struct, frozen=True, tag="cert.issued.v1", tag_field="type"):
+    """Signer → policy: the record of one certificate; ``found`` is False for a serial the CA
+    never issued. The device fields are what the gateway itself vouched for at issuance (the
+    attested serial and UDID), never names the device wrote into its CSR."""
+
+    correlation_id: str
+    found: bool
+    status: str | None = None  # valid | revoked
+    revoked_at: datetime | None = None
+    revocation_reason: str | None = None
+    not_after: datetime | None = None
+    device_serial: str | None = None
+    device_udid: str | None = None
+    # SHA-256 of the certificate's DER: a presented certificate must be this very one.
+    fingerprint: bytes | None = None
 
 
 class WorkDone(msgspec.Struct, frozen=True, tag="work.done.v1", tag_field="type"):
@@ -218,6 +246,8 @@ PipelineMessage = (
     | FinalizeOrder
     | OrderFinalized
     | RevokeCertificates
+    | QueryIssuedCertificate
+    | IssuedCertificate
     | WorkDone
     | RpcFailed
 )

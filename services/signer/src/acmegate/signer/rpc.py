@@ -1,8 +1,11 @@
-"""The signer's answers to the admin API (request/reply on ``RpcQueue.SIGNER``).
+"""The signer's answers to the admin API and the RADIUS check (request/reply on
+``RpcQueue.SIGNER``).
 
 The frontend owns the admin API but not the CAs or the certificate inventory, so it asks
 here: the loaded CAs, certificate searches, one certificate with its enrollment record, a
-revocation, and the counts per CA and status for the dashboard. Every answer reuses what the
+revocation, and the counts per CA and status for the dashboard. The policy service's RADIUS
+check asks what was recorded when a certificate was issued (:class:`IssuedCertificate`): its
+status, and the attested device it was issued to. Every answer reuses what the
 service already holds (:class:`~acmegate.signer.authorities.Authorities`) and the inventory
 queries of :mod:`acmegate.signer.db`; a revocation nudges the CRL publisher like one from
 the bus. A handler's :class:`AcmeError` (``notFound``, ``malformed``) travels back to the
@@ -11,6 +14,7 @@ caller intact.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Protocol
 
@@ -30,7 +34,7 @@ from acmegate.common.admin_messages import (
 )
 from acmegate.common.bus.codec import Message, schema_of
 from acmegate.common.errors import AcmeError, ErrorKind, malformed, not_found
-from acmegate.common.messages import Identifier
+from acmegate.common.messages import Identifier, IssuedCertificate, QueryIssuedCertificate
 from acmegate.common.runtime import Runtime
 from acmegate.common.x509names import describe_subject_alt_names
 from acmegate.signer.authorities import Authorities, Authority
@@ -83,6 +87,8 @@ class SignerRpc:
             return await self._show(message)
         if isinstance(message, AdminRevokeCertificate):
             return await self._revoke(message)
+        if isinstance(message, QueryIssuedCertificate):
+            return await self._issued(message)
         if isinstance(message, AdminCountCertificates):
             return AdminCertificateCounts(
                 correlation_id=message.correlation_id,
@@ -97,6 +103,23 @@ class SignerRpc:
 
     def _now(self) -> datetime:
         return self._runtime.clock.now()
+
+    async def _issued(self, request: QueryIssuedCertificate) -> IssuedCertificate:
+        record = await find_certificate(self._runtime.require_pool(), _serial(request.serial))
+        if record is None or record.ca_name != request.ca:
+            return IssuedCertificate(correlation_id=request.correlation_id, found=False)
+        device = record.record.device if record.record is not None else None
+        return IssuedCertificate(
+            correlation_id=request.correlation_id,
+            found=True,
+            status=record.status,
+            revoked_at=record.revoked_at,
+            revocation_reason=record.revocation_reason,
+            not_after=record.not_after,
+            device_serial=record.device_serial,
+            device_udid=device.udid if device is not None else None,
+            fingerprint=hashlib.sha256(record.der).digest(),
+        )
 
     async def _query(self, request: AdminQueryCertificates) -> AdminCertificateList:
         if request.status is not None and request.status not in STATUSES:

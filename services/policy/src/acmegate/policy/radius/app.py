@@ -8,7 +8,8 @@ rlm_rest's authorize section (raddb/mods-available/rest):
 - ``401`` with ``{"Reply-Message": "acmegate: <why>"}``: reject (rlm_rest processes the body
   of a 401, so the reason reaches the reply and the log);
 - ``400`` for a body that holds neither certificate nor attributes, ``503`` when the signal
-  source cannot answer (rlm_rest ``invalid``/``fail``: FreeRADIUS rejects, failing closed).
+  source or the signer cannot answer (rlm_rest ``invalid``/``fail``: FreeRADIUS rejects,
+  failing closed).
 
 ``GET /radius/health`` answers 200 without a token (rlm_rest's ``connect_uri`` and probes).
 """
@@ -24,7 +25,7 @@ from aiohttp import web
 from acmegate.common.config import ConfigError, SecretUnavailable
 from acmegate.common.runtime import Runtime
 from acmegate.common.server_header import hide_server_version
-from acmegate.policy.radius.check import RadiusCheck
+from acmegate.policy.radius.check import RadiusCheck, SignerUnavailable
 from acmegate.policy.radius.presented import MalformedRequest, parse
 from acmegate.policy.radius.trust import CaTrust, TrustError
 from acmegate.policy.sources.base import SignalSource, SourceUnavailable
@@ -69,6 +70,8 @@ async def authorize(request: web.Request) -> web.Response:
         decision = await request.app[CHECK].decide(presented)
     except SourceUnavailable as exc:
         return _answer(503, f"signal source {exc.source!r} is unavailable")
+    except SignerUnavailable as exc:
+        return _answer(503, str(exc))
     if decision.accept:
         return web.Response(status=204, headers={"X-Acmegate-Reason": decision.reason})
     return _answer(401, decision.reason)

@@ -1,5 +1,7 @@
 """Which client certificates the RADIUS endpoint will even look at: the gateway's own.
 
+The check (check.py) then asks the signer what it recorded when it issued the certificate.
+
 The CA certificates come from the configuration (``certificate_authorities[].certificate``,
 read once at start; the signer's package is not imported, DESIGN.md). A presented certificate
 must be signed by one of them (name and signature), be within its validity, and, if it lists
@@ -41,6 +43,10 @@ class TrustError(Exception):
     """A configured CA certificate cannot be read (the service does not start)."""
 
 
+class Untrusted(Exception):
+    """Why a presented certificate is not one of the gateway's, valid now (a reject)."""
+
+
 def oneline(name: x509.Name) -> str:
     """``/O=Example/CN=Devices CA``: a name as OpenSSL (and FreeRADIUS) print it."""
     parts = []
@@ -77,37 +83,44 @@ class CaTrust:
             raise TrustError("no certificate authority to trust for RADIUS")
         return cls(tuple(loaded))
 
-    def problem(self, certificate: x509.Certificate, now: datetime) -> str | None:
-        """Why ``certificate`` is not one of ours, valid now; ``None`` if it is."""
+    def issuer_of(self, certificate: x509.Certificate, now: datetime) -> str:
+        """The name of the CA that issued ``certificate``; :class:`Untrusted` unless it is one
+        of ours, valid now, and (if it lists extended key usages) allows clientAuth."""
         issuer = next(
             ((name, ca) for name, ca in self.authorities if ca.subject == certificate.issuer),
             None,
         )
         if issuer is None:
             issued_by = oneline(certificate.issuer)
-            return f"the certificate was not issued by this gateway (issuer {issued_by})"
+            raise Untrusted(f"the certificate was not issued by this gateway (issuer {issued_by})")
         name, ca = issuer
         try:
             certificate.verify_directly_issued_by(ca)
         except (InvalidSignature, ValueError, TypeError):
-            return f"the certificate's signature does not verify with CA {name!r}"
+            raise Untrusted(
+                f"the certificate's signature does not verify with CA {name!r}"
+            ) from None
         if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
-            return "the certificate is expired or not yet valid"
+            raise Untrusted("the certificate is expired or not yet valid")
         if not ca.not_valid_before_utc <= now <= ca.not_valid_after_utc:
-            return f"CA {name!r} is expired or not yet valid"
+            raise Untrusted(f"CA {name!r} is expired or not yet valid")
         try:
             usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         except x509.ExtensionNotFound:
-            return None
+            return name
         if ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
-            return "the certificate does not allow TLS client authentication (no clientAuth)"
-        return None
+            raise Untrusted(
+                "the certificate does not allow TLS client authentication (no clientAuth)"
+            )
+        return name
 
-    def issuer_problem(self, issuer: str | None) -> str | None:
-        """Attribute mode: why FreeRADIUS's ``TLS-Client-Cert-Issuer`` is not one of ours."""
+    def issuer_named(self, issuer: str | None) -> str:
+        """Attribute mode: the CA FreeRADIUS's ``TLS-Client-Cert-Issuer`` names;
+        :class:`Untrusted` unless it is one of ours."""
         if not issuer:
-            return "FreeRADIUS sent no TLS-Client-Cert-Issuer"
+            raise Untrusted("FreeRADIUS sent no TLS-Client-Cert-Issuer")
         wanted = _fold(issuer)
-        if any(_fold(oneline(ca.subject)) == wanted for _, ca in self.authorities):
-            return None
-        return f"the certificate was not issued by this gateway (issuer {issuer})"
+        for name, ca in self.authorities:
+            if _fold(oneline(ca.subject)) == wanted:
+                return name
+        raise Untrusted(f"the certificate was not issued by this gateway (issuer {issuer})")

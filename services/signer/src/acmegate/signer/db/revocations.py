@@ -24,10 +24,13 @@ async def revoke_certificates(
 ) -> list[str]:
     """Mark the listed serials, and every valid certificate of ``device_serial``, revoked.
 
-    Idempotent: a certificate already revoked keeps its first time and reason. Returns the
-    serials revoked by this call. Every revocation path (the bus, the CLI, the admin API)
-    comes through here: the same statement moves the CA's ``pki.revocation_state`` counter,
-    which is how the CRL publisher of any replica learns that the CRL is stale.
+    With ``device_serial`` given, a listed serial is revoked only if it was issued to that
+    device: whoever names a device (the RADIUS check, the re-check) never revokes a serial of
+    another one. Idempotent: a certificate already revoked keeps its first time and reason.
+    Returns the serials revoked by this call. Every revocation path (the bus, the CLI, the
+    admin API) comes through here: the same statement moves the CA's
+    ``pki.revocation_state`` counter, which is how the CRL publisher of any replica learns
+    that the CRL is stale.
     """
     rows = await pool.fetch(
         """
@@ -36,6 +39,7 @@ async def revoke_certificates(
                SET status = 'revoked', revoked_at = $3, revocation_reason = $4
              WHERE status = 'valid'
                AND (serial = ANY($1::text[]) OR device_serial = $2)
+               AND ($2::text IS NULL OR device_serial = $2)
             RETURNING serial, ca_name
         ), bumped AS (
             INSERT INTO pki.revocation_state AS state (ca_name, generation)
