@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import datetime
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +33,12 @@ from tests.support.fake_jamf import (
     MAC_UDID,
     UNMANAGED_SERIAL,
     fake_jamf,
-    jamf_overrides,
 )
-from tests.support.gateway import (
-    PASSPHRASE,
-    Gateway,
-    free_port,
-    gateway_config,
-    running_gateway,
-)
+from tests.support.gateway import PASSPHRASE, Gateway, running_gateway
+from tests.support.radius import RADIUS_TOKEN, radius_base_url, radius_config
 
 pytestmark = pytest.mark.e2e
 __all__ = ["fake_jamf"]  # the fixture, imported for this module
-
-RADIUS_TOKEN = "radius-bearer-token-of-the-tests"
 
 OpenGateway = Callable[..., contextlib.AbstractAsyncContextManager[Gateway]]
 
@@ -55,39 +47,23 @@ OpenGateway = Callable[..., contextlib.AbstractAsyncContextManager[Gateway]]
 def open_gateway(
     tmp_path: Path, attestation_ca: AttestationCA, database_url: str, fake_jamf: FakeJamf
 ) -> OpenGateway:
-    @contextlib.asynccontextmanager
-    async def opened(
+    def opened(
         identity: str = "certificate_permanent_identifier", revoke_on_failure: bool = True
-    ) -> AsyncIterator[Gateway]:
-        folder = tmp_path / "gateway"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "radius-token").write_text(RADIUS_TOKEN)
-        overrides = jamf_overrides(fake_jamf.url, folder)
-        overrides["lookup_policies"].append(
-            {
-                "name": "radius-check",
-                "purpose": "radius_authentication",
-                "signal_source": "jamf",
-                "identity": identity,
-                "revoke_on_failure": revoke_on_failure,
-            }
+    ) -> contextlib.AbstractAsyncContextManager[Gateway]:
+        files = radius_config(
+            tmp_path / "gateway",
+            attestation_ca,
+            fake_jamf,
+            identity=identity,
+            revoke_on_failure=revoke_on_failure,
         )
-        overrides["radius"] = {
-            "enabled": True,
-            "host": "127.0.0.1",
-            "port": free_port(),
-            "lookup_policy": "radius-check",
-            "token": {"file": "radius-token"},
-        }
-        files = gateway_config(folder, attestation_ca, overrides=overrides)
-        async with running_gateway(files, database_url) as gateway:
-            yield gateway
+        return running_gateway(files, database_url)
 
     return opened
 
 
 def radius_url(gateway: Gateway) -> str:
-    return f"http://127.0.0.1:{gateway.config.radius.port}/radius/authorize"
+    return f"{radius_base_url(gateway)}/radius/authorize"
 
 
 async def enrolled_leaf(
