@@ -194,7 +194,7 @@ def test_install_refuses_what_does_not_fit(
         "-addext", "basicConstraints=critical,CA:TRUE", cwd=unrelated_root,
     )  # fmt: skip
     assert "does not verify" in install(signed, [(unrelated_root / "root.pem").read_bytes()])
-    assert "give the root certificate" in install(signed, [])
+    assert "give the chain up to the root" in install(signed, [])
     assert not (out / "devices.pem").exists()
 
 

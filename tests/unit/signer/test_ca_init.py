@@ -290,6 +290,7 @@ def test_import_ca_refuses_a_wrong_key_password_a_foreign_chain_and_a_non_ca(
             certificate_pem=first.certificate.read_bytes(),
             key_pem=first.key.read_bytes(),
             key_password="nope",
+            chain_pems=[first.chain[0].read_bytes()],
             **common,  # type: ignore[arg-type]
         )
     with pytest.raises(CaSetupError, match=r"did not issue|does not verify"):

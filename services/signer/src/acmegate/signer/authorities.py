@@ -21,8 +21,8 @@ from acmegate.signer.ca_key import CaKey, CaKeyError, HashName, signature_hash_f
 from acmegate.signer.chains import (
     ChainError,
     authority_key_identifier,
-    check_ca_certificate,
-    check_chain,
+    check_issuer_chain,
+    check_issuing_ca,
     describe,
     issuer_chain,
     load_pem_certificates,
@@ -136,18 +136,17 @@ def load_authority(
     chain: list[x509.Certificate] = []
     for j, path in enumerate(config.chain):
         chain.extend(_read_certificates(f"{where}.chain[{j}]", path, single=False))
+    now = (clock or SystemClock()).now()
+    # The chain as relying parties will validate it (chains.py): a CA whose certificates
+    # nobody would accept does not start.
     try:
-        check_ca_certificate(certificate)
+        check_issuing_ca(certificate, now=now)
     except ChainError as exc:
         raise AuthorityError([f"{where}.certificate: {exc}"]) from exc
     try:
-        check_chain(certificate, chain)
+        check_issuer_chain(certificate, chain, now=now)
     except ChainError as exc:
         raise AuthorityError([f"{where}.chain: {exc}"]) from exc
-    now = (clock or SystemClock()).now()
-    if certificate.not_valid_after_utc <= now:
-        expired = f"{certificate.not_valid_after_utc:%Y-%m-%d}"
-        raise AuthorityError([f"{where}.certificate: {describe(certificate)} expired on {expired}"])
     try:
         key = open_key(config.name, config.key)
     except CaKeyError as exc:

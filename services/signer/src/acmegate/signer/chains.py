@@ -1,8 +1,18 @@
-"""Checks on CA certificates and their chains, shared by start-up loading and ``ca import``."""
+"""Checks on CA certificates and their chains, shared by start-up loading, ``ca list`` and the
+CA setup commands (``ca init`` under an existing root, ``ca import``, ``ca install``).
+
+:func:`validate_path` checks an issuing CA and its chain the way a relying party validates
+the certificates it signs (RFC 5280 §6.1, as ``openssl verify`` does): names and signatures
+link each certificate to the next, every certificate is a CA allowed to sign certificates,
+the chain ends in a self-signed root, no CA's pathLenConstraint is exceeded, every
+certificate is within its validity period, and the issuing CA may sign CRLs (cRLSign) and
+OCSP responses (digitalSignature), as it does both itself.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -117,3 +127,94 @@ def issuer_chain(
     only costs bytes (and some clients then build a different path).
     """
     return [certificate, *(c for c in chain if not is_self_signed(c))]
+
+
+def check_validity(certificate: x509.Certificate, now: datetime) -> None:
+    """``ChainError`` unless ``now`` is within the certificate's validity period."""
+    if now < certificate.not_valid_before_utc:
+        raise ChainError(
+            f"{describe(certificate)} is not valid before "
+            f"{certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+        )
+    if now >= certificate.not_valid_after_utc:
+        raise ChainError(
+            f"{describe(certificate)} expired on {certificate.not_valid_after_utc:%Y-%m-%d}"
+        )
+
+
+def check_path_length(path: Sequence[x509.Certificate]) -> None:
+    """``ChainError`` if a CA of ``path`` (issuing CA first, root last) has more CAs below it
+    than its pathLenConstraint allows (RFC 5280 §4.2.1.9; self-issued ones do not count)."""
+    below = 0
+    for index, certificate in enumerate(path):
+        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+        limit = constraints.value.path_length
+        if limit is not None and below > limit:
+            under = describe(path[index - 1])
+            allowed = "no CA" if limit == 0 else f"at most {limit} CAs"
+            raise ChainError(
+                f"{describe(certificate)} allows {allowed} below it (pathlen:{limit}), but "
+                f"{under} is one: relying parties would refuse its certificates "
+                "(path length constraint exceeded)"
+            )
+        if certificate.subject != certificate.issuer:
+            below += 1
+
+
+def check_issuing_key_usage(certificate: x509.Certificate) -> None:
+    """``ChainError`` unless the issuing CA may sign CRLs and OCSP responses (RFC 5280
+    §4.2.1.3; RFC 6960 §4.2.2.2: a CA that answers OCSP itself signs with its key)."""
+    try:
+        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return  # no keyUsage: every usage is allowed
+    name = describe(certificate)
+    if not usage.crl_sign:
+        raise ChainError(f"{name} may not sign CRLs (keyUsage lacks cRLSign)")
+    if not usage.digital_signature:
+        raise ChainError(
+            f"{name} may not sign its OCSP responses (keyUsage lacks digitalSignature (OCSP))"
+        )
+
+
+def check_issuing_ca(certificate: x509.Certificate, *, now: datetime) -> None:
+    """``ChainError`` unless ``certificate`` can be an issuing CA now: a CA certificate, not a
+    root, allowed to sign CRLs and OCSP responses, within its validity period."""
+    check_ca_certificate(certificate)
+    check_issuing_key_usage(certificate)
+    if is_self_signed(certificate):
+        raise ChainError(
+            f"{describe(certificate)} is a self-signed root, not an issuing CA: "
+            "acmegate signs with a CA below a root (`acmegate ca init` makes both)"
+        )
+    check_validity(certificate, now)
+
+
+def check_issuer_chain(
+    certificate: x509.Certificate, chain: Sequence[x509.Certificate], *, now: datetime
+) -> None:
+    """``ChainError`` unless ``chain`` (the issuing CA's issuers, up to the root) links
+    ``certificate`` to a self-signed root that relying parties accept now."""
+    check_chain(certificate, chain)
+    if not chain:
+        raise ChainError(
+            f"no root certificate: give the chain up to the root that issued "
+            f"{describe(certificate)}"
+        )
+    if not is_self_signed(chain[-1]):
+        raise ChainError(
+            f"the chain ends with {describe(chain[-1])}, which is not a self-signed root; "
+            "list the issuers up to the root"
+        )
+    check_path_length([certificate, *chain])
+    for each in chain:
+        check_validity(each, now)
+
+
+def validate_path(
+    certificate: x509.Certificate, chain: Sequence[x509.Certificate], *, now: datetime
+) -> None:
+    """``ChainError`` unless relying parties would accept what the issuing CA ``certificate``
+    signs now, with ``chain`` its issuers up to the root (module doc)."""
+    check_issuing_ca(certificate, now=now)
+    check_issuer_chain(certificate, chain, now=now)

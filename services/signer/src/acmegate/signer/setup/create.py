@@ -28,11 +28,12 @@ from acmegate.signer.chains import (
     ChainError,
     authority_key_identifier,
     check_ca_certificate,
-    check_chain,
+    check_validity,
     describe,
     is_self_signed,
     pem,
     same_public_key,
+    validate_path,
 )
 from acmegate.signer.setup.files import (
     PASSPHRASE_ENV,
@@ -151,7 +152,7 @@ def init_ca(
             .sign(root_key, algorithm)
         )
     else:
-        root_cert, root_key = _load_existing_root(root)
+        root_cert, root_key = _load_existing_root(root, now)
 
     key: CaPrivateKey | None = None
     if token is None:
@@ -179,6 +180,11 @@ def init_ca(
         .add_extension(authority_key_identifier(root_cert), critical=False)
         .sign(root_key, algorithm)
     )
+    try:
+        # What relying parties will check; an existing root may forbid CAs below it.
+        validate_path(certificate, [root_cert], now=now)
+    except ChainError as exc:
+        raise CaSetupError(str(exc)) from exc
 
     out.mkdir(parents=True, exist_ok=True)
     root_pem_path = write_file(out / "root.pem", pem(root_cert).encode("ascii"))
@@ -233,15 +239,9 @@ def import_ca(
     certificate = certificates[0]
     chain = [c for bundle in chain_pems for c in load_certificates(bundle, "the chain")]
     try:
-        check_ca_certificate(certificate)
-        check_chain(certificate, chain)
+        validate_path(certificate, chain, now=(clock or SystemClock()).now())
     except ChainError as exc:
         raise CaSetupError(str(exc)) from exc
-    now = (clock or SystemClock()).now()
-    if certificate.not_valid_after_utc <= now:
-        raise CaSetupError(
-            f"{describe(certificate)} expired on {certificate.not_valid_after_utc:%Y-%m-%d}"
-        )
     key = decrypt_key(key_pem, key_password, "the CA key")
     if not same_public_key(key.public_key(), certificate.public_key()):
         raise CaSetupError(f"the key does not belong to the certificate {describe(certificate)}")
@@ -281,7 +281,7 @@ def _ca_key_usage(*, digital_signature: bool) -> x509.KeyUsage:
     )
 
 
-def _load_existing_root(root: ExistingRoot) -> tuple[x509.Certificate, CaPrivateKey]:
+def _load_existing_root(root: ExistingRoot, now: datetime) -> tuple[x509.Certificate, CaPrivateKey]:
     certificates = load_certificates(root.certificate_pem, "the root certificate")
     if len(certificates) != 1:
         raise CaSetupError("the root certificate PEM must hold exactly one certificate")
@@ -295,6 +295,10 @@ def _load_existing_root(root: ExistingRoot) -> tuple[x509.Certificate, CaPrivate
             f"{describe(certificate)} is not a self-signed root; "
             "to use an issuing CA made elsewhere, import it (`acmegate ca import`)"
         )
+    try:
+        check_validity(certificate, now)
+    except ChainError as exc:
+        raise CaSetupError(f"the root: {exc}") from exc
     key = decrypt_key(root.key_pem, root.key_password, "the root key")
     if not same_public_key(key.public_key(), certificate.public_key()):
         raise CaSetupError(f"the root key does not belong to {describe(certificate)}")

@@ -24,12 +24,10 @@ from acmegate.signer.authorities import close_key
 from acmegate.signer.ca_key import CaKeyError, CaPublicKey
 from acmegate.signer.chains import (
     ChainError,
-    check_ca_certificate,
-    check_chain,
     describe,
-    is_self_signed,
     pem,
     same_public_key,
+    validate_path,
 )
 from acmegate.signer.file_key import FileCaKey
 from acmegate.signer.setup.files import (
@@ -145,23 +143,10 @@ def install_ca(
         )
     certificate = certificates[0]
     chain = [c for bundle in chain_pems for c in load_certificates(bundle, "the chain")]
-    if not chain:
-        raise CaSetupError("give the root certificate (--chain) the CA must chain to")
     try:
-        check_ca_certificate(certificate)
-        check_chain(certificate, chain)
+        validate_path(certificate, chain, now=(clock or SystemClock()).now())
     except ChainError as exc:
         raise CaSetupError(str(exc)) from exc
-    if not is_self_signed(chain[-1]):
-        raise CaSetupError(
-            f"the chain ends with {describe(chain[-1])}, which is not a self-signed root; "
-            "list the issuers up to the root"
-        )
-    now = (clock or SystemClock()).now()
-    if certificate.not_valid_after_utc <= now:
-        raise CaSetupError(
-            f"{describe(certificate)} expired on {certificate.not_valid_after_utc:%Y-%m-%d}"
-        )
     key_entry: Path | TokenKey
     if token is None:
         key_path = out / f"{name}.key"

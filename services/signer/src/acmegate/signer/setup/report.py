@@ -14,13 +14,15 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from acmegate.common.clock import Clock, SystemClock
 from acmegate.common.config import Config
 from acmegate.common.config.model import CertificateAuthorityConfig
 from acmegate.signer.authorities import KeyOpener, PublicationUrls, close_key
 from acmegate.signer.ca_key import CaKeyError, describe_public_key
 from acmegate.signer.chains import (
     ChainError,
-    check_chain,
+    check_issuer_chain,
+    check_issuing_ca,
     describe,
     load_pem_certificates,
     same_public_key,
@@ -54,6 +56,7 @@ def report_ca(
     base_url: str | None = None,
     check_key: bool = True,
     open_key: KeyOpener = open_ca_key,
+    clock: Clock | None = None,
 ) -> CaReport:
     """Describe one configured CA; opens its key only with ``check_key``."""
     report = CaReport(config.name, config.description, key_storage=describe_key_storage(config))
@@ -75,8 +78,13 @@ def report_ca(
     else:
         report.key_algorithm = type(public_key).__name__
         report.problems.append("a CA key must be RSA or EC")
+    now = (clock or SystemClock()).now()
     try:
-        check_chain(certificate, chain)
+        check_issuing_ca(certificate, now=now)
+    except ChainError as exc:
+        report.problems.append(f"certificate: {exc}")
+    try:
+        check_issuer_chain(certificate, chain, now=now)
     except ChainError as exc:
         report.problems.append(f"chain: {exc}")
     if check_key:
@@ -94,11 +102,13 @@ def report_ca(
     return report
 
 
-def report_authorities(config: Config, *, check_keys: bool = True) -> list[CaReport]:
+def report_authorities(
+    config: Config, *, check_keys: bool = True, clock: Clock | None = None
+) -> list[CaReport]:
     """A report per configured CA, in configuration order."""
     base_url = config.pki.base_url if config.pki is not None else None
     return [
-        report_ca(ca, base_url=base_url, check_key=check_keys)
+        report_ca(ca, base_url=base_url, check_key=check_keys, clock=clock)
         for ca in config.certificate_authorities
     ]
 
