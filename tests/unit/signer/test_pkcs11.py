@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from acmegate.common.messages import CertificateSpec, NameAttribute, SanEntry
 from acmegate.common.x509names import spki_der
 from acmegate.signer.authorities import load_authorities, validate_config
 from acmegate.signer.issuance import issue
+from acmegate.signer import pkcs11_key
 from acmegate.signer.pkcs11_key import open_session, open_token
 from acmegate.signer.serials import new_serial
 from acmegate.signer.setup.create import init_ca
@@ -192,6 +196,62 @@ def test_the_key_generated_in_the_token_is_sensitive_and_never_extractable(
             private[pkcs11.Attribute.VALUE]
     finally:
         session.close()
+
+
+def _usages(hsm: SoftHsm, label: str) -> dict[str, set[str]]:
+    """What ``pkcs11-tool --list-objects`` (OpenSC) says each half of ``label`` may do."""
+    done = subprocess.run(
+        ["pkcs11-tool", "--module", hsm.module, "--token-label", hsm.token_label,
+         "--login", "--pin", hsm.pin, "--list-objects"],
+        capture_output=True, text=True, check=True, env={**os.environ},
+    )  # fmt: skip
+    found: dict[str, set[str]] = {}
+    for block in re.split(r"\n(?=\S)", done.stdout):
+        kind = block.split(" Key Object", 1)[0].strip()
+        if f"label:      {label}\n" not in block or kind not in ("Private", "Public"):
+            continue
+        usage = re.search(r"Usage:\s+(.*)", block)
+        found[kind] = set(usage[1].split(", ")) if usage else set()
+    return found
+
+
+@pytest.mark.parametrize("key_type", ["ec-p256", "ec-p384", "rsa2048"])
+def test_a_key_generated_in_the_token_can_only_sign_and_verify(hsm: SoftHsm, key_type: str) -> None:
+    # docs/pki.md promises sign-only keys: no ECDH derivation, no RSA decryption or key
+    # (un)wrapping with a CA key.
+    label, _ = hsm.new_key(key_type)
+    assert _usages(hsm, label) == {"Private": {"sign"}, "Public": {"verify"}}
+
+
+def test_a_refused_pin_is_tried_once_per_token_not_once_per_ca(
+    hsm: SoftHsm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each refused PIN counts toward the token's lockout: two CAs on one token with a wrong
+    # PIN must not cost two attempts (nor a third CA, nor a retry in this process).
+    _, config = _token_ca(hsm, tmp_path / "one")
+    _, other = _token_ca(hsm, tmp_path / "two")
+    both = msgspec.structs.replace(
+        config,
+        certificate_authorities=[
+            config.certificate_authorities[0],
+            msgspec.structs.replace(other.certificate_authorities[0], name="hsm2"),
+        ],
+    )
+    monkeypatch.setenv(PIN_ENV, "9999-a-wrong-pin")
+    attempts: list[str] = []
+    real = pkcs11_key.log_in
+
+    def counting(token: object, pin: str, *, rw: bool) -> object:
+        attempts.append(pin)
+        return real(token, pin, rw=rw)
+
+    monkeypatch.setattr(pkcs11_key, "log_in", counting)
+    problems = validate_config(both)
+    assert len(problems) == 2
+    assert "PIN of token 'acmegate-tests' was refused" in problems[0]
+    assert "refused before in this process; not trying it again" in problems[1]
+    assert validate_config(both) != []
+    assert attempts == ["9999-a-wrong-pin"]
 
 
 def _with_key(config: Config, **changes: object) -> Config:

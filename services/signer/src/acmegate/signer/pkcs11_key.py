@@ -7,11 +7,19 @@ supports, rather than the hash-and-sign mechanisms that not all of them implemen
 
 Token calls block, so each key signs in its own worker thread; a key's session is used by
 that thread alone.
+
+PIN attempts are precious: an HSM locks its user PIN after a few refused attempts (SoftHSM2
+does not count them). PKCS#11 logs in per application, so a process logs in once per token
+whatever the number of CAs on it; a PIN the token refused is remembered (as a hash) and never
+tried again by this process, and no attempt is made when the token says the next refused one
+would lock it (CKF_USER_PIN_FINAL_TRY) or it is locked. A signer that restarts in a loop with
+a wrong PIN still spends one attempt per start: docs/pki.md says how to avoid that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +30,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import ocsp
-from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass, TokenFlag
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
 from acmegate.common.config import SecretUnavailable
@@ -44,6 +52,10 @@ _MODULE_LOCKS: dict[str, threading.Lock] = {}
 _MODULE_LOCKS_GUARD = threading.Lock()
 
 _CURVES = {"ec-p256": "secp256r1", "ec-p384": "secp384r1"}
+
+# Per token (label, serial): the SHA-256 of each PIN it refused in this process.
+_REFUSED_PINS: dict[tuple[str, str], set[bytes]] = {}
+_REFUSED_PINS_GUARD = threading.Lock()
 
 
 def module_lock(module: str) -> threading.Lock:
@@ -71,20 +83,55 @@ def open_token(module: str, token_label: str) -> Any:
         raise CaKeyError(f"several tokens of {module} are labelled {token_label!r}") from None
 
 
+def log_in(token: Any, pin: str, *, rw: bool) -> Any:
+    """One C_OpenSession + C_Login with ``pin`` (every login attempt goes through here)."""
+    return token.open(rw=rw, user_pin=pin)
+
+
 def open_session(token: Any, pin: str, *, rw: bool = False) -> Any:
-    """A session logged in as the user.
+    """A session logged in as the user, spending PIN attempts as sparingly as the module doc
+    says.
 
     PKCS#11 logs in per application, not per session: while another session of this process
     is logged in to the token, the module accepts the new session without looking at the PIN.
     """
+    label = token.label
+    identity = (str(label), str(getattr(token, "serial", "")))
+    fingerprint = hashlib.sha256(pin.encode("utf-8")).digest()
+    with _REFUSED_PINS_GUARD:
+        refused_before = fingerprint in _REFUSED_PINS.get(identity, set())
+    if refused_before:
+        raise CaKeyError(
+            f"the PIN of token {label!r} was refused before in this process; not trying it "
+            "again (each refused attempt counts toward the token's PIN lockout)"
+        )
+    flags = TokenFlag(token.flags)
+    if flags & TokenFlag.USER_PIN_LOCKED:
+        raise CaKeyError(f"the PIN of token {label!r} is locked")
+    if flags & TokenFlag.USER_PIN_FINAL_TRY:
+        raise CaKeyError(
+            f"token {label!r} has one PIN attempt left before it locks: acmegate does not spend "
+            "it; check the PIN by hand (e.g. pkcs11-tool --login --test), a right one resets "
+            "the counter"
+        )
     try:
-        return token.open(rw=rw, user_pin=pin)
+        return log_in(token, pin, rw=rw)
     except pkcs11.UserAlreadyLoggedIn:
         return token.open(rw=rw)
     except (pkcs11.PinIncorrect, pkcs11.PinInvalid, pkcs11.PinLenRange) as exc:
-        raise CaKeyError(f"the PIN of token {token.label!r} was refused") from exc
+        with _REFUSED_PINS_GUARD:
+            _REFUSED_PINS.setdefault(identity, set()).add(fingerprint)
+        low = " (the token says few attempts are left)" if _count_low(token) else ""
+        raise CaKeyError(f"the PIN of token {label!r} was refused{low}") from exc
     except pkcs11.PinLocked as exc:
-        raise CaKeyError(f"the PIN of token {token.label!r} is locked") from exc
+        raise CaKeyError(f"the PIN of token {label!r} is locked") from exc
+
+
+def _count_low(token: Any) -> bool:
+    try:
+        return bool(TokenFlag(token.flags) & TokenFlag.USER_PIN_COUNT_LOW)
+    except (pkcs11.PKCS11Error, ValueError):
+        return False
 
 
 def _public_key(session: Any, label: str) -> CaPublicKey:
@@ -252,16 +299,29 @@ def generate_token_key(
                 )
             # The same CKA_ID on both halves, as pkcs11-tool and p11-kit expect.
             key_id = secrets.token_bytes(8)
+            # Sign and verify only (PKCS#11 §4.8-4.9 usage attributes): a CA key never
+            # decrypts, derives (ECDH) or (un)wraps keys, whatever the token's defaults.
             private_template = {
                 Attribute.TOKEN: True,
                 Attribute.PRIVATE: True,
                 Attribute.SENSITIVE: True,
                 Attribute.EXTRACTABLE: False,
                 Attribute.SIGN: True,
+                Attribute.SIGN_RECOVER: False,
                 Attribute.DECRYPT: False,
+                Attribute.DERIVE: False,
+                Attribute.UNWRAP: False,
                 Attribute.ID: key_id,
             }
-            public_template = {Attribute.TOKEN: True, Attribute.VERIFY: True, Attribute.ID: key_id}
+            public_template = {
+                Attribute.TOKEN: True,
+                Attribute.VERIFY: True,
+                Attribute.VERIFY_RECOVER: False,
+                Attribute.ENCRYPT: False,
+                Attribute.DERIVE: False,
+                Attribute.WRAP: False,
+                Attribute.ID: key_id,
+            }
             if key_type in _CURVES:
                 parameters = session.create_domain_parameters(
                     KeyType.EC,
