@@ -21,9 +21,9 @@ from acmegate.common.config import Config, Secret, parse_config
 from acmegate.common.config.model import Pkcs11Key
 from acmegate.common.messages import CertificateSpec, NameAttribute, SanEntry
 from acmegate.common.x509names import spki_der
+from acmegate.signer import pkcs11_key
 from acmegate.signer.authorities import load_authorities, validate_config
 from acmegate.signer.issuance import issue
-from acmegate.signer import pkcs11_key
 from acmegate.signer.pkcs11_key import open_session, open_token
 from acmegate.signer.serials import new_serial
 from acmegate.signer.setup.create import init_ca

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,14 @@ if TYPE_CHECKING:
     from acmegate.signer.setup.report import CaReport
 
 KEY_TYPES = ["rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384"]
+
+ROOT_KEY_ONLINE = """\
+NOTE: the root CA's key {root_key} is online, next to the issuing CA's key. acmegate never
+uses it: move it offline (copy it, with its passphrase kept apart, to an encrypted medium in a
+safe or an offline machine, then delete it here). You need it again only to make another
+issuing CA under this root (`acmegate ca init --root-cert {out}/root.pem --root-key ...`) or to
+sign a renewal of this one. Keep {out}/root.pem: it is the trust anchor that devices and RADIUS
+servers install."""
 
 
 def _subject(pairs: Sequence[str]) -> list[tuple[str, str]]:
@@ -108,6 +117,9 @@ def cmd_ca_init(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     key = str(files.key) if files.key is not None else token.describe() if token else "?"
     _print_entry(f"created {files.certificate} and {key}", files.config_yaml)
+    if files.root_key is not None:
+        # On stderr: stdout stays the configuration entry, for pasting or piping.
+        print(ROOT_KEY_ONLINE.format(root_key=files.root_key, out=args.out), file=sys.stderr)
     return 0
 
 

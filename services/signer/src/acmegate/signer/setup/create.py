@@ -45,6 +45,7 @@ from acmegate.signer.setup.files import (
     config_snippet,
     decrypt_key,
     encrypt_key,
+    key_folder,
     load_certificates,
     refuse_existing,
     write_file,
@@ -186,7 +187,7 @@ def init_ca(
     except ChainError as exc:
         raise CaSetupError(str(exc)) from exc
 
-    out.mkdir(parents=True, exist_ok=True)
+    key_folder(out)
     root_pem_path = write_file(out / "root.pem", pem(root_cert).encode("ascii"))
     if root is None:
         assert root_key_path is not None
@@ -250,7 +251,7 @@ def import_ca(
     if chain:
         targets.append(out / f"{name}-chain.pem")
     refuse_existing(targets)
-    out.mkdir(parents=True, exist_ok=True)
+    key_folder(out)
     cert_path = write_file(out / f"{name}.pem", pem(certificate).encode("ascii"))
     key_path = write_file(out / f"{name}.key", encrypt_key(key, passphrase), secret=True)
     chain_paths: tuple[Path, ...] = ()

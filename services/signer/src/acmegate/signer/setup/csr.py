@@ -40,6 +40,7 @@ from acmegate.signer.setup.files import (
     config_snippet,
     decrypt_key,
     encrypt_key,
+    key_folder,
     load_certificates,
     refuse_existing,
     write_file,
@@ -94,7 +95,7 @@ def create_csr(
     )
     targets = [out / f"{name}.csr"] + ([out / f"{name}.key"] if token is None else [])
     refuse_existing(targets)
-    out.mkdir(parents=True, exist_ok=True)
+    key_folder(out)
     if token is None:
         assert passphrase
         private_key = generate_key(key_type)

@@ -1,9 +1,10 @@
 """What CA setup writes and reads: CA names, encrypted key files, certificates and the
 ``certificate_authorities:`` entry that uses them.
 
-Keys are re-encrypted as PKCS#8 with the operator's passphrase and written 0600; the passphrase
-itself is read from ``ACMEGATE_CA_PASSPHRASE`` at run time, never written anywhere. Nothing is
-ever overwritten.
+Keys are re-encrypted as PKCS#8 with the operator's passphrase (at least
+:data:`MIN_PASSPHRASE_LENGTH` characters; PBKDF2 at a current work factor, :mod:`.pkcs8`) and
+written 0600 into a folder created 0700; the passphrase itself is read at run time (an
+environment variable or a file), never written anywhere. Nothing is ever overwritten.
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ from pathlib import Path
 
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from acmegate.signer.ca_key import CaKeyError, CaPrivateKey
 from acmegate.signer.chains import ChainError, load_pem_certificates
 from acmegate.signer.file_key import decrypt_private_key
+from acmegate.signer.setup.pkcs8 import encrypt_private_key
 
 PASSPHRASE_ENV = "ACMEGATE_CA_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
 PIN_ENV = "ACMEGATE_PKCS11_PIN"
+# A key file that leaks can be attacked offline: the passphrase must resist guessing, whatever
+# the KDF's work factor (NIST SP 800-63B §5.1.1 asks 8 for online secrets; offline needs more).
+MIN_PASSPHRASE_LENGTH = 12
 _CA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -105,9 +109,12 @@ def check_name(name: str) -> None:
 
 
 def check_passphrase(passphrase: str) -> None:
-    """``CaSetupError`` for an empty passphrase."""
-    if not passphrase:
-        raise CaSetupError(f"a passphrase is required to encrypt the CA key (${PASSPHRASE_ENV})")
+    """``CaSetupError`` for a passphrase shorter than :data:`MIN_PASSPHRASE_LENGTH`."""
+    if len(passphrase) < MIN_PASSPHRASE_LENGTH:
+        raise CaSetupError(
+            f"the passphrase that encrypts the CA key must have at least "
+            f"{MIN_PASSPHRASE_LENGTH} characters (it has {len(passphrase)})"
+        )
 
 
 def load_certificates(data: bytes, what: str) -> list[x509.Certificate]:
@@ -127,12 +134,18 @@ def decrypt_key(data: bytes, password: str | None, what: str) -> CaPrivateKey:
 
 
 def encrypt_key(key: CaPrivateKey, passphrase: str) -> bytes:
-    """``key`` as PKCS#8 PEM encrypted with ``passphrase``."""
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(passphrase.encode("utf-8")),
-    )
+    """``key`` as PKCS#8 PEM encrypted with ``passphrase`` (:mod:`.pkcs8`)."""
+    return encrypt_private_key(key, passphrase)
+
+
+def key_folder(path: Path) -> None:
+    """Create ``path`` for key files, 0700 whatever the umask (an existing one is kept)."""
+    try:
+        path.mkdir(parents=True, mode=0o700)
+    except FileExistsError:
+        return
+    # mkdir's mode is masked by the umask; only the owner may list or enter the folder.
+    os.chmod(path, 0o700)
 
 
 def refuse_existing(paths: Sequence[Path]) -> None:
