@@ -140,7 +140,11 @@ async def test_a_token_key_gets_its_csr_signed_by_an_outside_root(
     hsm = softhsm()
     monkeypatch.setenv("ACMEGATE_TEST_PKCS11_PIN", hsm.pin)
     token = TokenKey(
-        hsm.module, hsm.token_label, f"rooted-{tmp_path.name}", hsm.pin, "ACMEGATE_TEST_PKCS11_PIN"
+        hsm.module,
+        hsm.token_label,
+        f"rooted-{tmp_path.name}",
+        hsm.pin,
+        Secret(env="ACMEGATE_TEST_PKCS11_PIN"),
     )
     out = tmp_path / "ca"
     made = create_csr(out, name="devices", common_name="Example Token CA", token=token)

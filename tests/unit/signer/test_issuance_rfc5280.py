@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
-from acmegate.common.config import parse_config
+from acmegate.common.config import Secret, parse_config
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.messages import CertificateSpec, NameAttribute, SanEntry
 from acmegate.common.x509names import spki_der
@@ -97,7 +97,7 @@ def authorities(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Authority
             key_type=key_type,  # type: ignore[arg-type]
             hash="sha384" if key_type == "ec-p384" else "sha256",
             passphrase=PASSPHRASE,
-            passphrase_env="ACMEGATE_TEST_LINT_PASSPHRASE",
+            passphrase_source=Secret(env="ACMEGATE_TEST_LINT_PASSPHRASE"),
         )
         config = parse_config(files.config_yaml, base_dir=folder)
         with pytest.MonkeyPatch.context() as patch:

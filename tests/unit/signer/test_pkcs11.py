@@ -53,7 +53,7 @@ def _token_ca(hsm: SoftHsm, folder: Path, key_type: KeyType = "ec-p256") -> tupl
         key_type=key_type,
         hash="sha256",
         passphrase=PASSPHRASE,
-        token=TokenKey(hsm.module, hsm.token_label, label, hsm.pin, pin_env=PIN_ENV),
+        token=TokenKey(hsm.module, hsm.token_label, label, hsm.pin, Secret(env=PIN_ENV)),
     )
     return files, parse_config(files.config_yaml, base_dir=folder)
 

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from acmegate.signer import der
+from acmegate.signer.setup.files import replace_file
 
 SUFFIX = ".crl.pem"
 _LINK = re.compile(r"^[0-9a-f]{8}\.r[0-9]+$")
@@ -130,19 +131,8 @@ def write_crl(directory: Path, ca: str, crl: x509.CertificateRevocationList) -> 
                 f"{ca}: {path} holds CRL number {kept}, newer than number {number} from the "
                 "source; kept it (is the source a replica that lags?)"
             )
-    _replace(path, pem)
+    replace_file(path, pem)
     return Written(path, number, replaced=True)
-
-
-def _replace(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
 
 
 def rehash(directory: Path) -> dict[str, str]:

@@ -10,6 +10,7 @@ a non-extractable key generated inside a PKCS#11 token (PIN from ``ACMEGATE_PKCS
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -17,7 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from acmegate.cli.errors import EXIT_FAILED, CliError, env_secret, load
+from acmegate.cli.errors import EXIT_FAILED, CliError, load
+from acmegate.common.config import Secret, SecretUnavailable
 
 if TYPE_CHECKING:
     from acmegate.signer.setup.files import TokenKey
@@ -51,6 +53,35 @@ def _read(path: str, what: str) -> bytes:
         raise CliError(f"cannot read {what} {path}: {exc.strerror}") from exc
 
 
+def _source(env: str, file: str | None) -> Secret:
+    """Where a secret comes from: ``--…-file`` if given, else the ``--…-env`` variable."""
+    return Secret(file=str(Path(file).resolve())) if file else Secret(env=env)
+
+
+def _reveal(source: Secret, what: str, *, option: str, confirm: bool = False) -> str:
+    """The secret's value; asked for on the terminal when its variable is unset (twice for a
+    new one); otherwise a CliError naming what is missing and the other ways to give it."""
+    try:
+        return source.reveal()
+    except SecretUnavailable as exc:
+        if source.env is None or not sys.stdin.isatty():
+            raise CliError(
+                f"{what}: {exc}; set it, give {option}-file FILE, or run the command in a "
+                "terminal to be asked"
+            ) from None
+    value = getpass.getpass(f"{what[:1].upper()}{what[1:]}: ")
+    if confirm and getpass.getpass("Repeat it: ") != value:
+        raise CliError("the passphrases differ")
+    if not value:
+        raise CliError(f"no {what} given")
+    print(
+        f"(the configuration entry reads it from ${source.env} where the signer runs; "
+        f"or change it to {{file: PATH}})",
+        file=sys.stderr,
+    )
+    return value
+
+
 def _token(args: argparse.Namespace) -> TokenKey | None:
     """The PKCS#11 key the options name, or None for a file key."""
     from acmegate.signer.setup.files import TokenKey
@@ -60,22 +91,41 @@ def _token(args: argparse.Namespace) -> TokenKey | None:
         return None
     if not all(given):
         raise CliError("--pkcs11-module, --token-label and --key-label go together")
-    pin = env_secret(args.pin_env, "the PKCS#11 user PIN")
-    return TokenKey(args.pkcs11_module, args.token_label, args.key_label, pin, args.pin_env)
+    source = _source(args.pin_env, args.pin_file)
+    pin = _reveal(source, f"user PIN of token {args.token_label!r}", option="--pin")
+    return TokenKey(args.pkcs11_module, args.token_label, args.key_label, pin, source)
 
 
-def _key_protection(args: argparse.Namespace) -> tuple[TokenKey | None, str | None]:
+def _passphrase(args: argparse.Namespace, *, new: bool) -> tuple[str, Secret]:
+    """The CA key passphrase (a new one is asked for twice) and where the entry reads it."""
+    source = _source(args.passphrase_env, args.passphrase_file)
+    what = (
+        "passphrase for the new CA keys (12 characters or more)"
+        if new
+        else (f"passphrase of {Path(args.out) / args.name}.key")
+    )
+    return _reveal(source, what, option="--passphrase", confirm=new), source
+
+
+def _key_protection(args: argparse.Namespace, *, new: bool) -> tuple[TokenKey | None, str | None]:
     """(the PKCS#11 token options, or None) and the file key's passphrase when not a token."""
     token = _token(args)
     if token is not None:
         return token, None
-    return None, env_secret(args.passphrase_env, "the CA key passphrase")
+    return None, _passphrase(args, new=new)[0]
 
 
 def _print_entry(what: str, config_yaml: str) -> None:
     print(what)
     print("add this to your configuration:\n")
     print(config_yaml)
+
+
+def _password(env: str | None, file: str | None, what: str) -> str | None:
+    """An optional password (of a key to import or of an existing root): env or file."""
+    if file:
+        return _reveal(Secret(file=file), what, option="--key-password")
+    return os.environ.get(env) if env else None
 
 
 def cmd_ca_init(args: argparse.Namespace) -> int:
@@ -90,14 +140,12 @@ def cmd_ca_init(args: argparse.Namespace) -> int:
         root = ExistingRoot(
             _read(args.root_cert, "root certificate"),
             _read(args.root_key, "root key"),
-            os.environ.get(args.root_key_password_env) if args.root_key_password_env else None,
+            _password(args.root_key_password_env, args.root_key_password_file, "root key password"),
         )
     # A passphrase protects the new root's key and a file key; a token CA under an
     # existing root needs none.
-    if root is None or token is None:
-        passphrase = env_secret(args.passphrase_env, "the CA key passphrase")
-    else:
-        passphrase = ""
+    source = _source(args.passphrase_env, args.passphrase_file)
+    passphrase = _passphrase(args, new=True)[0] if root is None or token is None else ""
     try:
         files = init_ca(
             args.out,
@@ -105,12 +153,13 @@ def cmd_ca_init(args: argparse.Namespace) -> int:
             common_name=args.common_name,
             subject=_subject(args.subject),
             key_type=args.key_type,
-            hash=args.hash,
+            hash=None if args.hash == "auto" else args.hash,
             root_validity_years=args.root_validity_years,
             intermediate_validity_years=args.validity_years,
             passphrase=passphrase,
             root=root,
-            passphrase_env=args.passphrase_env,
+            root_common_name=args.root_common_name,
+            passphrase_source=source,
             token=token,
         )
     except CaSetupError as exc:
@@ -127,18 +176,21 @@ def cmd_ca_import(args: argparse.Namespace) -> int:
     from acmegate.signer.setup.create import import_ca
     from acmegate.signer.setup.files import CaSetupError
 
-    passphrase = env_secret(args.passphrase_env, "the CA key passphrase")
-    key_password = os.environ.get(args.key_password_env) if args.key_password_env else None
+    certificate = _read(args.certificate, "certificate")
+    key = _read(args.key, "key")
+    chain = [_read(p, "chain certificate") for p in args.chain]
+    key_password = _password(args.key_password_env, args.key_password_file, "key password")
+    passphrase, source = _passphrase(args, new=True)
     try:
         files = import_ca(
             args.out,
             name=args.name,
-            certificate_pem=_read(args.certificate, "certificate"),
-            key_pem=_read(args.key, "key"),
+            certificate_pem=certificate,
+            key_pem=key,
             key_password=key_password,
-            chain_pems=[_read(p, "chain certificate") for p in args.chain],
+            chain_pems=chain,
             passphrase=passphrase,
-            passphrase_env=args.passphrase_env,
+            passphrase_source=source,
         )
     except CaSetupError as exc:
         raise CliError(str(exc)) from exc
@@ -150,7 +202,7 @@ def cmd_ca_csr(args: argparse.Namespace) -> int:
     from acmegate.signer.setup.csr import create_csr
     from acmegate.signer.setup.files import CaSetupError
 
-    token, passphrase = _key_protection(args)
+    token, passphrase = _key_protection(args, new=True)
     try:
         files = create_csr(
             args.out,
@@ -158,7 +210,7 @@ def cmd_ca_csr(args: argparse.Namespace) -> int:
             common_name=args.common_name,
             subject=_subject(args.subject),
             key_type=args.key_type,
-            hash=args.hash,
+            hash=None if args.hash == "auto" else args.hash,
             passphrase=passphrase,
             token=token,
         )
@@ -184,19 +236,24 @@ def cmd_ca_install(args: argparse.Namespace) -> int:
     from acmegate.signer.setup.csr import install_ca
     from acmegate.signer.setup.files import CaSetupError
 
-    token, passphrase = _key_protection(args)
+    certificate = _read(args.certificate, "signed certificate")
+    chain = [_read(p, "chain certificate") for p in args.chain]
+    token, passphrase = _key_protection(args, new=False)
     try:
         files = install_ca(
             args.out,
             name=args.name,
-            certificate_pem=_read(args.certificate, "signed certificate"),
-            chain_pems=[_read(p, "chain certificate") for p in args.chain],
+            certificate_pem=certificate,
+            chain_pems=chain,
             passphrase=passphrase,
             token=token,
-            passphrase_env=args.passphrase_env,
+            passphrase_source=_source(args.passphrase_env, args.passphrase_file),
+            force=args.force,
         )
     except CaSetupError as exc:
         raise CliError(str(exc)) from exc
+    for path in files.replaced:
+        print(f"replaced {path}")
     _print_entry(f"installed {files.certificate} (chain {files.chain[0]})", files.config_yaml)
     return 0
 
@@ -261,65 +318,177 @@ def _report_json(report: CaReport) -> dict[str, Any]:
 
 
 def _key_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--passphrase-env", default="ACMEGATE_CA_PASSPHRASE")
-    p.add_argument("--pkcs11-module", help="keep the CA key in a PKCS#11 token: the module (.so)")
-    p.add_argument("--token-label", help="the token's label")
-    p.add_argument("--key-label", help="the key pair's label in the token")
-    p.add_argument("--pin-env", default="ACMEGATE_PKCS11_PIN", help="env var with the user PIN")
+    p.add_argument(
+        "--passphrase-env",
+        default="ACMEGATE_CA_PASSPHRASE",
+        metavar="VAR",
+        help="environment variable with the passphrase of the CA key file; asked for on the "
+        "terminal when unset (default: %(default)s)",
+    )
+    p.add_argument(
+        "--passphrase-file", metavar="FILE", help="read the passphrase from this file instead"
+    )
+    p.add_argument(
+        "--pkcs11-module",
+        metavar="SO",
+        help="keep the CA key in a PKCS#11 token: the vendor's module, e.g. "
+        "/usr/lib/softhsm/libsofthsm2.so",
+    )
+    p.add_argument("--token-label", help="the token's label (with --pkcs11-module)")
+    p.add_argument("--key-label", help="the key pair's label in the token (with --pkcs11-module)")
+    p.add_argument(
+        "--pin-env",
+        default="ACMEGATE_PKCS11_PIN",
+        metavar="VAR",
+        help="environment variable with the token's user PIN; asked for on the terminal when "
+        "unset (default: %(default)s)",
+    )
+    p.add_argument("--pin-file", metavar="FILE", help="read the user PIN from this file instead")
+
+
+def _new_key_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--key-type",
+        default="ec-p384",
+        choices=KEY_TYPES,
+        help="the new CA key (default: %(default)s)",
+    )
+    p.add_argument(
+        "--hash",
+        default="auto",
+        choices=["auto", "sha256", "sha384"],
+        help="signature hash of the certificates (and CSR) this command signs; auto: sha384 "
+        "for ec-p384, sha256 otherwise. Leaf certificates follow their template, CRLs and "
+        "OCSP responses the key (default: %(default)s)",
+    )
+
+
+def _naming_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for the files (created 0700)"
+    )
+    p.add_argument(
+        "--name",
+        required=True,
+        help="the CA's name in the configuration; names its files <name>.pem, <name>.key",
+    )
 
 
 def register(commands: Any) -> None:
     ca = commands.add_parser("ca", help="certificate authorities")
     ca_commands = ca.add_subparsers(dest="ca_command", required=True)
     p = ca_commands.add_parser("init", help="create an issuing CA (and a root unless given)")
-    p.add_argument("--out", required=True, help="directory for the certificates and keys")
-    p.add_argument("--name", required=True, help="the CA's name in the configuration")
-    p.add_argument("--common-name", required=True)
-    p.add_argument("--subject", action="append", default=[], help="extra RDN, e.g. O=Example")
-    p.add_argument("--key-type", default="ec-p384", choices=KEY_TYPES)
-    p.add_argument("--hash", default="sha384", choices=["sha256", "sha384"])
-    p.add_argument("--root-validity-years", type=int, default=20)
-    p.add_argument("--validity-years", type=int, default=10)
-    p.add_argument("--root-cert", help="put the new CA under this existing root (PEM)")
-    p.add_argument("--root-key", help="the existing root's key (PEM)")
-    p.add_argument("--root-key-password-env", help="env var holding the root key's password")
+    _naming_options(p)
+    p.add_argument("--common-name", required=True, help="the issuing CA's CN (1 to 64 characters)")
+    p.add_argument(
+        "--subject",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an extra attribute before the CN in both subjects, e.g. O=Example (repeatable)",
+    )
+    _new_key_options(p)
+    p.add_argument(
+        "--validity-years",
+        type=int,
+        default=10,
+        help="the issuing CA's validity, capped at its root's (default: %(default)s)",
+    )
+    p.add_argument(
+        "--root-validity-years",
+        type=int,
+        default=20,
+        help="the new root's validity (default: %(default)s)",
+    )
+    p.add_argument(
+        "--root-common-name",
+        help="the new root's CN (default: the issuing CA's CN followed by ' Root')",
+    )
+    p.add_argument(
+        "--root-cert", metavar="PEM", help="put the new CA under this existing root instead"
+    )
+    p.add_argument("--root-key", metavar="PEM", help="the existing root's private key")
+    p.add_argument(
+        "--root-key-password-env", metavar="VAR", help="env var with the root key's password"
+    )
+    p.add_argument(
+        "--root-key-password-file", metavar="FILE", help="file with the root key's password"
+    )
     _key_options(p)
     p.set_defaults(func=cmd_ca_init)
 
     p = ca_commands.add_parser("import", help="import an existing issuing CA")
-    p.add_argument("--out", required=True)
-    p.add_argument("--name", required=True)
-    p.add_argument("--certificate", required=True)
-    p.add_argument("--key", required=True)
-    p.add_argument("--key-password-env", help="env var holding the key's current password")
-    p.add_argument("--chain", action="append", default=[], help="issuer certificates (PEM)")
-    p.add_argument("--passphrase-env", default="ACMEGATE_CA_PASSPHRASE")
+    _naming_options(p)
+    p.add_argument("--certificate", required=True, help="the issuing CA's certificate (PEM or DER)")
+    p.add_argument(
+        "--key", required=True, help="its private key (PEM or DER), re-encrypted on import"
+    )
+    p.add_argument(
+        "--key-password-env", metavar="VAR", help="env var with the key's current password"
+    )
+    p.add_argument(
+        "--key-password-file", metavar="FILE", help="file with the key's current password"
+    )
+    p.add_argument(
+        "--chain",
+        action="append",
+        default=[],
+        metavar="CERT",
+        help="the CA's issuer, then its issuers up to the root (PEM or DER; repeatable)",
+    )
+    p.add_argument(
+        "--passphrase-env",
+        default="ACMEGATE_CA_PASSPHRASE",
+        metavar="VAR",
+        help="environment variable with the passphrase the key is re-encrypted with; asked "
+        "for on the terminal when unset (default: %(default)s)",
+    )
+    p.add_argument(
+        "--passphrase-file", metavar="FILE", help="read the passphrase from this file instead"
+    )
     p.set_defaults(func=cmd_ca_import)
 
     p = ca_commands.add_parser(
         "csr", help="create an issuing CA key and a CSR for an enterprise root to sign"
     )
-    p.add_argument("--out", required=True)
-    p.add_argument("--name", required=True)
-    p.add_argument("--common-name", required=True)
-    p.add_argument("--subject", action="append", default=[], help="extra RDN, e.g. O=Example")
-    p.add_argument("--key-type", default="ec-p384", choices=KEY_TYPES)
-    p.add_argument("--hash", default="sha384", choices=["sha256", "sha384"])
+    _naming_options(p)
+    p.add_argument("--common-name", required=True, help="the issuing CA's CN (1 to 64 characters)")
+    p.add_argument(
+        "--subject",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an extra attribute before the CN, e.g. O=Example (repeatable)",
+    )
+    _new_key_options(p)
     _key_options(p)
     p.set_defaults(func=cmd_ca_csr)
 
     p = ca_commands.add_parser("install", help="install the certificate the root signed")
-    p.add_argument("--out", required=True, help="the directory `ca csr` wrote to")
-    p.add_argument("--name", required=True)
-    p.add_argument("--certificate", required=True, help="the signed CA certificate (PEM)")
+    p.add_argument("--out", required=True, metavar="DIR", help="the folder `ca csr` wrote to")
+    p.add_argument("--name", required=True, help="the name given to `ca csr`")
+    p.add_argument("--certificate", required=True, help="the signed CA certificate (PEM or DER)")
     p.add_argument(
-        "--chain", action="append", required=True, help="its issuer(s) up to the root (PEM)"
+        "--chain",
+        action="append",
+        required=True,
+        metavar="CERT",
+        help="its issuer, then its issuers up to the root (PEM or DER; repeatable)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an installed certificate (a renewal for the same key)",
     )
     _key_options(p)
     p.set_defaults(func=cmd_ca_install)
 
     p = ca_commands.add_parser("list", help="show the configured CAs and check their keys")
-    p.add_argument("--config", required=True)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--no-key-check", action="store_true", help="do not open the keys")
+    p.add_argument("--config", required=True, help="the gateway's configuration file")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument(
+        "--no-key-check",
+        action="store_true",
+        help="do not open the keys (no passphrase or PIN needed)",
+    )
     p.set_defaults(func=cmd_ca_list)

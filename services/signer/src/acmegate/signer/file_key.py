@@ -8,11 +8,13 @@ where a thread hop would cost more than the signature.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509 import ocsp
 
 from acmegate.common.config import SecretUnavailable
@@ -111,10 +113,23 @@ class FileCaKey:
 
 def decrypt_private_key(data: bytes, passphrase: str | None, *, what: str) -> CaPrivateKey:
     """Load a PEM private key usable by a CA (RSA or EC); ``what`` prefixes any error."""
+    return _loaded(serialization.load_pem_private_key, data, passphrase, what=what)
+
+
+def decrypt_der_private_key(data: bytes, passphrase: str | None, *, what: str) -> CaPrivateKey:
+    """:func:`decrypt_private_key` for a DER key file (``ca import`` takes either)."""
+    return _loaded(serialization.load_der_private_key, data, passphrase, what=what)
+
+
+def _loaded(
+    load: Callable[[bytes, bytes | None], PrivateKeyTypes],
+    data: bytes,
+    passphrase: str | None,
+    *,
+    what: str,
+) -> CaPrivateKey:
     try:
-        key = serialization.load_pem_private_key(
-            data, passphrase.encode("utf-8") if passphrase is not None else None
-        )
+        key = load(data, passphrase.encode("utf-8") if passphrase is not None else None)
     except TypeError as exc:
         # cryptography: a password was given for a clear key, or none for an encrypted one.
         raise CaKeyError(f"{what}: {exc}") from exc

@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from acmegate.common.clock import Clock, SystemClock
+from acmegate.common.config import Secret
 from acmegate.signer.ca_key import CaPrivateKey, CaPublicKey, hash_algorithm
 from acmegate.signer.chains import (
     ChainError,
@@ -36,10 +37,10 @@ from acmegate.signer.chains import (
     validate_path,
 )
 from acmegate.signer.setup.files import (
-    PASSPHRASE_ENV,
     CaFiles,
     CaSetupError,
     TokenKey,
+    check_common_name,
     check_name,
     check_passphrase,
     config_snippet,
@@ -53,6 +54,7 @@ from acmegate.signer.setup.files import (
 from acmegate.signer.setup.keygen import (
     CaHash,
     KeyType,
+    default_hash,
     generate_key,
     generate_token_ca_key,
     subject_attributes,
@@ -83,13 +85,13 @@ def init_ca(
     common_name: str,
     subject: Sequence[tuple[str, str]] = (),
     key_type: KeyType = "ec-p384",
-    hash: CaHash = "sha384",
+    hash: CaHash | None = None,
     root_validity_years: int = 20,
     intermediate_validity_years: int = 10,
     passphrase: str,
     root: ExistingRoot | None = None,
     root_common_name: str | None = None,
-    passphrase_env: str = PASSPHRASE_ENV,
+    passphrase_source: Secret | None = None,
     clock: Clock | None = None,
     token: TokenKey | None = None,
 ) -> CaFiles:
@@ -104,10 +106,15 @@ def init_ca(
     """
     out = Path(out_dir)
     check_name(name)
+    check_common_name(common_name)
+    if root is None:
+        root_common_name = root_common_name or f"{common_name} Root"
+        check_common_name(root_common_name, "the root's common name")
     if root is None or token is None:
         check_passphrase(passphrase)
     if root_validity_years < 1 or intermediate_validity_years < 1:
         raise CaSetupError("validity periods are whole years, at least 1")
+    hash = hash or default_hash(key_type)
     if hash not in ("sha256", "sha384"):
         raise CaSetupError(f"unsupported hash {hash!r}; sha256 or sha384")
     algorithm = hash_algorithm(hash)
@@ -135,7 +142,7 @@ def init_ca(
         root_subject = x509.Name(
             [
                 *extra,
-                x509.NameAttribute(NameOID.COMMON_NAME, root_common_name or f"{common_name} Root"),
+                x509.NameAttribute(NameOID.COMMON_NAME, root_common_name or common_name),
             ]
         )
         root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
@@ -207,7 +214,7 @@ def init_ca(
         key=key_path,
         chain=(root_pem_path,),
         root_key=root_key_path,
-        config_yaml=config_snippet(name, cert_path, (root_pem_path,), key_entry, passphrase_env),
+        config_yaml=config_snippet(name, cert_path, (root_pem_path,), key_entry, passphrase_source),
     )
 
 
@@ -220,7 +227,7 @@ def import_ca(
     key_password: str | None,
     chain_pems: Sequence[bytes] = (),
     passphrase: str,
-    passphrase_env: str = PASSPHRASE_ENV,
+    passphrase_source: Secret | None = None,
     clock: Clock | None = None,
 ) -> CaFiles:
     """Adopt an existing issuing CA: check it, re-encrypt its key, write ``<name>.*`` files.
@@ -264,7 +271,7 @@ def import_ca(
         key=key_path,
         chain=chain_paths,
         root_key=None,
-        config_yaml=config_snippet(name, cert_path, chain_paths, key_path, passphrase_env),
+        config_yaml=config_snippet(name, cert_path, chain_paths, key_path, passphrase_source),
     )
 
 

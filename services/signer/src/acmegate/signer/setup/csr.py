@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from acmegate.common.clock import Clock, SystemClock
+from acmegate.common.config import Secret
 from acmegate.signer.authorities import close_key
 from acmegate.signer.ca_key import CaKeyError, CaPublicKey
 from acmegate.signer.chains import (
@@ -31,10 +32,10 @@ from acmegate.signer.chains import (
 )
 from acmegate.signer.file_key import FileCaKey
 from acmegate.signer.setup.files import (
-    PASSPHRASE_ENV,
     CaFiles,
     CaSetupError,
     TokenKey,
+    check_common_name,
     check_name,
     check_passphrase,
     config_snippet,
@@ -43,11 +44,13 @@ from acmegate.signer.setup.files import (
     key_folder,
     load_certificates,
     refuse_existing,
+    replace_file,
     write_file,
 )
 from acmegate.signer.setup.keygen import (
     CaHash,
     KeyType,
+    default_hash,
     generate_key,
     generate_token_ca_key,
     subject_attributes,
@@ -74,7 +77,7 @@ def create_csr(
     common_name: str,
     subject: Sequence[tuple[str, str]] = (),
     key_type: KeyType = "ec-p384",
-    hash: CaHash = "sha384",
+    hash: CaHash | None = None,
     passphrase: str | None = None,
     token: TokenKey | None = None,
 ) -> CsrFiles:
@@ -86,8 +89,10 @@ def create_csr(
     """
     out = Path(out_dir)
     check_name(name)
+    check_common_name(common_name)
     if token is None:
         check_passphrase(passphrase or "")
+    hash = hash or default_hash(key_type)
     if hash not in ("sha256", "sha384"):
         raise CaSetupError(f"unsupported hash {hash!r}; sha256 or sha384")
     subject_name = x509.Name(
@@ -125,14 +130,17 @@ def install_ca(
     chain_pems: Sequence[bytes],
     passphrase: str | None = None,
     token: TokenKey | None = None,
-    passphrase_env: str = PASSPHRASE_ENV,
+    passphrase_source: Secret | None = None,
     clock: Clock | None = None,
+    force: bool = False,
 ) -> CaFiles:
     """Install the certificate the root issued for :func:`create_csr`'s key.
 
-    Checks that it is a CA certificate, unexpired, for the key ``<name>.key`` (or the token
-    key), and that ``chain_pems`` (its issuer up to the root) chains it to a self-signed
-    root; then writes ``<name>.pem`` and ``<name>-chain.pem``.
+    Checks the certificate and ``chain_pems`` (its issuer up to the root) as relying parties
+    will (:func:`~acmegate.signer.chains.validate_path`) and that it is for the key
+    ``<name>.key`` (or the token key); then writes ``<name>.pem`` and ``<name>-chain.pem``.
+    With ``force`` those replace the installed ones (a renewed certificate for the same key);
+    without it, nothing is overwritten.
     """
     out = Path(out_dir)
     check_name(name)
@@ -171,19 +179,30 @@ def install_ca(
             f"the signed certificate ({describe(certificate)}) is not for the key {where}; "
             "was it issued for another request?"
         )
-    targets = [out / f"{name}.pem", out / f"{name}-chain.pem"]
-    refuse_existing(targets)
-    cert_path = write_file(out / f"{name}.pem", pem(certificate).encode("ascii"))
-    chain_path = write_file(
-        out / f"{name}-chain.pem", "".join(pem(c) for c in chain).encode("ascii")
-    )
+    cert_path, chain_path = out / f"{name}.pem", out / f"{name}-chain.pem"
+    contents = {
+        cert_path: pem(certificate).encode("ascii"),
+        chain_path: "".join(pem(c) for c in chain).encode("ascii"),
+    }
+    replaced: tuple[Path, ...] = ()
+    if force:
+        replaced = tuple(path for path in contents if path.exists())
+        for path, data in contents.items():
+            replace_file(path, data)
+    else:
+        refuse_existing(
+            list(contents), "; to install a renewed certificate for the same key, add --force"
+        )
+        for path, data in contents.items():
+            write_file(path, data)
     return CaFiles(
         name=name,
         certificate=cert_path,
         key=key_entry if isinstance(key_entry, Path) else None,
         chain=(chain_path,),
         root_key=None,
-        config_yaml=config_snippet(name, cert_path, (chain_path,), key_entry, passphrase_env),
+        config_yaml=config_snippet(name, cert_path, (chain_path,), key_entry, passphrase_source),
+        replaced=replaced,
     )
 
 

@@ -12,15 +12,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 from cryptography import x509
 
+from acmegate.common.config import Secret
 from acmegate.signer.ca_key import CaKeyError, CaPrivateKey
 from acmegate.signer.chains import ChainError, load_pem_certificates
-from acmegate.signer.file_key import decrypt_private_key
+from acmegate.signer.file_key import decrypt_der_private_key, decrypt_private_key
 from acmegate.signer.setup.pkcs8 import encrypt_private_key
 
 PASSPHRASE_ENV = "ACMEGATE_CA_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
@@ -28,6 +29,8 @@ PIN_ENV = "ACMEGATE_PKCS11_PIN"
 # A key file that leaks can be attacked offline: the passphrase must resist guessing, whatever
 # the KDF's work factor (NIST SP 800-63B §5.1.1 asks 8 for online secrets; offline needs more).
 MIN_PASSPHRASE_LENGTH = 12
+UB_COMMON_NAME = 64
+_PEM_BEGIN = b"-----BEGIN"
 _CA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -44,7 +47,7 @@ class TokenKey:
     key_label: str
     pin: str
     # What the configuration entry names as the PIN's source (never the PIN itself).
-    pin_env: str = PIN_ENV
+    pin_source: Secret = field(default_factory=lambda: Secret(env=PIN_ENV))
 
     def describe(self) -> str:
         return f"PKCS#11 token {self.token_label!r} key {self.key_label!r}"
@@ -60,6 +63,8 @@ class CaFiles:
     chain: tuple[Path, ...]
     root_key: Path | None
     config_yaml: str
+    # What an install with ``force`` replaced.
+    replaced: tuple[Path, ...] = ()
 
     @property
     def key_description(self) -> str:
@@ -71,7 +76,7 @@ def config_snippet(
     certificate: Path,
     chain: Sequence[Path],
     key: Path | TokenKey,
-    passphrase_env: str = PASSPHRASE_ENV,
+    passphrase_source: Secret | None = None,
 ) -> str:
     """The ``certificate_authorities:`` entry for these files (absolute paths)."""
     key_entry: dict[str, object]
@@ -81,13 +86,13 @@ def config_snippet(
             "module": key.module,
             "token_label": key.token_label,
             "key_label": key.key_label,
-            "pin": {"env": key.pin_env},
+            "pin": _secret_entry(key.pin_source),
         }
     else:
         key_entry = {
             "type": "file",
             "path": str(key.resolve()),
-            "passphrase": {"env": passphrase_env},
+            "passphrase": _secret_entry(passphrase_source or Secret(env=PASSPHRASE_ENV)),
         }
     entry = {
         "name": name,
@@ -97,6 +102,19 @@ def config_snippet(
     }
     text: str = yaml.safe_dump({"certificate_authorities": [entry]}, sort_keys=False)
     return text
+
+
+def _secret_entry(source: Secret) -> dict[str, str]:
+    return {"env": source.env} if source.env is not None else {"file": str(source.file)}
+
+
+def check_common_name(value: str, what: str = "the common name") -> None:
+    """``CaSetupError`` unless ``value`` fits a CN (RFC 5280 §A.1 ub-common-name: 1..64)."""
+    if not 1 <= len(value) <= UB_COMMON_NAME:
+        raise CaSetupError(
+            f"{what}: a CN has 1 to {UB_COMMON_NAME} characters (RFC 5280 ub-common-name); "
+            f"{value!r} has {len(value)}"
+        )
 
 
 def check_name(name: str) -> None:
@@ -118,7 +136,13 @@ def check_passphrase(passphrase: str) -> None:
 
 
 def load_certificates(data: bytes, what: str) -> list[x509.Certificate]:
-    """Every certificate of a PEM bundle; ``CaSetupError`` naming ``what`` otherwise."""
+    """Every certificate of a PEM bundle, or the one of a DER file (``.cer``, as Windows and
+    AD CS export them); ``CaSetupError`` naming ``what`` otherwise."""
+    if _PEM_BEGIN not in data:
+        try:
+            return [x509.load_der_x509_certificate(data)]
+        except ValueError:
+            raise CaSetupError(f"{what} is neither a PEM nor a DER certificate") from None
     try:
         return load_pem_certificates(data, what=what)
     except ChainError as exc:
@@ -126,8 +150,11 @@ def load_certificates(data: bytes, what: str) -> list[x509.Certificate]:
 
 
 def decrypt_key(data: bytes, password: str | None, what: str) -> CaPrivateKey:
-    """A CA private key from PEM (``password`` if encrypted); ``CaSetupError`` otherwise."""
+    """A CA private key from PEM or DER (PKCS#8 or the traditional forms; ``password`` if
+    encrypted); ``CaSetupError`` otherwise."""
     try:
+        if _PEM_BEGIN not in data:
+            return decrypt_der_private_key(data, password or None, what=f"cannot load {what}")
         return decrypt_private_key(data, password or None, what=f"cannot load {what}")
     except CaKeyError as exc:
         raise CaSetupError(str(exc)) from exc
@@ -148,11 +175,24 @@ def key_folder(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
-def refuse_existing(paths: Sequence[Path]) -> None:
+def refuse_existing(paths: Sequence[Path], hint: str = "") -> None:
     """``CaSetupError`` if any of ``paths`` exists: setup never overwrites a file."""
     existing = [str(p) for p in paths if p.exists()]
     if existing:
-        raise CaSetupError(f"refusing to overwrite {', '.join(existing)}")
+        raise CaSetupError(f"refusing to overwrite {', '.join(existing)}{hint}")
+
+
+def replace_file(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically: written beside it, synced, then renamed, so
+    a reader sees the old file or the new one, never a part."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(temporary, mode)
+    os.replace(temporary, path)
 
 
 def write_file(path: Path, data: bytes, *, secret: bool = False) -> Path:

@@ -32,6 +32,12 @@ SUBJECT_ATTRIBUTES: dict[str, x509.ObjectIdentifier] = {
 _DOTTED_OID = re.compile(r"^[0-2](\.\d+)+$")
 
 
+def default_hash(key_type: KeyType) -> CaHash:
+    """The certificate signature hash that matches a key's strength: SHA-384 for P-384,
+    SHA-256 for P-256 and RSA (as CA/Browser Forum BR §7.1.3.2 pairs them)."""
+    return "sha384" if key_type == "ec-p384" else "sha256"
+
+
 def generate_key(key_type: KeyType) -> CaPrivateKey:
     """A new CA key of ``key_type``."""
     if key_type.startswith("rsa") and key_type[3:] in ("2048", "3072", "4096"):
