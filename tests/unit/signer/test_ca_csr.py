@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,15 +29,17 @@ from tests.support.softhsm import softhsm
 from tests.unit.signer.conftest import MakeCa
 from tests.unit.signer.helpers import openssl_verify
 
-CA_EXTENSIONS = """
-[v3_ca]
-basicConstraints = critical, CA:TRUE, pathlen:0
-keyUsage = critical, keyCertSign, cRLSign, digitalSignature
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[v3_leaf]
-basicConstraints = critical, CA:FALSE
-"""
+DOC = Path(__file__).resolve().parents[3] / "docs" / "pki.md"
+
+
+def documented_ca_cnf() -> str:
+    """The ``ca.cnf`` docs/pki.md tells a root's operators to sign with (so it cannot drift)."""
+    found = re.search(r"<!-- pki-test: ca.cnf -->\n```ini\n(.*?)```", DOC.read_text(), re.S)
+    assert found, "docs/pki.md lost its ca.cnf block"
+    return found[1]
+
+
+CA_EXTENSIONS = documented_ca_cnf() + "[v3_leaf]\nbasicConstraints = critical, CA:FALSE\n"
 
 
 def openssl(*args: str, cwd: Path) -> None:
