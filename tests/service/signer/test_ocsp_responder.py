@@ -10,6 +10,7 @@ import base64
 import email.utils
 import hashlib
 import subprocess
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from cryptography.x509 import ocsp
 
 from acmegate.common.messages import RevokeCertificates
 from acmegate.signer.db.revocations import revoke_certificates
+from acmegate.signer.service import SignerService
 from tests.service.signer.conftest import SignerWorld
 from tests.service.signer.test_revocation_publishing import REVOKE, issue, pki_config
 
@@ -50,6 +52,28 @@ async def post(http: aiohttp.ClientSession, url: str, body: bytes) -> bytes:
         return await response.read()
 
 
+@dataclass
+class Responder:
+    """A signer serving OCSP, its CA certificate, one certificate it issued, the OCSP URL."""
+
+    signer: SignerService
+    ca: x509.Certificate
+    certificate: x509.Certificate
+    base_url: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/ocsp/issuing"
+
+
+async def responder(world: SignerWorld) -> Responder:
+    config = pki_config(world)
+    assert config.pki is not None
+    signer = await world.start_signer(config_override=config)
+    ca = x509.load_pem_x509_certificate(world.files.certificate.read_bytes())
+    return Responder(signer, ca, await issue(world, signer, "o1"), config.pki.base_url)
+
+
 def status_of(der: bytes) -> ocsp.OCSPResponseStatus:
     return ocsp.load_der_ocsp_response(der).response_status
 
@@ -59,13 +83,10 @@ async def test_a_response_carries_its_signer_and_verifies_against_the_root_alone
 ) -> None:
     # FreeRADIUS (OCSP_basic_verify without extra certificates) and `openssl ocsp -respin`
     # find the signer only inside the response: without it every device was rejected.
-    config = pki_config(world)
-    assert config.pki is not None
-    signer = await world.start_signer(config_override=config)
-    ca = x509.load_pem_x509_certificate(world.files.certificate.read_bytes())
-    certificate = await issue(world, signer, "o1")
+    served = await responder(world)
+    ca, certificate = served.ca, served.certificate
     async with aiohttp.ClientSession() as http:
-        der = await post(http, f"{config.pki.base_url}/ocsp/issuing", request_der(certificate, ca))
+        der = await post(http, served.url, request_der(certificate, ca))
     response = ocsp.load_der_ocsp_response(der)
     assert response.certificates == [ca]
     (tmp_path / "response.der").write_bytes(der)
@@ -78,13 +99,10 @@ async def test_a_response_carries_its_signer_and_verifies_against_the_root_alone
 
 
 async def test_get_answers_carry_the_caching_headers_of_rfc_5019(world: SignerWorld) -> None:
-    config = pki_config(world)
-    assert config.pki is not None
-    signer = await world.start_signer(config_override=config)
-    ca = x509.load_pem_x509_certificate(world.files.certificate.read_bytes())
-    certificate = await issue(world, signer, "o1")
+    served = await responder(world)
+    ca, certificate = served.ca, served.certificate
     encoded = quote(base64.b64encode(request_der(certificate, ca)).decode(), safe="")
-    url = f"{config.pki.base_url}/ocsp/issuing/{encoded}"
+    url = f"{served.base_url}/ocsp/issuing/{encoded}"
     async with aiohttp.ClientSession() as http, http.get(url) as answer:
         assert answer.status == 200
         der = await answer.read()
@@ -105,7 +123,7 @@ async def test_get_answers_carry_the_caching_headers_of_rfc_5019(world: SignerWo
     )
     async with (
         aiohttp.ClientSession() as http,
-        http.get(f"{config.pki.base_url}/ocsp/issuing/{with_nonce}") as answer,
+        http.get(f"{served.base_url}/ocsp/issuing/{with_nonce}") as answer,
     ):
         assert answer.status == 200
         assert answer.headers["Cache-Control"] == "no-store"
@@ -115,12 +133,9 @@ async def test_get_answers_carry_the_caching_headers_of_rfc_5019(world: SignerWo
 async def test_nonces_longer_than_32_bytes_and_unknown_critical_extensions_are_refused(
     world: SignerWorld,
 ) -> None:
-    config = pki_config(world)
-    assert config.pki is not None
-    signer = await world.start_signer(config_override=config)
-    ca = x509.load_pem_x509_certificate(world.files.certificate.read_bytes())
-    certificate = await issue(world, signer, "o1")
-    url = f"{config.pki.base_url}/ocsp/issuing"
+    served = await responder(world)
+    ca, certificate = served.ca, served.certificate
+    url = served.url
     malformed = ocsp.OCSPResponseStatus.MALFORMED_REQUEST
     unknown = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00")
     async with aiohttp.ClientSession() as http:
@@ -145,12 +160,10 @@ async def test_nonces_longer_than_32_bytes_and_unknown_critical_extensions_are_r
 async def test_a_response_is_signed_once_per_status_and_reused_until_half_its_validity(
     world: SignerWorld,
 ) -> None:
-    config = pki_config(world)
-    assert config.pki is not None
-    signer = await world.start_signer(config_override=config)
-    ca = x509.load_pem_x509_certificate(world.files.certificate.read_bytes())
-    certificate, other = await issue(world, signer, "o1"), await issue(world, signer, "o2")
-    url = f"{config.pki.base_url}/ocsp/issuing"
+    served = await responder(world)
+    signer, ca, certificate = served.signer, served.ca, served.certificate
+    other = await issue(world, signer, "o2")
+    url = served.url
     async with aiohttp.ClientSession() as http:
         first = await post(http, url, request_der(certificate, ca))
         assert world.ledger.ocsp_signatures == 1
@@ -201,12 +214,9 @@ async def test_a_response_is_signed_once_per_status_and_reused_until_half_its_va
 async def test_concurrent_requests_for_one_certificate_are_answered_alike(
     world: SignerWorld,
 ) -> None:
-    config = pki_config(world)
-    assert config.pki is not None
-    signer = await world.start_signer(config_override=config)
-    ca = x509.load_pem_x509_certificate(world.files.certificate.read_bytes())
-    certificate = await issue(world, signer, "o1")
-    url = f"{config.pki.base_url}/ocsp/issuing"
+    served = await responder(world)
+    ca, certificate = served.ca, served.certificate
+    url = served.url
     async with aiohttp.ClientSession() as http:
         answers = await asyncio.gather(
             *(post(http, url, request_der(certificate, ca)) for _ in range(20))

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from acmegate.cli.main import build_parser, main
+from tests.unit.signer.test_ca_chains import ca, usage
 
 PASSPHRASE = "correct horse battery staple"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -167,39 +168,14 @@ def _sign(csr_path: Path, root_key: ec.EllipticCurvePrivateKey, root: x509.Certi
         .not_valid_before(NOW - timedelta(hours=1))
         .not_valid_after(NOW + timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(usage(), critical=True)
         .sign(root_key, hashes.SHA256())
     )
 
 
 def _root() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Enterprise Root")])
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return key, root
+    root = ca("Enterprise Root")
+    return root.key, root.certificate
 
 
 @pytest.mark.usefixtures("passphrase_env")

@@ -317,17 +317,21 @@ def _report_json(report: CaReport) -> dict[str, Any]:
     }
 
 
-def _key_options(p: argparse.ArgumentParser) -> None:
+def _passphrase_options(p: argparse.ArgumentParser, of: str) -> None:
     p.add_argument(
         "--passphrase-env",
         default="ACMEGATE_CA_PASSPHRASE",
         metavar="VAR",
-        help="environment variable with the passphrase of the CA key file; asked for on the "
-        "terminal when unset (default: %(default)s)",
+        help=f"environment variable with the passphrase {of}; asked for on the terminal when "
+        "unset (default: %(default)s)",
     )
     p.add_argument(
         "--passphrase-file", metavar="FILE", help="read the passphrase from this file instead"
     )
+
+
+def _key_options(p: argparse.ArgumentParser) -> None:
+    _passphrase_options(p, "of the CA key file")
     p.add_argument(
         "--pkcs11-module",
         metavar="SO",
@@ -436,16 +440,7 @@ def register(commands: Any) -> None:
         metavar="CERT",
         help="the CA's issuer, then its issuers up to the root (PEM or DER; repeatable)",
     )
-    p.add_argument(
-        "--passphrase-env",
-        default="ACMEGATE_CA_PASSPHRASE",
-        metavar="VAR",
-        help="environment variable with the passphrase the key is re-encrypted with; asked "
-        "for on the terminal when unset (default: %(default)s)",
-    )
-    p.add_argument(
-        "--passphrase-file", metavar="FILE", help="read the passphrase from this file instead"
-    )
+    _passphrase_options(p, "the key is re-encrypted with")
     p.set_defaults(func=cmd_ca_import)
 
     p = ca_commands.add_parser(
