@@ -367,6 +367,20 @@ def _new_key_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _new_ca_options(p: argparse.ArgumentParser, subject: str) -> None:
+    """What ``init`` and ``csr`` ask of a new issuing CA: its files, name and key."""
+    _naming_options(p)
+    p.add_argument("--common-name", required=True, help="the issuing CA's CN (1 to 64 characters)")
+    p.add_argument(
+        "--subject",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"{subject}, e.g. O=Example (repeatable)",
+    )
+    _new_key_options(p)
+
+
 def _naming_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", required=True, metavar="DIR", help="folder for the files (created 0700)"
@@ -382,16 +396,7 @@ def register(commands: Any) -> None:
     ca = commands.add_parser("ca", help="certificate authorities")
     ca_commands = ca.add_subparsers(dest="ca_command", required=True)
     p = ca_commands.add_parser("init", help="create an issuing CA (and a root unless given)")
-    _naming_options(p)
-    p.add_argument("--common-name", required=True, help="the issuing CA's CN (1 to 64 characters)")
-    p.add_argument(
-        "--subject",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="an extra attribute before the CN in both subjects, e.g. O=Example (repeatable)",
-    )
-    _new_key_options(p)
+    _new_ca_options(p, "an extra attribute before the CN in both subjects")
     p.add_argument(
         "--validity-years",
         type=int,
@@ -446,16 +451,7 @@ def register(commands: Any) -> None:
     p = ca_commands.add_parser(
         "csr", help="create an issuing CA key and a CSR for an enterprise root to sign"
     )
-    _naming_options(p)
-    p.add_argument("--common-name", required=True, help="the issuing CA's CN (1 to 64 characters)")
-    p.add_argument(
-        "--subject",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="an extra attribute before the CN, e.g. O=Example (repeatable)",
-    )
-    _new_key_options(p)
+    _new_ca_options(p, "an extra attribute before the CN")
     _key_options(p)
     p.set_defaults(func=cmd_ca_csr)
 
