@@ -268,8 +268,6 @@ def _not_the_device(what: str, named: str, device: str) -> str:
 def _dns_names_the_device(name: str, issued: _Issued, record: DeviceRecord) -> bool:
     """A SAN dNSName names the device when its first label is the device's serial or UDID
     (docs/radius.md), or the signal source lists it as the device's DNS name."""
-    if issued.record.device_serial is None and issued.record.device_udid is None:
-        return False
     label = _LABEL.match(name)
     if label is not None and issued.names_the_device(label[1]):
         return True
