@@ -73,8 +73,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from acmegate.cli.compose import SERVICE_NAMES, migrate_database, resolve_database
 
-    config = load(args.config)
-    database = resolve_database(config)
+    # Without --config only ACMEGATE_DATABASE_URL is needed: a Kubernetes Job that mounts no
+    # configuration stays the same when the configuration changes (docs/deploy.md).
+    if args.config is None:
+        database = os.environ.get("ACMEGATE_DATABASE_URL") or None
+    else:
+        database = resolve_database(load(args.config))
     if database is None:
         raise CliError("database.url (or ACMEGATE_DATABASE_URL) is required to migrate")
     applied = asyncio.run(migrate_database(database, SERVICE_NAMES))
@@ -109,7 +113,9 @@ def register(commands: Any) -> None:
     p.set_defaults(func=cmd_run)
 
     p = commands.add_parser("migrate", help="apply database migrations")
-    p.add_argument("--config", required=True)
+    p.add_argument(
+        "--config", help="YAML configuration file (default: ACMEGATE_DATABASE_URL alone)"
+    )
     p.set_defaults(func=cmd_migrate)
 
     config = commands.add_parser("config", help="configuration tools")
