@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 
 from acmegate.common.ids import b64url
 from acmegate.testkit.acme_session import AcmeSession
@@ -157,5 +158,21 @@ async def test_a_service_process_answers_health_and_readiness_probes(
             for path in ("/healthz", "/readyz"):
                 async with http.get(f"http://127.0.0.1:{port}{path}") as response:
                     assert response.status == 200, await response.text()
+    finally:
+        await stop_service(proc, pump)
+
+
+async def test_attestation_runs_without_a_database_secret(
+    files: GatewayFiles, amqp_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its deployments give attestation only the broker URL; the configuration still names
+    # ACMEGATE_DATABASE_URL for the other services.
+    config = yaml.safe_load(files.config_path.read_text())
+    config["database"] = {"url": {"env": "ACMEGATE_DATABASE_URL"}}
+    files.config_path.write_text(yaml.safe_dump(config))
+    monkeypatch.delenv("ACMEGATE_DATABASE_URL", raising=False)
+    proc, pump = await start_service("attestation", files, {"ACMEGATE_AMQP_URL": amqp_server_url})
+    try:
+        assert proc.process.returncode is None, "\n".join(proc.output)
     finally:
         await stop_service(proc, pump)

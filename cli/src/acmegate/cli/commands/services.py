@@ -40,7 +40,13 @@ def cmd_standalone(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from acmegate.cli.compose import SERVICE_NAMES, resolve_database, running, wait_for_signal
+    from acmegate.cli.compose import (
+        SERVICE_NAMES,
+        STATEFUL,
+        resolve_database,
+        running,
+        wait_for_signal,
+    )
     from acmegate.common.health import HealthServer
 
     if args.service not in SERVICE_NAMES:
@@ -49,8 +55,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     configure_logging(config, args.service)
     check(config, [args.service])
 
+    # A service without a database (attestation) is given no database URL to read, so its
+    # deployment needs no database secret.
+    database = resolve_database(config) if args.service in STATEFUL else None
+
     async def main() -> None:
-        async with running(config, [args.service], database=resolve_database(config)) as state:
+        async with running(config, [args.service], database=database) as state:
             health = None
             if args.health_port:
                 health = HealthServer(state.runtime, args.health_host, args.health_port)
