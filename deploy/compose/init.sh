@@ -1,6 +1,6 @@
 #!/bin/sh
-# The one-time step before `docker compose up`: run as `docker compose run --rm init`, inside the
-# acmegate image, as root, with this folder mounted at /compose. It creates what
+# The one-time step before `docker compose up`, run as `docker compose --profile init run --rm init`:
+# inside the acmegate image, as root, with this folder mounted at /compose. It creates what
 # docker-compose.yml mounts and never overwrites anything that exists:
 #
 #   secrets/   random passwords and tokens, and the URLs built from them (one file each)
