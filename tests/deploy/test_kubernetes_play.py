@@ -32,7 +32,7 @@ import yaml
 from cryptography import x509
 
 from acmegate.cli.compose import SERVICE_NAMES
-from acmegate.signer.ca_init import init_ca
+from acmegate.signer.setup.create import init_ca
 from tests.deploy.kustomize import TARGETS, Doc, of_kind, render
 from tests.deploy.podman import RUN_ID, http_get, podman
 from tests.support.gateway import free_port

@@ -42,9 +42,9 @@ def cmd_standalone(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from acmegate.cli.compose import (
         SERVICE_NAMES,
-        STATEFUL,
         resolve_database,
         running,
+        schema_migrations,
         wait_for_signal,
     )
     from acmegate.common.health import HealthServer
@@ -55,9 +55,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     configure_logging(config, args.service)
     check(config, [args.service])
 
-    # A service without a database (attestation) is given no database URL to read, so its
-    # deployment needs no database secret.
-    database = resolve_database(config) if args.service in STATEFUL else None
+    # A service that owns no schema (attestation) reads no database URL, so its deployment
+    # needs no database secret.
+    database = resolve_database(config) if schema_migrations([args.service]) else None
 
     async def main() -> None:
         async with running(config, [args.service], database=database) as state:
