@@ -11,11 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
-from acmegate.testkit.device import EnrollmentResult, SimulatedDevice
+from acmegate.testkit.apple_ca import AttestationCA
 from tests.deploy.podman import (
     RUN_ID,
     inspect,
@@ -24,7 +22,13 @@ from tests.deploy.podman import (
     remove_containers,
     wait_http,
 )
-from tests.support.gateway import GatewayFiles, free_port, gateway_config
+from tests.support.gateway import (
+    GatewayFiles,
+    enroll,
+    free_port,
+    gateway_config,
+    issued_and_delivered,
+)
 from tests.support.openssl import verify_client_chain
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -94,30 +98,10 @@ def deployment(
         remove_containers(list(containers.values()))
 
 
-async def enroll(files: GatewayFiles, ca: AttestationCA, serial: str) -> EnrollmentResult:
-    device = SimulatedDevice(
-        files.directory_url, serial, LeafClaims.macos(serial), ca, poll_timeout=90
-    )
-    try:
-        return await device.enroll()
-    finally:
-        await device.close()
-
-
-async def issued_and_delivered(database_url: str) -> tuple[int, int]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        issued = await connection.fetchval("SELECT count(*) FROM pki.certificates")
-        delivered = await connection.fetchval("SELECT count(*) FROM acme.certificates")
-        return int(issued), int(delivered)
-    finally:
-        await connection.close()
-
-
 async def test_a_device_enrolls_through_the_containers_and_openssl_accepts_the_chain(
     deployment: Deployment, attestation_ca: AttestationCA, tmp_path: Path
 ) -> None:
-    result = await enroll(deployment.files, attestation_ca, "C02E2E00001")
+    result = await enroll(deployment.files, attestation_ca, "C02E2E00001", poll_timeout=90)
     assert result.ok, result.problems
     assert result.certificate_chain_pem is not None
     verified = await asyncio.to_thread(
@@ -136,7 +120,8 @@ async def test_a_crashed_signer_container_is_restarted_and_the_work_finishes_onc
     pid = int(inspect(signer, "{{.State.Pid}}"))
     serials = SERIALS * 16
     pending = [
-        asyncio.create_task(enroll(deployment.files, attestation_ca, serial)) for serial in serials
+        asyncio.create_task(enroll(deployment.files, attestation_ca, serial, poll_timeout=90))
+        for serial in serials
     ]
     # Kill the signer's process (as the kernel's OOM killer would) once it signed an order.
     for _ in range(1500):
