@@ -224,7 +224,7 @@ def played(
         yield played
     finally:
         if played.pods:
-            podman("pod", "rm", "--force", *played.pods, check=False, timeout=120)
+            podman("pod", "rm", "--force", "--time", "3", *played.pods, check=False, timeout=120)
         if played.podman_secrets:
             podman("secret", "rm", *played.podman_secrets, check=False)
         podman("volume", "rm", "--force", config_map["metadata"]["name"], check=False)
