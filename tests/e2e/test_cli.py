@@ -147,6 +147,34 @@ def test_config_check_names_the_bad_key(tmp_path: Path) -> None:
     assert "$.server.port" in done.stderr and "Traceback" not in done.stderr
 
 
+async def test_migrate_needs_only_the_database_url_and_is_idempotent(database_url: str) -> None:
+    # The Kubernetes migrate Job runs `acmegate migrate` with no configuration file.
+    first = await asyncio.to_thread(
+        acmegate, "migrate", env={"ACMEGATE_DATABASE_URL": database_url}
+    )
+    assert first.returncode == 0, first.stderr
+    assert "applied " in first.stdout
+    again = await asyncio.to_thread(
+        acmegate, "migrate", env={"ACMEGATE_DATABASE_URL": database_url}
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "database is up to date"
+
+
+def test_migrate_without_a_database_says_what_is_missing() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ACMEGATE_DATABASE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "acmegate.cli.main", "migrate"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "ACMEGATE_DATABASE_URL" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_ca_init_needs_the_passphrase_in_the_environment(tmp_path: Path) -> None:
     done = acmegate(
         "ca",

@@ -8,17 +8,19 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 
 from acmegate.common.ids import b64url
 from acmegate.testkit.acme_session import AcmeSession
-from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
-from acmegate.testkit.device import EnrollmentResult, SimulatedDevice
+from acmegate.testkit.apple_ca import AttestationCA
 from tests.e2e.test_protocol import csr_der, ready_order
 from tests.support.gateway import (
     GatewayFiles,
     distributed_gateway,
+    enroll,
     free_port,
     gateway_config,
+    issued_and_delivered,
     start_service,
     stop_service,
 )
@@ -36,28 +38,6 @@ def files(tmp_path: Path, attestation_ca: AttestationCA, bus_namespace: str) -> 
 
 def env(database_url: str, amqp_url: str) -> dict[str, str]:
     return {"ACMEGATE_DATABASE_URL": database_url, "ACMEGATE_AMQP_URL": amqp_url}
-
-
-async def enroll(files: GatewayFiles, ca: AttestationCA, serial: str) -> EnrollmentResult:
-    device = SimulatedDevice(
-        files.directory_url, serial, LeafClaims.macos(serial), ca, poll_timeout=60
-    )
-    try:
-        return await device.enroll()
-    finally:
-        await device.close()
-
-
-async def counts(database_url: str) -> tuple[int, int]:
-    import asyncpg
-
-    connection = await asyncpg.connect(database_url)
-    try:
-        issued = await connection.fetchval("SELECT count(*) FROM pki.certificates")
-        delivered = await connection.fetchval("SELECT count(*) FROM acme.certificates")
-        return int(issued), int(delivered)
-    finally:
-        await connection.close()
 
 
 async def test_a_device_enrolls_through_four_processes_over_rabbitmq(
@@ -90,7 +70,7 @@ async def test_orders_wait_for_a_signer_that_was_down_and_are_signed_once(
         )
         results = await asyncio.gather(*pending)
     assert all(r.ok for r in results), [r.problems for r in results]
-    assert await counts(database_url) == (len(SERIALS), len(SERIALS))
+    assert await issued_and_delivered(database_url) == (len(SERIALS), len(SERIALS))
 
 
 async def test_a_signer_killed_mid_stream_loses_and_duplicates_nothing(
@@ -101,19 +81,19 @@ async def test_a_signer_killed_mid_stream_loses_and_duplicates_nothing(
         pending = [asyncio.create_task(enroll(files, attestation_ca, s)) for s in serials]
         # Kill the signer once it has signed some of the orders but not all of them.
         for _ in range(600):
-            issued, _ = await counts(database_url)
+            issued, _ = await issued_and_delivered(database_url)
             if issued:
                 break
             await asyncio.sleep(0.02)
         await stop_service(*services.pop("signer"), kill=True)
-        issued_before_crash, _ = await counts(database_url)
+        issued_before_crash, _ = await issued_and_delivered(database_url)
         assert 0 < issued_before_crash < len(serials)
         services["signer"] = await start_service(
             "signer", files, env(database_url, amqp_server_url)
         )
         results = await asyncio.gather(*pending)
     assert all(r.ok for r in results), [r.problems for r in results if not r.ok]
-    assert await counts(database_url) == (len(serials), len(serials))
+    assert await issued_and_delivered(database_url) == (len(serials), len(serials))
 
 
 async def test_a_frontend_restart_does_not_lose_an_order_in_processing(
@@ -139,7 +119,7 @@ async def test_a_frontend_restart_does_not_lose_an_order_in_processing(
             assert final.json_object()["status"] == "valid"
             chain = await acme.post_as_get(final.json_object()["certificate"])
             assert "BEGIN CERTIFICATE" in chain.text
-    assert await counts(database_url) == (1, 1)
+    assert await issued_and_delivered(database_url) == (1, 1)
 
 
 async def test_a_service_process_answers_health_and_readiness_probes(
@@ -157,5 +137,21 @@ async def test_a_service_process_answers_health_and_readiness_probes(
             for path in ("/healthz", "/readyz"):
                 async with http.get(f"http://127.0.0.1:{port}{path}") as response:
                     assert response.status == 200, await response.text()
+    finally:
+        await stop_service(proc, pump)
+
+
+async def test_attestation_runs_without_a_database_secret(
+    files: GatewayFiles, amqp_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its deployments give attestation only the broker URL; the configuration still names
+    # ACMEGATE_DATABASE_URL for the other services.
+    config = yaml.safe_load(files.config_path.read_text())
+    config["database"] = {"url": {"env": "ACMEGATE_DATABASE_URL"}}
+    files.config_path.write_text(yaml.safe_dump(config))
+    monkeypatch.delenv("ACMEGATE_DATABASE_URL", raising=False)
+    proc, pump = await start_service("attestation", files, {"ACMEGATE_AMQP_URL": amqp_server_url})
+    try:
+        assert proc.process.returncode is None, "\n".join(proc.output)
     finally:
         await stop_service(proc, pump)

@@ -29,7 +29,8 @@ from acmegate.cli.compose import SERVICE_NAMES, Running, running
 from acmegate.common.bus import AmqpBus, Bus
 from acmegate.common.config import Config, load_config
 from acmegate.signer.setup.create import init_ca
-from acmegate.testkit.apple_ca import AttestationCA
+from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
+from acmegate.testkit.device import EnrollmentResult, SimulatedDevice
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -326,12 +327,38 @@ async def distributed_gateway(
             await stop_service(proc, pump)
 
 
+async def enroll(
+    files: GatewayFiles, ca: AttestationCA, serial: str, *, poll_timeout: float = 60
+) -> EnrollmentResult:
+    """One simulated Mac with ``serial`` enrolls through the gateway's ACME directory."""
+    device = SimulatedDevice(
+        files.directory_url, serial, LeafClaims.macos(serial), ca, poll_timeout=poll_timeout
+    )
+    try:
+        return await device.enroll()
+    finally:
+        await device.close()
+
+
+async def issued_and_delivered(database_url: str) -> tuple[int, int]:
+    """How many certificates the signer issued and the frontend delivered (once each, or not)."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        issued = await connection.fetchval("SELECT count(*) FROM pki.certificates")
+        delivered = await connection.fetchval("SELECT count(*) FROM acme.certificates")
+        return int(issued), int(delivered)
+    finally:
+        await connection.close()
+
+
 __all__ = [
     "SERVICE_NAMES",
     "Gateway",
     "GatewayFiles",
     "distributed_gateway",
+    "enroll",
     "gateway_config",
+    "issued_and_delivered",
     "running_gateway",
     "start_service",
     "stop_service",

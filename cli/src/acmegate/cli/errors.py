@@ -17,6 +17,23 @@ class CliError(Exception):
     """A clear error for the person at the terminal (exit code 2)."""
 
 
+# Modules of the ``dev`` extra of acmegate-cli, which production installs (the container image)
+# leave out.
+DEV_EXTRA_MODULES = ("acmegate.testkit", "pgserver")
+
+
+def missing_dev_extra(exc: ModuleNotFoundError) -> CliError | None:
+    """A CliError naming the ``dev`` extra if ``exc`` is about one of its modules, else None."""
+    name = exc.name or ""
+    if not any(name == module or name.startswith(module + ".") for module in DEV_EXTRA_MODULES):
+        return None
+    return CliError(
+        f"this command needs the development extras ({name} is not installed): "
+        "install acmegate-cli[dev]; production installs such as the container image leave "
+        "them out"
+    )
+
+
 def load(path: str) -> Config:
     try:
         return load_config(path)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from acmegate.cli import commands
-from acmegate.cli.errors import EXIT_USAGE, CliError
+from acmegate.cli.errors import EXIT_USAGE, CliError, missing_dev_extra
 from acmegate.common.config import SecretUnavailable
 
 
@@ -34,6 +34,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except (CliError, SecretUnavailable) as exc:
         print(f"acmegate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModuleNotFoundError as exc:
+        error = missing_dev_extra(exc)
+        if error is None:
+            raise
+        print(f"acmegate: {error}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -17,14 +17,15 @@ import structlog
 
 from acmegate.common.config import Config, Secret
 from acmegate.common.config.model import FileKey
-from acmegate.testkit.apple_ca import AttestationCA
 
 log = structlog.get_logger(__name__)
 
 
 def bootstrap_dev(config: Config) -> list[str]:
     """Create the dev CA and the test attestation root if missing; what was done, as lines."""
+    # The test kit is a development extra (acmegate-cli[dev]), absent from production installs.
     from acmegate.signer.setup.create import init_ca
+    from acmegate.testkit.apple_ca import AttestationCA
 
     done: list[str] = []
     for ca in config.certificate_authorities[:1]:

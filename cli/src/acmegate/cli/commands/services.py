@@ -40,7 +40,13 @@ def cmd_standalone(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from acmegate.cli.compose import SERVICE_NAMES, resolve_database, running, wait_for_signal
+    from acmegate.cli.compose import (
+        SERVICE_NAMES,
+        resolve_database,
+        running,
+        schema_migrations,
+        wait_for_signal,
+    )
     from acmegate.common.health import HealthServer
 
     if args.service not in SERVICE_NAMES:
@@ -49,8 +55,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     configure_logging(config, args.service)
     check(config, [args.service])
 
+    # A service that owns no schema (attestation) reads no database URL, so its deployment
+    # needs no database secret.
+    database = resolve_database(config) if schema_migrations([args.service]) else None
+
     async def main() -> None:
-        async with running(config, [args.service], database=resolve_database(config)) as state:
+        async with running(config, [args.service], database=database) as state:
             health = None
             if args.health_port:
                 health = HealthServer(state.runtime, args.health_host, args.health_port)
@@ -73,8 +83,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from acmegate.cli.compose import SERVICE_NAMES, migrate_database, resolve_database
 
-    config = load(args.config)
-    database = resolve_database(config)
+    # Without --config only ACMEGATE_DATABASE_URL is needed: a Kubernetes Job that mounts no
+    # configuration stays the same when the configuration changes (docs/deploy.md).
+    if args.config is None:
+        database = os.environ.get("ACMEGATE_DATABASE_URL") or None
+    else:
+        database = resolve_database(load(args.config))
     if database is None:
         raise CliError("database.url (or ACMEGATE_DATABASE_URL) is required to migrate")
     applied = asyncio.run(migrate_database(database, SERVICE_NAMES))
@@ -109,7 +123,9 @@ def register(commands: Any) -> None:
     p.set_defaults(func=cmd_run)
 
     p = commands.add_parser("migrate", help="apply database migrations")
-    p.add_argument("--config", required=True)
+    p.add_argument(
+        "--config", help="YAML configuration file (default: ACMEGATE_DATABASE_URL alone)"
+    )
     p.set_defaults(func=cmd_migrate)
 
     config = commands.add_parser("config", help="configuration tools")

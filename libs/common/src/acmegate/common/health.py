@@ -11,6 +11,10 @@ from aiohttp import web
 from acmegate.common.runtime import Runtime
 from acmegate.common.server_header import hide_server_version
 
+# How long /readyz waits for the database; a probe of /readyz must wait longer than this
+# (deploy/k8s readiness probes, the image's HEALTHCHECK).
+DATABASE_CHECK_TIMEOUT = 2.0
+
 
 @dataclass
 class HealthServer:
@@ -41,7 +45,7 @@ class HealthServer:
             problems.append("message bus not connected")
         if self.runtime.pool is not None:
             try:
-                await self.runtime.pool.fetchval("SELECT 1", timeout=2)
+                await self.runtime.pool.fetchval("SELECT 1", timeout=DATABASE_CHECK_TIMEOUT)
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 problems.append(f"database: {type(exc).__name__}")
         if problems:
