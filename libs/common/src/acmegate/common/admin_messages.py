@@ -14,6 +14,7 @@ from datetime import datetime
 import msgspec
 
 from acmegate.common.messages import EnrollmentRecord, Identifier
+from acmegate.common.vocabulary import CertificateState, CertificateStatus, RevocationReason
 
 
 class CaSummary(msgspec.Struct, frozen=True):
@@ -48,7 +49,7 @@ class CertificateSummary(msgspec.Struct, frozen=True):
     ``chain_pem`` only when shown alone (null/empty in searches)."""
 
     serial: str
-    status: str  # valid | revoked (as stored; `expired` says whether not_after has passed)
+    status: CertificateStatus  # as stored; `expired` says whether not_after has passed
     expired: bool
     ca: str
     template: str
@@ -60,7 +61,7 @@ class CertificateSummary(msgspec.Struct, frozen=True):
     identifier: Identifier | None = None
     device_serial: str | None = None
     revoked_at: datetime | None = None
-    revocation_reason: str | None = None
+    revocation_reason: RevocationReason | None = None
     subject: str | None = None
     subject_alt_names: list[str] = msgspec.field(default_factory=list)
     record: EnrollmentRecord | None = None
@@ -76,7 +77,7 @@ class AdminQueryCertificates(
     device_serial: str | None = None
     account_id: str | None = None
     ca: str | None = None
-    status: str | None = None
+    status: CertificateStatus | None = None
     limit: int = 100
 
 
@@ -101,7 +102,7 @@ class AdminRevokeCertificate(
 
     correlation_id: str
     serial: str
-    reason: str
+    reason: RevocationReason
 
 
 class AdminCertificate(msgspec.Struct, frozen=True, tag="admin.cert.shown.v1", tag_field="type"):
@@ -115,7 +116,7 @@ class AdminCertificate(msgspec.Struct, frozen=True, tag="admin.cert.shown.v1", t
 
 class CertificateCount(msgspec.Struct, frozen=True):
     ca: str
-    status: str  # valid | expired | revoked
+    status: CertificateState
     count: int
 
 

@@ -8,46 +8,15 @@ what the device sees, and the URN prefix and HTTP statuses live in one table at 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from acmegate.common.messages import Identifier, Problem, Subproblem
+from acmegate.common.vocabulary import ErrorKind
 
-
-class ErrorKind(enum.StrEnum):
-    """ACME error types (RFC 8555 §6.7 and draft-ietf-acme-device-attest §6)."""
-
-    ACCOUNT_DOES_NOT_EXIST = "accountDoesNotExist"
-    ALREADY_REVOKED = "alreadyRevoked"
-    BAD_CSR = "badCSR"
-    BAD_NONCE = "badNonce"
-    BAD_PUBLIC_KEY = "badPublicKey"
-    BAD_REVOCATION_REASON = "badRevocationReason"
-    BAD_SIGNATURE_ALGORITHM = "badSignatureAlgorithm"
-    COMPOUND = "compound"
-    EXTERNAL_ACCOUNT_REQUIRED = "externalAccountRequired"
-    INCORRECT_RESPONSE = "incorrectResponse"
-    INVALID_CONTACT = "invalidContact"
-    MALFORMED = "malformed"
-    ORDER_NOT_READY = "orderNotReady"
-    RATE_LIMITED = "rateLimited"
-    REJECTED_IDENTIFIER = "rejectedIdentifier"
-    SERVER_INTERNAL = "serverInternal"
-    UNAUTHORIZED = "unauthorized"
-    UNSUPPORTED_CONTACT = "unsupportedContact"
-    UNSUPPORTED_IDENTIFIER = "unsupportedIdentifier"
-    USER_ACTION_REQUIRED = "userActionRequired"
-    # draft-ietf-acme-device-attest §6: the attestation statement is unacceptable.
-    BAD_ATTESTATION_STATEMENT = "badAttestationStatement"
-    # Not ACME types: HTTP-level outcomes the frontend renders with the `malformed` URN but
-    # its own status (404, 405, 413, 415, 503).
-    NOT_FOUND = "notFound"
-    METHOD_NOT_ALLOWED = "methodNotAllowed"
-    PAYLOAD_TOO_LARGE = "payloadTooLarge"
-    UNSUPPORTED_MEDIA_TYPE = "unsupportedMediaType"
-    UNAVAILABLE = "unavailable"
-    CONFLICT = "conflict"
+# ErrorKind is defined with the rest of the shared vocabulary; every place that raises needs
+# both, so it is exported here as well.
+__all__ = ["AcmeError", "ErrorKind", "malformed", "not_found", "unauthorized"]
 
 
 @dataclass
@@ -68,7 +37,7 @@ class AcmeError(Exception):
     def to_problem(self) -> Problem:
         """The form that travels on the bus and is stored on challenges and orders."""
         return Problem(
-            kind=str(self.kind),
+            kind=self.kind,
             detail=self.detail,
             subproblems=list(self.subproblems),
             identifier=self.identifier,
@@ -76,20 +45,20 @@ class AcmeError(Exception):
 
     @classmethod
     def from_problem(cls, problem: Problem) -> AcmeError:
-        try:
-            kind = ErrorKind(problem.kind)
-        except ValueError:
-            kind = ErrorKind.SERVER_INTERNAL
-        return cls(kind, problem.detail, tuple(problem.subproblems), problem.identifier)
+        """The error a :class:`Problem` from the bus or the database describes."""
+        return cls(problem.kind, problem.detail, tuple(problem.subproblems), problem.identifier)
 
 
 def malformed(detail: str) -> AcmeError:
+    """``malformed``: the request itself is wrong (RFC 8555 §6.7)."""
     return AcmeError(ErrorKind.MALFORMED, detail)
 
 
 def unauthorized(detail: str) -> AcmeError:
+    """``unauthorized``: the client may not do this (RFC 8555 §6.7)."""
     return AcmeError(ErrorKind.UNAUTHORIZED, detail)
 
 
 def not_found(detail: str = "No such resource") -> AcmeError:
+    """``notFound``: rendered as 404 with the ``malformed`` type."""
     return AcmeError(ErrorKind.NOT_FOUND, detail)

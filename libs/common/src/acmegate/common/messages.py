@@ -17,26 +17,36 @@ from typing import Literal
 
 import msgspec
 
+from acmegate.common.vocabulary import (
+    CertificateStatus,
+    ChallengeType,
+    ErrorKind,
+    RevocationReason,
+)
+
 
 class Identifier(msgspec.Struct, frozen=True):
-    """An ACME identifier (RFC 8555 §9.7.7); here usually ``permanent-identifier``."""
+    """An ACME identifier (RFC 8555 §9.7.7); in orders always ``permanent-identifier``
+    (:class:`~acmegate.common.vocabulary.IdentifierType`), in a problem whatever the client
+    sent."""
 
     type: str
     value: str
 
 
 class Subproblem(msgspec.Struct, frozen=True):
-    """RFC 8555 §6.7.1 subproblem, with ``kind`` as in :class:`acmegate.common.errors.ErrorKind`."""
+    """RFC 8555 §6.7.1 subproblem."""
 
-    kind: str
+    kind: ErrorKind
     detail: str
     identifier: Identifier | None = None
 
 
 class Problem(msgspec.Struct, frozen=True):
-    """An error that crosses the bus intact; the frontend renders it (STYLE.md §1)."""
+    """An :class:`~acmegate.common.errors.AcmeError` as it crosses the bus and is stored on
+    challenges and orders; only the frontend renders it (docs/architecture.md, "Errors")."""
 
-    kind: str
+    kind: ErrorKind
     detail: str
     subproblems: list[Subproblem] = msgspec.field(default_factory=list)
     identifier: Identifier | None = None
@@ -143,7 +153,7 @@ class VerifyChallenge(msgspec.Struct, frozen=True, tag="challenge.verify.v1", ta
     authz_id: str
     order_id: str
     account_id: str
-    challenge_type: str
+    challenge_type: ChallengeType
     identifier: Identifier
     token: str
     payload: bytes  # the JWS payload as the client sent it (JSON)
@@ -193,7 +203,7 @@ class RevokeCertificates(msgspec.Struct, frozen=True, tag="cert.revoke.v1", tag_
     device: a caller's serial never revokes another device's certificate."""
 
     correlation_id: str
-    reason: str
+    reason: RevocationReason
     serials: list[str] = msgspec.field(default_factory=list)
     device_serial: str | None = None
     detail: str | None = None
@@ -215,9 +225,9 @@ class IssuedCertificate(msgspec.Struct, frozen=True, tag="cert.issued.v1", tag_f
 
     correlation_id: str
     found: bool
-    status: str | None = None  # valid | revoked
+    status: CertificateStatus | None = None
     revoked_at: datetime | None = None
-    revocation_reason: str | None = None
+    revocation_reason: RevocationReason | None = None
     not_after: datetime | None = None
     device_serial: str | None = None
     device_udid: str | None = None

@@ -13,6 +13,7 @@ from dataclasses import replace
 from acmegate.common.bus import Queue
 from acmegate.common.errors import malformed, not_found, unauthorized
 from acmegate.common.messages import VerifyChallenge
+from acmegate.common.vocabulary import ChallengeType
 from acmegate.frontend import pipeline
 from acmegate.frontend.auth import SignedRequest
 from acmegate.frontend.context import Frontend
@@ -68,7 +69,7 @@ async def respond(
         authz_id=authz.id,
         order_id=authz.order_id,
         account_id=authz.account_id,
-        challenge_type=challenge.type,
+        challenge_type=ChallengeType(challenge.type),
         identifier=authz.identifier,
         token=challenge.token,
         payload=signed.payload,

@@ -19,8 +19,9 @@ from typing import Any
 
 from acmegate.common.errors import AcmeError, ErrorKind, malformed
 from acmegate.common.messages import Identifier
+from acmegate.common.vocabulary import IdentifierType
 
-PERMANENT_IDENTIFIER = "permanent-identifier"
+PERMANENT_IDENTIFIER = IdentifierType.PERMANENT_IDENTIFIER
 MAX_VALUE_LENGTH = 255
 
 _COMPONENT = r"(?:0|[1-9][0-9]*)"

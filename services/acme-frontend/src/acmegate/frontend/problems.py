@@ -51,16 +51,9 @@ _TABLE: dict[ErrorKind, tuple[int, str]] = {
 }
 
 
-def _kind(name: str) -> ErrorKind:
-    try:
-        return ErrorKind(name)
-    except ValueError:
-        return ErrorKind.SERVER_INTERNAL
-
-
 def problem_document(problem: Problem) -> dict[str, Any]:
     """The RFC 7807 JSON object of ``problem`` (also used for `error` fields in objects)."""
-    status, wire_type = _TABLE[_kind(problem.kind)]
+    status, wire_type = _TABLE[problem.kind]
     document: dict[str, Any] = {
         "type": URN_PREFIX + wire_type,
         "detail": problem.detail,
@@ -74,7 +67,7 @@ def problem_document(problem: Problem) -> dict[str, Any]:
     if problem.subproblems:
         document["subproblems"] = [
             {
-                "type": URN_PREFIX + _TABLE[_kind(sub.kind)][1],
+                "type": URN_PREFIX + _TABLE[sub.kind][1],
                 "detail": sub.detail,
                 **(
                     {"identifier": {"type": sub.identifier.type, "value": sub.identifier.value}}

@@ -25,6 +25,7 @@ from acmegate.common.messages import (
     RevokeCertificates,
     WorkDone,
 )
+from acmegate.common.vocabulary import RevocationReason
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import work as work_db
 from acmegate.frontend.waiters import Outcome
@@ -139,7 +140,7 @@ class ResultsConsumer:
             Queue.SIGNER_REVOKE,
             RevokeCertificates(
                 correlation_id=result.correlation_id,
-                reason="superseded",
+                reason=RevocationReason.SUPERSEDED,
                 serials=[result.certificate_serial],
                 detail=f"order {result.order_id} ended ({status}) before its certificate arrived",
             ),

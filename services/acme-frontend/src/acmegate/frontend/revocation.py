@@ -24,33 +24,38 @@ from acmegate.common.bus import Queue
 from acmegate.common.errors import AcmeError, ErrorKind, malformed, not_found, unauthorized
 from acmegate.common.ids import b64url_decode
 from acmegate.common.messages import RevokeCertificates
+from acmegate.common.vocabulary import RevocationReason
 from acmegate.common.x509names import spki_der
 from acmegate.frontend.auth import SignedRequest
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import revocations as revocation_db
 
-# RFC 5280 §5.3.1 reasons a subscriber may give (as Let's Encrypt allows them): the CA-side
-# reasons (cACompromise 2, privilegeWithdrawn 9, aACompromise 10) are the operator's to use
-# (`acmegate cert revoke`), certificateHold (6) and removeFromCRL (8) do not exist here
+# RFC 5280 §5.3.1 reasons a subscriber may give (as Let's Encrypt allows them), by code: the
+# CA-side reasons (cACompromise 2, privilegeWithdrawn 9, aACompromise 10) are the operator's
+# to use (`acmegate cert revoke`); certificateHold (6) and removeFromCRL (8) do not exist here
 # (revocation is final) and 7 is unassigned.
-SUBSCRIBER_REASONS: dict[int, str] = {
-    0: "unspecified",
-    1: "keyCompromise",
-    3: "affiliationChanged",
-    4: "superseded",
-    5: "cessationOfOperation",
+SUBSCRIBER_REASONS: dict[int, RevocationReason] = {
+    reason.code: reason
+    for reason in (
+        RevocationReason.UNSPECIFIED,
+        RevocationReason.KEY_COMPROMISE,
+        RevocationReason.AFFILIATION_CHANGED,
+        RevocationReason.SUPERSEDED,
+        RevocationReason.CESSATION_OF_OPERATION,
+    )
 }
 
 
-def _reason(payload: dict[str, Any]) -> int:
-    reason = payload.get("reason", 0)
-    if isinstance(reason, bool) or not isinstance(reason, int):
+def _reason(payload: dict[str, Any]) -> RevocationReason:
+    code = payload.get("reason", 0)
+    if isinstance(code, bool) or not isinstance(code, int):
         raise malformed("'reason' must be an integer (RFC 5280 §5.3.1 CRLReason)")
-    if reason not in SUBSCRIBER_REASONS:
-        allowed = ", ".join(f"{code} ({name})" for code, name in SUBSCRIBER_REASONS.items())
+    reason = SUBSCRIBER_REASONS.get(code)
+    if reason is None:
+        allowed = ", ".join(f"{known} ({name})" for known, name in SUBSCRIBER_REASONS.items())
         raise AcmeError(
             ErrorKind.BAD_REVOCATION_REASON,
-            f"revocation reason {reason} is not supported; use one of {allowed}",
+            f"revocation reason {code} is not supported; use one of {allowed}",
         )
     return reason
 
@@ -101,12 +106,12 @@ async def revoke(frontend: Frontend, signed: SignedRequest) -> None:
         Queue.SIGNER_REVOKE,
         RevokeCertificates(
             correlation_id=signed.correlation_id,
-            reason=SUBSCRIBER_REASONS[reason],
+            reason=reason,
             serials=[serial],
             detail=f"ACME revokeCert signed by {who}",
         ),
     )
     if not await revocation_db.mark_revoked(
-        frontend.pool, delivered.id, reason=reason, at=frontend.clock.now()
+        frontend.pool, delivered.id, reason=reason.code, at=frontend.clock.now()
     ):
         raise AcmeError(ErrorKind.ALREADY_REVOKED, "the certificate is already revoked")

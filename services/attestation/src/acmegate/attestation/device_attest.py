@@ -23,9 +23,7 @@ from acmegate.attestation.errors import bad_attestation
 from acmegate.common.config.model import AttestationProviderConfig
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.messages import DeviceClaims, Identifier, Subproblem, VerifyChallenge
-
-CHALLENGE_TYPE = "device-attest-01"
-PERMANENT_IDENTIFIER = "permanent-identifier"
+from acmegate.common.vocabulary import ChallengeType, IdentifierType
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 # An attestation object is a flat map of a map of an array; deeper nesting is not ours.
@@ -60,7 +58,7 @@ class DeviceAttestChallenge:
 
     def verify(self, request: VerifyChallenge, now: datetime) -> DeviceClaims:
         """The claims proving ``request``'s identifier, or ``AcmeError`` for the client."""
-        if request.challenge_type != CHALLENGE_TYPE:
+        if request.challenge_type != ChallengeType.DEVICE_ATTEST_01:
             raise AcmeError(
                 ErrorKind.MALFORMED,
                 f"challenge type {request.challenge_type!r} is not validated by this gateway",
@@ -147,7 +145,10 @@ def _check_identifier(
         return
     identifier = request.identifier
     attested = _attested_identifiers(claims, provider)
-    if identifier.type == PERMANENT_IDENTIFIER and identifier.value in attested.values():
+    if (
+        identifier.type == IdentifierType.PERMANENT_IDENTIFIER
+        and identifier.value in attested.values()
+    ):
         return
     if attested:
         listed = " or ".join(f"{name} {value!r}" for name, value in attested.items())
@@ -164,7 +165,7 @@ def _check_identifier(
         "permanent identifier does not match",
         subproblems=(
             Subproblem(
-                kind=str(ErrorKind.REJECTED_IDENTIFIER),
+                kind=ErrorKind.REJECTED_IDENTIFIER,
                 detail=reason,
                 identifier=Identifier(type=identifier.type, value=identifier.value),
             ),

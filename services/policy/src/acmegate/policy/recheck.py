@@ -31,14 +31,15 @@ from acmegate.common.ids import new_correlation_id
 from acmegate.common.logging import bind_correlation_id
 from acmegate.common.messages import RevokeCertificates
 from acmegate.common.runtime import Runtime
+from acmegate.common.vocabulary import RevocationReason
 from acmegate.policy.sources.base import DeviceRecord, SignalSource, SourceUnavailable
 from acmegate.policy.watch import Watch, claim_due, close_watch, record_checks
 
 log = structlog.get_logger(__name__)
 
-# RFC 5280 §5.3.1 reasons (the signer's parse_reason accepts these names).
-GONE = "cessationOfOperation"
-UNMANAGED = "privilegeWithdrawn"
+# Why a device's certificates go (RFC 5280 §5.3.1): it left the source, or is unmanaged.
+GONE = RevocationReason.CESSATION_OF_OPERATION
+UNMANAGED = RevocationReason.PRIVILEGE_WITHDRAWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,9 @@ class Round:
     unavailable: int = 0
 
 
-def verdict(record: DeviceRecord | None, watch: Watch, source: str) -> tuple[str, str] | None:
+def verdict(
+    record: DeviceRecord | None, watch: Watch, source: str
+) -> tuple[RevocationReason, str] | None:
     """(reason, detail) when the device's certificates must go; ``None`` to keep them."""
     if record is None:
         return GONE, (

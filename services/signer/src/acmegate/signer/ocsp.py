@@ -32,9 +32,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from acmegate.common.clock import Clock
+from acmegate.common.vocabulary import CertificateStatus, RevocationReason
 from acmegate.signer import der
 from acmegate.signer.authorities import Authorities, Authority
-from acmegate.signer.db.inventory import CertificateStatus, certificate_status
+from acmegate.signer.db.inventory import RevocationStatus, certificate_status
 from acmegate.signer.revocation import reason_flag
 from acmegate.signer.serials import serial_hex
 
@@ -112,7 +113,7 @@ def _refused(status: ocsp.OCSPResponseStatus) -> OcspAnswer:
 class _Kept:
     """A signed response and the status it states (reused only while that still holds)."""
 
-    status: CertificateStatus | None
+    status: RevocationStatus | None
     answer: OcspAnswer
     renew_at: datetime
 
@@ -183,7 +184,7 @@ class OcspResponder:
         self,
         authority: Authority,
         request: ocsp.OCSPRequest,
-        found: CertificateStatus | None,
+        found: RevocationStatus | None,
         now: datetime,
         nonce: bytes | None,
     ) -> bytes:
@@ -191,10 +192,10 @@ class OcspResponder:
         reason = None
         if found is None:
             status = ocsp.OCSPCertStatus.UNKNOWN
-        elif found.status == "revoked" and found.revoked_at is not None:
+        elif found.status == CertificateStatus.REVOKED and found.revoked_at is not None:
             status = ocsp.OCSPCertStatus.REVOKED
             revocation_time = found.revoked_at.replace(microsecond=0)
-            reason = reason_flag(found.revocation_reason or "unspecified")
+            reason = reason_flag(found.revocation_reason or RevocationReason.UNSPECIFIED)
         else:
             status = ocsp.OCSPCertStatus.GOOD
         builder = (

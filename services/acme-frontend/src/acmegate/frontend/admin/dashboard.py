@@ -28,6 +28,7 @@ from acmegate.common.admin_messages import (
 )
 from acmegate.common.bus import RpcQueue
 from acmegate.common.errors import AcmeError
+from acmegate.common.vocabulary import CertificateState
 from acmegate.frontend.admin.auth import (
     LOGIN_PATH,
     check_login,
@@ -43,7 +44,7 @@ DASHBOARD_PATH = "/dashboard"
 # The dashboard waits this long for the signer and the policy service, each.
 PANEL_TIMEOUT = 5.0
 RECENT = 50
-COUNT_COLUMNS = ("valid", "expired", "revoked")
+COUNT_COLUMNS = tuple(CertificateState)
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"

@@ -17,11 +17,10 @@ import asyncpg
 import msgspec
 
 from acmegate.common.messages import DeviceClaims, Identifier
+from acmegate.common.vocabulary import ChallengeType
 from acmegate.frontend.db import rate_limits as limit_sql
 from acmegate.frontend.db.gate import Gate, StaleAccount, check, gated
 from acmegate.frontend.rate_limits import Limit
-
-DEVICE_ATTEST_01 = "device-attest-01"
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +256,7 @@ async def create_order(
         raw_identifier,
         authz_expires,
         challenge_id,
-        DEVICE_ATTEST_01,
+        ChallengeType.DEVICE_ATTEST_01,
         token,
         enrollment_token,
     ]

@@ -36,6 +36,7 @@ from acmegate.common.ids import new_correlation_id
 from acmegate.common.logging import bind_correlation_id
 from acmegate.common.messages import IssuedCertificate, QueryIssuedCertificate, RevokeCertificates
 from acmegate.common.runtime import Runtime
+from acmegate.common.vocabulary import CertificateStatus, RevocationReason
 from acmegate.policy.audit import record_lookups
 from acmegate.policy.lookups import LookupSession
 from acmegate.policy.radius.presented import ISSUER, Presented, identity_of
@@ -146,10 +147,11 @@ class RadiusCheck:
             ):
                 return RadiusDecision(False, _not_the_device(what, named, device), device)
             return RadiusDecision(True, f"device {device} is managed", device)
+        reason: RevocationReason | None
         if record is None:
             reason, why = GONE, f"device {device} is not known to signal source {source!r}"
         elif record.problem is not None:
-            reason, why = "", f"device {device} cannot be vouched for: {record.problem}"
+            reason, why = None, f"device {device} cannot be vouched for: {record.problem}"
         else:
             reason, why = UNMANAGED, f"device {device} is not managed (signal source {source!r})"
         revoked = False
@@ -189,7 +191,7 @@ class RadiusCheck:
             raise Untrusted(
                 f"certificate {serial} is not the certificate CA {ca!r} issued with that serial"
             )
-        if reply.status == "revoked":
+        if reply.status == CertificateStatus.REVOKED:
             when = f"{reply.revoked_at:%Y-%m-%d %H:%M:%S} UTC" if reply.revoked_at else "?"
             reason = reply.revocation_reason or "unspecified"
             raise Untrusted(f"certificate {serial} was revoked on {when} ({reason})")
@@ -220,7 +222,9 @@ class RadiusCheck:
         finally:
             await self._audit(session, correlation_id)
 
-    async def _revoke(self, issued: _Issued, reason: str, why: str, correlation_id: str) -> bool:
+    async def _revoke(
+        self, issued: _Issued, reason: RevocationReason, why: str, correlation_id: str
+    ) -> bool:
         # The presented certificate and, by the recorded attested serial, every other valid
         # one of that device; the signer revokes a listed serial only if it was issued to
         # that device.

@@ -10,6 +10,8 @@ from datetime import datetime
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from acmegate.common.vocabulary import RevocationReason
+
 # A connection taken from the pool (the CRL functions run inside the publisher's transaction).
 Connection = asyncpg.Connection | PoolConnectionProxy
 
@@ -30,7 +32,7 @@ class CrlState:
 class RevokedEntry:
     serial: str
     revoked_at: datetime
-    reason: str
+    reason: RevocationReason
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,10 @@ async def revoked_entries(
         ca_name,
         now,
     )
-    return [RevokedEntry(r["serial"], r["revoked_at"], r["revocation_reason"]) for r in rows]
+    return [
+        RevokedEntry(r["serial"], r["revoked_at"], RevocationReason(r["revocation_reason"]))
+        for r in rows
+    ]
 
 
 async def store_crl(

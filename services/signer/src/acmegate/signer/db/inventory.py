@@ -12,6 +12,7 @@ import msgspec
 from cryptography import x509
 
 from acmegate.common.messages import EnrollmentRecord
+from acmegate.common.vocabulary import CertificateStatus, RevocationReason
 from acmegate.signer.serials import parse_serial
 
 _COLUMNS = """
@@ -33,7 +34,7 @@ class CertificateRecord:
     identifier_type: str | None
     identifier_value: str | None
     device_serial: str | None
-    status: str
+    status: CertificateStatus
     not_before: datetime
     not_after: datetime
     der: bytes
@@ -41,7 +42,7 @@ class CertificateRecord:
     record: EnrollmentRecord | None
     created_at: datetime
     revoked_at: datetime | None
-    revocation_reason: str | None
+    revocation_reason: RevocationReason | None
 
     def certificate(self) -> x509.Certificate:
         return x509.load_der_x509_certificate(self.der)
@@ -53,6 +54,9 @@ def _record(row: asyncpg.Record) -> CertificateRecord:
     values["record"] = (
         msgspec.json.decode(record_json, type=EnrollmentRecord) if record_json else None
     )
+    values["status"] = CertificateStatus(values["status"])
+    reason = values["revocation_reason"]
+    values["revocation_reason"] = RevocationReason(reason) if reason is not None else None
     return CertificateRecord(**values)
 
 
@@ -82,7 +86,7 @@ async def list_certificates(
     pool: asyncpg.Pool,
     *,
     device_serial: str | None = None,
-    status: str | None = None,
+    status: CertificateStatus | None = None,
     ca_name: str | None = None,
     account_id: str | None = None,
     limit: int = 100,
@@ -110,17 +114,17 @@ async def list_certificates(
 
 
 @dataclass(frozen=True)
-class CertificateStatus:
+class RevocationStatus:
     """What OCSP says about one certificate (RFC 6960 §2.2)."""
 
-    status: str  # valid | revoked
+    status: CertificateStatus
     revoked_at: datetime | None
-    revocation_reason: str | None
+    revocation_reason: RevocationReason | None
 
 
 async def certificate_status(
     pool: asyncpg.Pool, ca_name: str, serial: str
-) -> CertificateStatus | None:
+) -> RevocationStatus | None:
     """The status of the certificate ``ca_name`` issued with ``serial`` (stored form), or
     ``None`` if it issued none (OCSP ``unknown``)."""
     row = await pool.fetchrow(
@@ -131,7 +135,12 @@ async def certificate_status(
     )
     if row is None:
         return None
-    return CertificateStatus(row["status"], row["revoked_at"], row["revocation_reason"])
+    reason = row["revocation_reason"]
+    return RevocationStatus(
+        CertificateStatus(row["status"]),
+        row["revoked_at"],
+        RevocationReason(reason) if reason is not None else None,
+    )
 
 
 async def count_certificates(pool: asyncpg.Pool, now: datetime) -> list[tuple[str, str, int]]:

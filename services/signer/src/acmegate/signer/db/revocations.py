@@ -10,6 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
+from acmegate.common.vocabulary import RevocationReason
 from acmegate.signer.db.inventory import CertificateRecord, find_certificate
 from acmegate.signer.serials import parse_serial
 
@@ -19,7 +20,7 @@ async def revoke_certificates(
     *,
     serials: Sequence[str] = (),
     device_serial: str | None = None,
-    reason: str,
+    reason: RevocationReason,
     at: datetime,
 ) -> list[str]:
     """Mark the listed serials, and every valid certificate of ``device_serial``, revoked.
@@ -66,7 +67,7 @@ class RevocationOutcome:
 
 
 async def revoke_certificate(
-    pool: asyncpg.Pool, serial: str, *, reason: str, at: datetime
+    pool: asyncpg.Pool, serial: str, *, reason: RevocationReason, at: datetime
 ) -> RevocationOutcome | None:
     """Revoke one certificate by serial (any hex form); ``None`` if no such certificate."""
     try:

@@ -16,23 +16,15 @@ from acmegate.common.admin_messages import (
 )
 from acmegate.common.bus import RpcQueue
 from acmegate.common.errors import malformed
+from acmegate.common.vocabulary import CertificateStatus, RevocationReason
 from acmegate.frontend.admin.context import ADMIN
 from acmegate.frontend.admin.params import json_body, query_choice, query_int, query_text
 from acmegate.frontend.admin.render import json_response
 from acmegate.frontend.admin.rpc import ask, correlation_id
 
-STATUSES = ("valid", "revoked")
+STATUSES = tuple(CertificateStatus)
 # RFC 5280 §5.3.1 reasons a revocation here may carry (certificateHold/removeFromCRL: no).
-REASONS = (
-    "unspecified",
-    "keyCompromise",
-    "cACompromise",
-    "affiliationChanged",
-    "superseded",
-    "cessationOfOperation",
-    "privilegeWithdrawn",
-    "aACompromise",
-)
+REASONS = tuple(RevocationReason)
 # Hexadecimal, any case, optional colons between octets (as openssl prints serials).
 SERIAL_PATTERN = r"^(0x)?[0-9A-Fa-f]+(:[0-9A-Fa-f]+)*$"
 _SERIAL = re.compile(SERIAL_PATTERN)
@@ -42,6 +34,10 @@ class RevokeBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """``{"reason": "keyCompromise"}``; without a reason: ``unspecified``."""
 
     reason: str = "unspecified"
+
+
+def _status(choice: str | None) -> CertificateStatus | None:
+    return CertificateStatus(choice) if choice is not None else None
 
 
 def _serial(request: web.Request) -> str:
@@ -57,7 +53,7 @@ async def list_certificates(request: web.Request) -> web.Response:
         device_serial=query_text(request, "device"),
         account_id=query_text(request, "account"),
         ca=query_text(request, "ca"),
-        status=query_choice(request, "status", STATUSES),
+        status=_status(query_choice(request, "status", STATUSES)),
         limit=query_int(request, "limit", default=100, minimum=1, maximum=1000),
     )
     reply = await ask(request.app[ADMIN], RpcQueue.SIGNER, query, AdminCertificateList)
@@ -77,10 +73,8 @@ async def revoke_certificate(request: web.Request) -> web.Response:
     body = await json_body(request, RevokeBody, required=False)
     if body.reason not in REASONS:
         raise malformed(f"$.reason: must be one of {', '.join(REASONS)}")
-    reply = await ask(
-        request.app[ADMIN],
-        RpcQueue.SIGNER,
-        AdminRevokeCertificate(correlation_id=correlation_id(), serial=serial, reason=body.reason),
-        AdminCertificate,
+    revoke = AdminRevokeCertificate(
+        correlation_id=correlation_id(), serial=serial, reason=RevocationReason(body.reason)
     )
+    reply = await ask(request.app[ADMIN], RpcQueue.SIGNER, revoke, AdminCertificate)
     return json_response({"certificate": reply.certificate, "revoked_now": bool(reply.revoked_now)})
