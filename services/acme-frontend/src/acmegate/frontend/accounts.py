@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -13,6 +14,7 @@ from acmegate.frontend.auth import SignedRequest
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import accounts as account_db
 from acmegate.frontend.db.accounts import Account
+from acmegate.frontend.status import AccountStatus
 
 
 def _contact(payload: dict[str, Any]) -> list[str] | None:
@@ -55,7 +57,7 @@ async def register(frontend: Frontend, signed: SignedRequest, client: str) -> tu
         id=new_id(),
         thumbprint=signed.thumbprint,
         jwk=signed.jwk,
-        status="valid",
+        status=AccountStatus.VALID,
         contact=_contact(payload) or [],
         terms_agreed=bool(_bool(payload, "termsOfServiceAgreed")),
     )
@@ -125,6 +127,4 @@ async def change_key(frontend: Frontend, signed: SignedRequest) -> Account:
         raise AcmeError(ErrorKind.CONFLICT, "the new key is already used by another account")
     if changed is None:
         raise unauthorized("account changed concurrently; retry")
-    return Account(
-        account.id, new_thumbprint, new_jwk, account.status, account.contact, account.terms_agreed
-    )
+    return replace(account, thumbprint=new_thumbprint, jwk=new_jwk)

@@ -4,6 +4,10 @@ The order of checks: content type, size, JWS structure and algorithm, ``url`` eq
 request's URL, nonce MAC and expiry (no I/O), then one statement that redeems the nonce and
 loads the account, then the signature. ``jwk`` is accepted only where RFC 8555 allows it
 (newAccount, revokeCert), ``kid`` everywhere else.
+
+:func:`authenticate_deferred` may leave the nonce and the account's validity to the handler's
+first statement when the account key is already known (one round trip fewer); what is left
+travels as the non-optional gate of the :class:`DeferredRequest` (db/gate.py).
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ from acmegate.frontend import jws
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import accounts as account_db
 from acmegate.frontend.db.accounts import Account
-from acmegate.frontend.db.gate import Gate
+from acmegate.frontend.db.gate import CHECKED, Checked, Gate
 from acmegate.frontend.middleware import CORRELATION_ID
-from acmegate.frontend.nonces import bad_nonce
+from acmegate.frontend.nonces import RedeemableNonce, bad_nonce
 from acmegate.frontend.status import AccountStatus
 
 JOSE_CONTENT_TYPE = "application/jose+json"
@@ -45,9 +49,6 @@ class SignedRequest:
     thumbprint: str
     jwk: dict[str, Any] | None  # the `jwk` header, when the request carried one
     account: Account | None  # None only for a JWK request from a key without account
-    # Set when the nonce and the account's validity are still to be checked by the request's
-    # first statement (authenticate(defer=True) with a cached key; db/gate.py).
-    gate: Gate | None = None
 
     @property
     def is_post_as_get(self) -> bool:
@@ -72,6 +73,15 @@ class SignedRequest:
         return self.account
 
 
+@dataclass(frozen=True, slots=True)
+class DeferredRequest(SignedRequest):
+    """A ``kid`` request whose signature verified; its nonce and account are checked by the
+    first statement it hands ``gate`` to (:data:`~acmegate.frontend.db.gate.CHECKED` when
+    authentication already checked them)."""
+
+    gate: Gate | Checked
+
+
 async def read_jws_body(request: web.Request, limit: int) -> bytes:
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type != JOSE_CONTENT_TYPE:
@@ -87,24 +97,10 @@ async def read_jws_body(request: web.Request, limit: int) -> bytes:
         raise AcmeError(ErrorKind.PAYLOAD_TOO_LARGE, f"request body exceeds {limit} bytes") from exc
 
 
-async def authenticate(
-    request: web.Request, frontend: Frontend, mode: KeyMode, *, defer: bool = False
-) -> SignedRequest:
-    """Check the JWS of ``request``; its nonce is redeemed here, or — with ``defer`` and an
-    account key already known — by the handler's first statement through ``signed.gate``.
-
-    A handler passes ``defer=True`` only if it hands ``signed.gate`` to its first database
-    call (a gated read, db/gate.py): otherwise the nonce would never be redeemed.
-    """
-    body = await read_jws_body(request, frontend.config.server.max_body_bytes)
-    parsed = jws.parse(body)
+async def authenticate(request: web.Request, frontend: Frontend, mode: KeyMode) -> SignedRequest:
+    """Check the JWS of ``request`` and redeem its nonce (one statement with the account)."""
+    parsed, nonce, correlation_id = await _verified_envelope(request, frontend)
     header = parsed.header
-    # RFC 8555 §6.4: the signed URL must be the one this request went to.
-    if header["url"] != frontend.linker.url(request.path_qs):
-        raise unauthorized("JWS 'url' does not match the request URL")
-    nonce = frontend.nonces.check(header["nonce"])
-    correlation_id = request[CORRELATION_ID]
-
     if "jwk" in header:
         if mode is KeyMode.KID:
             raise malformed("this resource requires a 'kid' header, not 'jwk'")
@@ -118,21 +114,26 @@ async def authenticate(
         return SignedRequest(
             correlation_id, parsed.payload, header, key, thumbprint, jwk, redeemed.account
         )
-
     if mode is KeyMode.JWK:
         raise malformed("this resource requires a 'jwk' header, not 'kid'")
-    kid = header["kid"]
-    account_id = frontend.linker.account_id_from_kid(kid) if isinstance(kid, str) else None
-    if account_id is None:
-        raise AcmeError(
-            ErrorKind.ACCOUNT_DOES_NOT_EXIST, "'kid' is not an account URL of this server"
-        )
-    cached = frontend.accounts.get(account_id) if defer else None
+    found, key = await _redeem_for_kid(frontend, parsed, nonce, _account_id(frontend, header))
+    return SignedRequest(correlation_id, parsed.payload, header, key, found.thumbprint, None, found)
+
+
+async def authenticate_deferred(request: web.Request, frontend: Frontend) -> DeferredRequest:
+    """Check the JWS of a ``kid`` request; with its account key already known, its nonce and
+    account are left to the first statement the handler hands ``signed.gate`` to."""
+    parsed, nonce, correlation_id = await _verified_envelope(request, frontend)
+    header = parsed.header
+    if "jwk" in header:
+        raise malformed("this resource requires a 'kid' header, not 'jwk'")
+    account_id = _account_id(frontend, header)
+    cached = frontend.accounts.get(account_id)
     if cached is not None:
         account, key = cached
         if jws.verify_quietly(parsed, key):
             gate = Gate(nonce, account.id, account.thumbprint)
-            return SignedRequest(
+            return DeferredRequest(
                 correlation_id,
                 parsed.payload,
                 header,
@@ -144,6 +145,40 @@ async def authenticate(
             )
         # Perhaps the key changed on another replica: read the account afresh below.
         frontend.accounts.forget(account_id)
+    found, key = await _redeem_for_kid(frontend, parsed, nonce, account_id)
+    return DeferredRequest(
+        correlation_id, parsed.payload, header, key, found.thumbprint, None, found, CHECKED
+    )
+
+
+async def _verified_envelope(
+    request: web.Request, frontend: Frontend
+) -> tuple[jws.ParsedJws, RedeemableNonce, str]:
+    """The parsed JWS, its nonce (MAC and expiry checked, not yet redeemed) and the
+    request's correlation id; nothing here touches the database."""
+    body = await read_jws_body(request, frontend.config.server.max_body_bytes)
+    parsed = jws.parse(body)
+    # RFC 8555 §6.4: the signed URL must be the one this request went to.
+    if parsed.header["url"] != frontend.linker.url(request.path_qs):
+        raise unauthorized("JWS 'url' does not match the request URL")
+    nonce = frontend.nonces.check(parsed.header["nonce"])
+    return parsed, nonce, request[CORRELATION_ID]
+
+
+def _account_id(frontend: Frontend, header: dict[str, Any]) -> str:
+    kid = header["kid"]
+    account_id = frontend.linker.account_id_from_kid(kid) if isinstance(kid, str) else None
+    if account_id is None:
+        raise AcmeError(
+            ErrorKind.ACCOUNT_DOES_NOT_EXIST, "'kid' is not an account URL of this server"
+        )
+    return account_id
+
+
+async def _redeem_for_kid(
+    frontend: Frontend, parsed: jws.ParsedJws, nonce: RedeemableNonce, account_id: str
+) -> tuple[Account, jws.PublicKey]:
+    """Redeem the nonce and load the account in one statement, then verify the signature."""
     redeemed = await account_db.redeem_with_account(frontend.pool, nonce, account_id)
     found = redeemed.account
     if found is None:
@@ -155,4 +190,4 @@ async def authenticate(
     if found.status != AccountStatus.VALID:
         frontend.accounts.forget(found.id)
         raise unauthorized(f"account is {found.status}")
-    return SignedRequest(correlation_id, parsed.payload, header, key, found.thumbprint, None, found)
+    return found, key

@@ -13,11 +13,11 @@ from dataclasses import replace
 from acmegate.common.bus import Queue
 from acmegate.common.errors import malformed, not_found, unauthorized
 from acmegate.common.messages import VerifyChallenge
-from acmegate.common.vocabulary import ChallengeType
 from acmegate.frontend import pipeline
-from acmegate.frontend.auth import SignedRequest
+from acmegate.frontend.auth import DeferredRequest, SignedRequest
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import orders as order_db
+from acmegate.frontend.db.gate import CHECKED
 from acmegate.frontend.db.orders import Authorization, Challenge
 from acmegate.frontend.status import AuthzStatus, ChallengeStatus
 
@@ -31,7 +31,7 @@ def _owned(authz: Authorization | None, signed: SignedRequest) -> Authorization:
 
 
 async def read_or_deactivate(
-    frontend: Frontend, signed: SignedRequest, authz_id: str
+    frontend: Frontend, signed: DeferredRequest, authz_id: str
 ) -> Authorization:
     """POST-as-GET an authorization, or deactivate it (§7.5.2)."""
     authz = _owned(await order_db.get_authorization(frontend.pool, authz_id, signed.gate), signed)
@@ -40,13 +40,13 @@ async def read_or_deactivate(
     if signed.json().get("status") != "deactivated":
         raise malformed("an authorization can only be updated to 'deactivated'")
     await order_db.deactivate_authorization(frontend.pool, authz_id)
-    refreshed = await order_db.get_authorization(frontend.pool, authz_id)
+    refreshed = await order_db.get_authorization(frontend.pool, authz_id, CHECKED)
     assert refreshed is not None
     return refreshed
 
 
 async def respond(
-    frontend: Frontend, signed: SignedRequest, challenge_id: str
+    frontend: Frontend, signed: DeferredRequest, challenge_id: str
 ) -> tuple[Authorization, Challenge]:
     """Read a challenge, or answer it and wait briefly for the verdict."""
     authz = _owned(
@@ -69,7 +69,7 @@ async def respond(
         authz_id=authz.id,
         order_id=authz.order_id,
         account_id=authz.account_id,
-        challenge_type=ChallengeType(challenge.type),
+        challenge_type=challenge.type,
         identifier=authz.identifier,
         token=challenge.token,
         payload=signed.payload,
@@ -88,11 +88,12 @@ async def respond(
         outcome = woken.outcome
         done = replace(
             challenge,
-            status=outcome.status,
+            status=ChallengeStatus.VALID if outcome.valid else ChallengeStatus.INVALID,
             error=outcome.error,
-            validated=outcome.at if outcome.status == ChallengeStatus.VALID else None,
+            validated=outcome.at if outcome.valid else None,
         )
-        return replace(authz, status=outcome.status, challenges=[done]), done
-    current = await order_db.get_authorization_of_challenge(frontend.pool, challenge_id)
+        authz_status = AuthzStatus.VALID if outcome.valid else AuthzStatus.INVALID
+        return replace(authz, status=authz_status, challenges=[done]), done
+    current = await order_db.get_authorization_of_challenge(frontend.pool, challenge_id, CHECKED)
     assert current is not None
     return current, next(c for c in current.challenges if c.id == challenge_id)

@@ -12,17 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-import msgspec
 from cryptography import x509
 
 from acmegate.common.bus import Queue
 from acmegate.common.errors import AcmeError, ErrorKind, malformed, not_found, unauthorized
 from acmegate.common.ids import b64url_decode, new_id, new_token
-from acmegate.common.messages import FinalizeOrder, Problem
+from acmegate.common.messages import FinalizeOrder
 from acmegate.frontend import pipeline
-from acmegate.frontend.auth import SignedRequest
+from acmegate.frontend.auth import DeferredRequest
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import orders as order_db
+from acmegate.frontend.db.gate import CHECKED
 from acmegate.frontend.db.orders import Order, OrderLimits
 from acmegate.frontend.identifiers import parse_identifiers
 from acmegate.frontend.platforms import is_enrollment_token, unknown_token
@@ -36,7 +36,7 @@ class FinalizeOutcome:
     problem: AcmeError | None
 
 
-async def new_order(frontend: Frontend, signed: SignedRequest) -> Order:
+async def new_order(frontend: Frontend, signed: DeferredRequest) -> Order:
     account = signed.require_account()
     payload = signed.json()
     for field in ("notBefore", "notAfter"):
@@ -76,20 +76,20 @@ async def new_order(frontend: Frontend, signed: SignedRequest) -> Order:
         raise unknown_token()
     platform = created.platform
     return Order(
-        order_id,
-        account.id,
-        OrderStatus.PENDING,
-        expires,
-        identifiers,
-        platform,
-        None,
-        None,
-        [authz_id],
-        now,
+        id=order_id,
+        account_id=account.id,
+        status=OrderStatus.PENDING,
+        expires=expires,
+        identifiers=identifiers,
+        platform=platform,
+        error=None,
+        certificate_id=None,
+        authz_ids=[authz_id],
+        created_at=now,
     )
 
 
-async def own_order(frontend: Frontend, signed: SignedRequest, order_id: str) -> Order:
+async def own_order(frontend: Frontend, signed: DeferredRequest, order_id: str) -> Order:
     order = await order_db.get_order(frontend.pool, order_id, signed.gate)
     if order is None:
         raise not_found("no such order")
@@ -112,7 +112,7 @@ def _csr_der(payload: dict[str, Any]) -> bytes:
     return der
 
 
-async def finalize(frontend: Frontend, signed: SignedRequest, order_id: str) -> FinalizeOutcome:
+async def finalize(frontend: Frontend, signed: DeferredRequest, order_id: str) -> FinalizeOutcome:
     account = signed.require_account()
     inputs = await order_db.load_finalize_inputs(frontend.pool, order_id, signed.gate)
     if inputs is None:
@@ -150,19 +150,15 @@ async def finalize(frontend: Frontend, signed: SignedRequest, order_id: str) -> 
         outcome = started.outcome
         current = replace(
             order,
-            status=outcome.status,
+            status=OrderStatus.VALID if outcome.valid else OrderStatus.INVALID,
             error=outcome.error,
             certificate_id=outcome.certificate_id,
         )
     else:
-        reread = await order_db.get_order(frontend.pool, order.id)
+        reread = await order_db.get_order(frontend.pool, order.id, CHECKED)
         assert reread is not None
         current = reread
     problem = None
     if current.status == OrderStatus.INVALID and current.error is not None:
-        problem = _error_of(current.error)
+        problem = AcmeError.from_problem(current.error)
     return FinalizeOutcome(current, problem)
-
-
-def _error_of(raw: dict[str, Any]) -> AcmeError:
-    return AcmeError.from_problem(msgspec.convert(raw, Problem))

@@ -8,8 +8,6 @@ again. The caller then waits up to a few seconds for the result; past that the c
 
 from __future__ import annotations
 
-from typing import Literal
-
 import structlog
 
 from acmegate.common.bus import Queue, codec
@@ -26,15 +24,16 @@ _FENCES = {"challenge": work_db.begin_challenge, "order": work_db.begin_finalize
 async def submit_and_wait(
     frontend: Frontend,
     *,
-    kind: Literal["challenge", "order"],
+    kind: work_db.WorkKind,
     subject_id: str,
     queue: Queue,
     message: codec.Message,
     wait: float,
 ) -> Woken | None:
     """Fence, publish and wait. None: the fence failed (someone else started this work)."""
-    key = f"{kind}:{subject_id}"
-    body = codec.encode(message)
+    key = work_db.work_key(kind, subject_id)
+    # Encoded once: the outbox row stores these bytes and the bus publishes them as they are.
+    encoded = codec.encoded(message)
     timing = frontend.timing
     with frontend.waiters.expect(key) as done:
         now = frontend.clock.now()
@@ -42,7 +41,7 @@ async def submit_and_wait(
             frontend.pool,
             subject_id,
             queue=str(queue),
-            body=body,
+            body=encoded.body,
             now=now,
             deadline=now + timing.processing_budget,
             retry_at=now + timing.republish_after,
@@ -50,7 +49,7 @@ async def submit_and_wait(
         if not started:
             return None
         try:
-            await frontend.bus.publish(queue, message)
+            await frontend.bus.publish(queue, encoded)
         except Exception:
             # The outbox row stays; the sweeper publishes it again (DESIGN.md step 5).
             log.warning("publish failed; the sweeper will retry", key=key, exc_info=True)

@@ -8,7 +8,6 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from acmegate.common.messages import Problem
 from acmegate.frontend.db.accounts import Account
 from acmegate.frontend.db.orders import Authorization, Challenge, Order
 from acmegate.frontend.linker import Linker
@@ -26,12 +25,6 @@ _encoder = msgspec.json.Encoder()
 def timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with a Z, as RFC 8555 §7.1 asks."""
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _problem(raw: dict[str, Any] | None) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    return problem_document(msgspec.convert(raw, Problem))
 
 
 def account_view(account: Account, linker: Linker) -> dict[str, Any]:
@@ -52,9 +45,8 @@ def order_view(order: Order, linker: Linker, now: datetime) -> dict[str, Any]:
         "authorizations": [linker.authz(authz_id) for authz_id in order.authz_ids],
         "finalize": linker.finalize(order.id),
     }
-    error = _problem(order.error)
-    if error is not None:
-        view["error"] = error
+    if order.error is not None:
+        view["error"] = problem_document(order.error)
     elif status is OrderStatus.INVALID and order.status != OrderStatus.INVALID:
         view["error"] = {
             "type": "urn:ietf:params:acme:error:malformed",
@@ -75,9 +67,8 @@ def challenge_view(challenge: Challenge, linker: Linker) -> dict[str, Any]:
     }
     if challenge.validated is not None:
         view["validated"] = timestamp(challenge.validated)
-    error = _problem(challenge.error)
-    if error is not None:
-        view["error"] = error
+    if challenge.error is not None:
+        view["error"] = problem_document(challenge.error)
     return view
 
 

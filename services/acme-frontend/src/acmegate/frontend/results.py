@@ -9,9 +9,7 @@ so that no certificate exists that the client was told was not issued.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
-import msgspec
 import structlog
 from cryptography import x509
 
@@ -117,9 +115,9 @@ class ResultsConsumer:
     def _outcome(self, problem: Problem | None, certificate_id: str | None = None) -> Outcome:
         """What the request waiting on this result should answer (see waiters.py)."""
         return Outcome(
-            "invalid" if problem else "valid",
-            self.frontend.clock.now(),
-            error=msgspec.to_builtins(problem) if problem else None,
+            valid=problem is None,
+            at=self.frontend.clock.now(),
+            error=problem,
             certificate_id=certificate_id,
         )
 
@@ -148,12 +146,12 @@ class ResultsConsumer:
 
     async def _done(
         self,
-        kind: Literal["challenge", "order"],
+        kind: work_db.WorkKind,
         subject_id: str,
         correlation_id: str,
         outcome: Outcome | None,
     ) -> None:
-        woken_here = self.frontend.waiters.wake(f"{kind}:{subject_id}", outcome)
+        woken_here = self.frontend.waiters.wake(work_db.work_key(kind, subject_id), outcome)
         # The request waiting for this result is on one replica: when it is this one, the
         # other replicas have nobody to wake and the broadcast is skipped.
         if self.frontend.broadcast_results and not woken_here:
@@ -163,4 +161,4 @@ class ResultsConsumer:
 
     async def on_broadcast(self, message: Message) -> None:
         if isinstance(message, WorkDone):
-            self.frontend.waiters.wake(f"{message.kind}:{message.id}")
+            self.frontend.waiters.wake(work_db.work_key(message.kind, message.id))

@@ -41,16 +41,15 @@ class ChallengeStatus(enum.StrEnum):
     INVALID = "invalid"
 
 
-def presented_order_status(stored: str, expires: datetime, now: datetime) -> OrderStatus:
+def presented_order_status(stored: OrderStatus, expires: datetime, now: datetime) -> OrderStatus:
     """RFC 8555 §7.1.6: a pending or ready order past its expiry is invalid."""
-    status = OrderStatus(stored)
-    if status in (OrderStatus.PENDING, OrderStatus.READY) and expires <= now:
+    if stored in (OrderStatus.PENDING, OrderStatus.READY) and expires <= now:
         return OrderStatus.INVALID
-    return status
+    return stored
 
 
-def presented_authz_status(stored: str, expires: datetime, now: datetime) -> AuthzStatus:
-    status = AuthzStatus(stored)
-    if status in (AuthzStatus.PENDING, AuthzStatus.VALID) and expires <= now:
+def presented_authz_status(stored: AuthzStatus, expires: datetime, now: datetime) -> AuthzStatus:
+    """RFC 8555 §7.1.6: a pending or valid authorization past its expiry is expired."""
+    if stored in (AuthzStatus.PENDING, AuthzStatus.VALID) and expires <= now:
         return AuthzStatus.EXPIRED
-    return status
+    return stored

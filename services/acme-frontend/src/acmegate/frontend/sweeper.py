@@ -70,7 +70,8 @@ class Sweeper:
                 await self._fail(row)
             else:
                 log.info("republishing late work", work=row.id, attempt=row.attempts)
-                await frontend.bus.publish(Queue(row.queue), codec.decode(row.body))
+                # The stored bytes go out as they are (pipeline.py encoded them once).
+                await frontend.bus.publish(Queue(row.queue), codec.stored(row.body))
         await self._purge(now)
         return len(rows)
 

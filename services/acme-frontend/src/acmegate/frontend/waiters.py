@@ -17,16 +17,18 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+
+from acmegate.common.messages import Problem
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The state a result moved a challenge or an order to."""
+    """The state a result moved a challenge or an order to: ``valid`` (the challenge, its
+    authorization and order; or the order with its certificate) or ``invalid`` with ``error``."""
 
-    status: str
+    valid: bool
     at: datetime
-    error: dict[str, Any] | None = None
+    error: Problem | None = None
     certificate_id: str | None = None
 
 
@@ -40,6 +42,8 @@ class Woken:
 
 @dataclass
 class Waiters:
+    """This replica's requests waiting for results, by work key (``db.work.work_key``)."""
+
     _waiting: dict[str, list[asyncio.Future[Outcome | None]]] = field(
         default_factory=lambda: defaultdict(list)
     )
@@ -70,6 +74,7 @@ class Waiters:
 
     @staticmethod
     async def wait(future: asyncio.Future[Outcome | None], seconds: float) -> Woken:
+        """Wait up to ``seconds`` for ``future`` (from :meth:`expect`) to be woken."""
         try:
             outcome = await asyncio.wait_for(asyncio.shield(future), seconds)
         except TimeoutError:

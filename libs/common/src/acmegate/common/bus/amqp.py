@@ -106,16 +106,17 @@ class AmqpBus:
     def ready(self) -> bool:
         return self._connection is not None and not self._connection.is_closed
 
-    async def publish(self, queue: Queue, message: codec.Message) -> None:
+    async def publish(self, queue: Queue, message: codec.Message | codec.Encoded) -> None:
         assert self._publish_channel is not None, "bus not started"
-        body = codec.encode(message)
+        if not isinstance(message, codec.Encoded):
+            message = codec.encoded(message)
         await self._publish_channel.default_exchange.publish(
             aio_pika.Message(
-                body,
+                message.body,
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                correlation_id=getattr(message, "correlation_id", None),
-                headers={"x-schema": codec.schema_of(message)},
+                correlation_id=message.correlation_id,
+                headers={"x-schema": message.schema},
             ),
             routing_key=self.name(queue),
             mandatory=True,

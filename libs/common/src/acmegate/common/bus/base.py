@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from acmegate.common.bus.codec import Message
+from acmegate.common.bus.codec import Encoded, Message
 
 
 class Queue(enum.StrEnum):
@@ -76,8 +76,9 @@ class Bus(Protocol):
     async def close(self) -> None:
         """Stop consuming, let running handlers finish, disconnect."""
 
-    async def publish(self, queue: Queue, message: Message) -> None:
-        """Persist ``message`` on ``queue``; returns once the broker confirmed it."""
+    async def publish(self, queue: Queue, message: Message | Encoded) -> None:
+        """Persist ``message`` on ``queue``; returns once the broker confirmed it. An
+        :class:`~acmegate.common.bus.codec.Encoded` message is published as it is."""
 
     async def consume(self, queue: Queue, handler: Handler, *, prefetch: int = 32) -> None:
         """Start delivering ``queue`` to ``handler``, at most ``prefetch`` at a time."""

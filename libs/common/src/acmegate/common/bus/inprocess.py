@@ -68,8 +68,9 @@ class InProcessBus:
                 await task
         self._tasks.clear()
 
-    async def publish(self, queue: Queue, message: codec.Message) -> None:
-        self._queue(queue).put_nowait(_Envelope(codec.encode(message)))
+    async def publish(self, queue: Queue, message: codec.Message | codec.Encoded) -> None:
+        body = message.body if isinstance(message, codec.Encoded) else codec.encode(message)
+        self._queue(queue).put_nowait(_Envelope(body))
 
     async def consume(self, queue: Queue, handler: Handler, *, prefetch: int = 32) -> None:
         for _ in range(prefetch):

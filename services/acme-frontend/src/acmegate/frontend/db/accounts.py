@@ -16,6 +16,7 @@ import asyncpg
 from acmegate.frontend.db import rate_limits as limit_sql
 from acmegate.frontend.nonces import RedeemableNonce
 from acmegate.frontend.rate_limits import Limit
+from acmegate.frontend.status import AccountStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +24,7 @@ class Account:
     id: str
     thumbprint: str
     jwk: dict[str, Any]
-    status: str
+    status: AccountStatus
     contact: list[str]
     terms_agreed: bool
 
@@ -43,7 +44,12 @@ def _account(row: asyncpg.Record | None) -> Account | None:
     if row is None or row["id"] is None:
         return None
     return Account(
-        row["id"], row["thumbprint"], row["jwk"], row["status"], row["contact"], row["terms_agreed"]
+        id=row["id"],
+        thumbprint=row["thumbprint"],
+        jwk=row["jwk"],
+        status=AccountStatus(row["status"]),
+        contact=row["contact"],
+        terms_agreed=row["terms_agreed"],
     )
 
 

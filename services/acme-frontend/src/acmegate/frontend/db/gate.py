@@ -5,12 +5,19 @@ needs the database: that the nonce was never used (RFC 8555 §6.5) and that the 
 still valid with that key (it may have been deactivated, or its key changed, on another
 replica). :func:`gated` wraps the request's first read so that one statement redeems the nonce,
 checks the account, and reads; :func:`check` turns the two flags into the right problem.
+
+The rule is carried by types: a deferred request (``auth.DeferredRequest``) always holds a
+gate, either a :class:`Gate` (checks still owed) or :data:`CHECKED` (authentication made them
+already), and every read that can be a request's first statement requires one. A handler
+therefore cannot reach the database without handing over what its nonce still owes; a read
+that is not the first statement says so explicitly with :data:`CHECKED`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import asyncpg
 
@@ -20,9 +27,25 @@ from acmegate.frontend.nonces import RedeemableNonce, bad_nonce
 
 @dataclass(frozen=True, slots=True)
 class Gate:
+    """What a request still owes: redeeming ``nonce``, and its account still being valid
+    with the key whose ``thumbprint`` verified the signature."""
+
     nonce: RedeemableNonce
     account_id: str
     thumbprint: str
+
+
+class Checked:
+    """Nothing left to check: the nonce was redeemed (and the account read) when the request
+    was authenticated, or an earlier statement of the request did it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "CHECKED"
+
+
+CHECKED: Final = Checked()
 
 
 class StaleAccount(AcmeError):
@@ -33,10 +56,11 @@ class StaleAccount(AcmeError):
         self.account_id = account_id
 
 
-def gated(query: str, params: Sequence[object], gate: Gate | None) -> tuple[str, list[object]]:
+def gated(query: str, params: Sequence[object], gate: Gate | Checked) -> tuple[str, list[object]]:
     """``query`` (a SELECT) wrapped with the gate's checks; its rows gain ``gate_fresh`` and
-    ``gate_account``, and a query without rows yields one row of NULLs (so the flags arrive)."""
-    if gate is None:
+    ``gate_account``, and a query without rows yields one row of NULLs (so the flags arrive).
+    With :data:`CHECKED`, ``query`` as it is."""
+    if isinstance(gate, Checked):
         return query, list(params)
     n = len(params)
     sql = f"""
@@ -55,9 +79,9 @@ def gated(query: str, params: Sequence[object], gate: Gate | None) -> tuple[str,
     return sql, [*params, gate.nonce.id, gate.nonce.expires, gate.account_id, gate.thumbprint]
 
 
-def check(row: asyncpg.Record | None, gate: Gate | None) -> None:
+def check(row: asyncpg.Record | None, gate: Gate | Checked) -> None:
     """Raise what the gate found: a replayed nonce, or an account no longer valid."""
-    if gate is None or row is None:
+    if isinstance(gate, Checked) or row is None:
         return
     if not row["gate_fresh"]:
         raise bad_nonce()

@@ -3,6 +3,9 @@
 Objects are read by id and the caller compares the owning account (an account sees only its
 own objects). An order has exactly one authorization with one ``device-attest-01`` challenge
 (see ``identifiers.py``), created together in one statement.
+
+Rows come back typed: statuses as the enums of ``status.py``, a stored error as the
+:class:`Problem` it was written from (decoded once, here, straight from its JSON).
 """
 
 from __future__ import annotations
@@ -16,22 +19,25 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from acmegate.common.messages import DeviceClaims, Identifier
+from acmegate.common.messages import DeviceClaims, Identifier, Problem
 from acmegate.common.vocabulary import ChallengeType
 from acmegate.frontend.db import rate_limits as limit_sql
-from acmegate.frontend.db.gate import Gate, StaleAccount, check, gated
+from acmegate.frontend.db.gate import Checked, Gate, StaleAccount, check, gated
 from acmegate.frontend.rate_limits import Limit
+from acmegate.frontend.status import AuthzStatus, ChallengeStatus, OrderStatus
+
+_problem = msgspec.json.Decoder(Problem).decode
 
 
 @dataclass(frozen=True, slots=True)
 class Order:
     id: str
     account_id: str
-    status: str
+    status: OrderStatus  # as stored; status.presented_order_status says what a client sees
     expires: datetime
     identifiers: list[Identifier]
     platform: str | None
-    error: dict[str, Any] | None
+    error: Problem | None
     certificate_id: str | None
     authz_ids: list[str]
     created_at: datetime
@@ -42,11 +48,11 @@ class Challenge:
     id: str
     authz_id: str
     account_id: str
-    type: str
+    type: ChallengeType
     token: str
-    status: str
+    status: ChallengeStatus
     validated: datetime | None
-    error: dict[str, Any] | None
+    error: Problem | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +61,7 @@ class Authorization:
     order_id: str
     account_id: str
     identifier: Identifier
-    status: str
+    status: AuthzStatus  # as stored; status.presented_authz_status says what a client sees
     expires: datetime
     challenges: list[Challenge]
     platform: str | None  # of its order: the enrollment token's platform, if any
@@ -82,37 +88,42 @@ def _identifier(raw: dict[str, Any]) -> Identifier:
     return Identifier(raw["type"], raw["value"])
 
 
+def _error(text: str | None) -> Problem | None:
+    return _problem(text) if text is not None else None
+
+
 def _order(row: asyncpg.Record) -> Order:
     return Order(
-        row["id"],
-        row["account_id"],
-        row["status"],
-        row["expires"],
-        [_identifier(item) for item in row["identifiers"]],
-        row["platform"],
-        row["error"],
-        row["certificate_id"],
-        list(row["authz_ids"]),
-        row["created_at"],
+        id=row["id"],
+        account_id=row["account_id"],
+        status=OrderStatus(row["status"]),
+        expires=row["expires"],
+        identifiers=[_identifier(item) for item in row["identifiers"]],
+        platform=row["platform"],
+        error=_error(row["error"]),
+        certificate_id=row["certificate_id"],
+        authz_ids=list(row["authz_ids"]),
+        created_at=row["created_at"],
     )
 
 
 def _challenge(row: asyncpg.Record) -> Challenge:
     return Challenge(
-        row["c_id"],
-        row["id"],
-        row["account_id"],
-        row["c_type"],
-        row["c_token"],
-        row["c_status"],
-        row["c_validated"],
-        row["c_error"],
+        id=row["c_id"],
+        authz_id=row["id"],
+        account_id=row["account_id"],
+        type=ChallengeType(row["c_type"]),
+        token=row["c_token"],
+        status=ChallengeStatus(row["c_status"]),
+        validated=row["c_validated"],
+        error=_error(row["c_error"]),
     )
 
 
+# `error` is read as text: it decodes straight into a Problem (not through a dict first).
 _ORDER_SELECT = """
-    SELECT o.id, o.account_id, o.status, o.expires, o.identifiers, o.platform, o.error,
-           o.certificate_id, o.created_at,
+    SELECT o.id, o.account_id, o.status, o.expires, o.identifiers, o.platform,
+           o.error::text AS error, o.certificate_id, o.created_at,
            ARRAY(SELECT a.id FROM acme.authorizations a WHERE a.order_id = o.id
                  ORDER BY a.created_at, a.id) AS authz_ids
     FROM acme.orders o
@@ -239,7 +250,7 @@ async def create_order(
     challenge_id: str,
     token: str,
     limits: OrderLimits,
-    gate: Gate | None = None,
+    gate: Gate | Checked,
 ) -> CreatedOrder:
     """Insert an order with its authorization and challenge in one statement.
 
@@ -260,7 +271,7 @@ async def create_order(
         token,
         enrollment_token,
     ]
-    if gate is not None:
+    if isinstance(gate, Gate):
         params += [gate.nonce.id, gate.nonce.expires, gate.thumbprint]
     per_account, per_device = limits.per_account, limits.per_device
     if per_account is not None or per_device is not None:
@@ -269,7 +280,7 @@ async def create_order(
         params += limit_sql.slot_values(per_account)
     if per_device is not None:
         params += [per_device.name, per_device.tolerance]
-    sql = _create_order_sql(gate is not None, per_account is not None, per_device is not None)
+    sql = _create_order_sql(isinstance(gate, Gate), per_account is not None, per_device is not None)
     try:
         row = await pool.fetchrow(sql, *params)
     except asyncpg.ForeignKeyViolationError as exc:
@@ -284,7 +295,7 @@ async def create_order(
     return CreatedOrder(row["created"], row["platform"])
 
 
-async def get_order(pool: asyncpg.Pool, order_id: str, gate: Gate | None = None) -> Order | None:
+async def get_order(pool: asyncpg.Pool, order_id: str, gate: Gate | Checked) -> Order | None:
     sql, params = gated(_ORDER_SELECT + " WHERE o.id = $1", [order_id], gate)
     row = await pool.fetchrow(sql, *params)
     check(row, gate)
@@ -312,7 +323,7 @@ async def list_order_ids(
 _AUTHZ_SELECT = """
     SELECT a.id, a.order_id, a.account_id, a.identifier, a.status, a.expires, o.platform,
            c.id AS c_id, c.type AS c_type, c.token AS c_token, c.status AS c_status,
-           c.validated AS c_validated, c.error AS c_error
+           c.validated AS c_validated, c.error::text AS c_error
     FROM acme.authorizations a
     JOIN acme.challenges c ON c.authz_id = a.id
     JOIN acme.orders o ON o.id = a.order_id
@@ -325,19 +336,19 @@ def _authorization(rows: list[asyncpg.Record]) -> Authorization | None:
         return None
     first = rows[0]
     return Authorization(
-        first["id"],
-        first["order_id"],
-        first["account_id"],
-        _identifier(first["identifier"]),
-        first["status"],
-        first["expires"],
-        [_challenge(row) for row in rows],
-        first["platform"],
+        id=first["id"],
+        order_id=first["order_id"],
+        account_id=first["account_id"],
+        identifier=_identifier(first["identifier"]),
+        status=AuthzStatus(first["status"]),
+        expires=first["expires"],
+        challenges=[_challenge(row) for row in rows],
+        platform=first["platform"],
     )
 
 
 async def _gated_rows(
-    pool: asyncpg.Pool, query: str, params: list[object], gate: Gate | None
+    pool: asyncpg.Pool, query: str, params: list[object], gate: Gate | Checked
 ) -> list[asyncpg.Record]:
     sql, values = gated(query, params, gate)
     rows: list[asyncpg.Record] = await pool.fetch(sql, *values)
@@ -346,7 +357,7 @@ async def _gated_rows(
 
 
 async def get_authorization(
-    pool: asyncpg.Pool, authz_id: str, gate: Gate | None = None
+    pool: asyncpg.Pool, authz_id: str, gate: Gate | Checked
 ) -> Authorization | None:
     return _authorization(
         await _gated_rows(pool, _AUTHZ_SELECT + " WHERE a.id = $1", [authz_id], gate)
@@ -354,7 +365,7 @@ async def get_authorization(
 
 
 async def get_authorization_of_challenge(
-    pool: asyncpg.Pool, challenge_id: str, gate: Gate | None = None
+    pool: asyncpg.Pool, challenge_id: str, gate: Gate | Checked
 ) -> Authorization | None:
     """The authorization holding ``challenge_id`` (with all its challenges)."""
     query = (
@@ -383,14 +394,14 @@ async def deactivate_authorization(pool: asyncpg.Pool, authz_id: str) -> bool:
 
 
 async def load_finalize_inputs(
-    pool: asyncpg.Pool, order_id: str, gate: Gate | None = None
+    pool: asyncpg.Pool, order_id: str, gate: Gate | Checked
 ) -> FinalizeInputs | None:
     """The order and the device claims its authorizations recorded."""
     rows = await _gated_rows(
         pool,
         """
-        SELECT o.id, o.account_id, o.status, o.expires, o.identifiers, o.platform, o.error,
-               o.certificate_id, o.created_at, ARRAY[a.id] AS authz_ids,
+        SELECT o.id, o.account_id, o.status, o.expires, o.identifiers, o.platform,
+               o.error::text AS error, o.certificate_id, o.created_at, ARRAY[a.id] AS authz_ids,
                a.claims::text AS claims
         FROM acme.orders o JOIN acme.authorizations a ON a.order_id = o.id
         WHERE o.id = $1
@@ -410,7 +421,7 @@ async def load_finalize_inputs(
 
 
 async def get_certificate(
-    pool: asyncpg.Pool, certificate_id: str, gate: Gate | None = None
+    pool: asyncpg.Pool, certificate_id: str, gate: Gate | Checked
 ) -> Certificate | None:
     sql, params = gated(
         "SELECT id, order_id, account_id, serial, chain_pem FROM acme.certificates WHERE id = $1",
@@ -422,5 +433,9 @@ async def get_certificate(
     if row is None or row["id"] is None:
         return None
     return Certificate(
-        row["id"], row["order_id"], row["account_id"], row["serial"], row["chain_pem"]
+        id=row["id"],
+        order_id=row["order_id"],
+        account_id=row["account_id"],
+        serial=row["serial"],
+        chain_pem=row["chain_pem"],
     )

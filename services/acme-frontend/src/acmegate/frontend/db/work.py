@@ -14,12 +14,16 @@ Each function is one statement, so a status change and its outbox row are atomic
   event).
 - :func:`claim_due`: the sweeper's lease on late rows (``FOR UPDATE SKIP LOCKED``, so replicas
   never double-handle a row).
+
+A piece of work is named by :func:`work_key` (``challenge:<id>``, ``order:<id>``): it is the
+outbox row's id and what the requests waiting for the result wait on (``waiters.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 import asyncpg
 import msgspec
@@ -30,6 +34,14 @@ from acmegate.frontend.rate_limits import Limit
 
 _encode = msgspec.json.Encoder().encode
 
+# What the pipeline works on for the frontend (also WorkDone.kind on the bus).
+WorkKind = Literal["challenge", "order"]
+
+
+def work_key(kind: WorkKind, subject_id: str) -> str:
+    """The name of a piece of work: its outbox row's id, and what its waiters wait on."""
+    return f"{kind}:{subject_id}"
+
 
 def _json(value: DeviceClaims | Problem | None) -> str | None:
     return None if value is None else _encode(value).decode("utf-8")
@@ -37,8 +49,10 @@ def _json(value: DeviceClaims | Problem | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
-    id: str
-    kind: str  # 'challenge' | 'order'
+    """A late piece of work, leased by the sweeper."""
+
+    id: str  # work_key(kind, subject_id)
+    kind: WorkKind
     subject_id: str
     queue: str
     body: bytes
@@ -67,7 +81,7 @@ async def begin_challenge(
             RETURNING c.id
         )
         INSERT INTO acme.outbox (id, kind, subject_id, queue, body, deadline, next_attempt_at)
-        SELECT 'challenge:' || ch.id, 'challenge', ch.id, $3, $4, $5, $6 FROM ch
+        SELECT $7, 'challenge', ch.id, $3, $4, $5, $6 FROM ch
         RETURNING true
         """,
         challenge_id,
@@ -76,6 +90,7 @@ async def begin_challenge(
         body,
         deadline,
         retry_at,
+        work_key("challenge", challenge_id),
     )
     return bool(started)
 
@@ -99,7 +114,7 @@ async def begin_finalize(
             RETURNING id
         )
         INSERT INTO acme.outbox (id, kind, subject_id, queue, body, deadline, next_attempt_at)
-        SELECT 'order:' || o.id, 'order', o.id, $3, $4, $5, $6 FROM o
+        SELECT $7, 'order', o.id, $3, $4, $5, $6 FROM o
         RETURNING true
         """,
         order_id,
@@ -108,16 +123,17 @@ async def begin_finalize(
         body,
         deadline,
         retry_at,
+        work_key("order", order_id),
     )
     return bool(started)
 
 
 # A failed validation the device caused (not the server's own serverInternal/unavailable) is
 # counted against the device's failed-validations limit (rate_limits.py) when the order named
-# a device: $6 limit name, $7 emission, $8 tolerance.
+# a device: $7 limit name, $8 emission, $9 tolerance.
 _FAILURE_COUNT = limit_sql.count_cte(
     "fv",
-    limit_sql.Slots("$6", "$7", "$8"),
+    limit_sql.Slots("$7", "$8", "$9"),
     subject="od.identifiers -> 0 ->> 'value'",
     now="$5",
     source="""od WHERE $2 = 'invalid' AND od.platform IS NULL
@@ -142,7 +158,7 @@ _CHALLENGE_RESULT = """
             FROM az WHERE o.id = az.order_id AND o.status = 'pending'
             RETURNING o.id, o.account_id, o.platform, o.identifiers
         ), ob AS (
-            DELETE FROM acme.outbox WHERE id = 'challenge:' || $1
+            DELETE FROM acme.outbox WHERE id = $6
         ), ev AS (
             -- A failed challenge ends the enrollment; a valid one only readies the order.
             INSERT INTO acme.enrollment_events (
@@ -172,7 +188,8 @@ async def apply_challenge_result(
     """Record a validation outcome on the challenge, its authorization and its order; a
     failure the device caused counts against ``failures`` (its failed-validations limit)."""
     status = "valid" if claims is not None and problem is None else "invalid"
-    values = (challenge_id, status, _json(claims), _json(problem), now)
+    key = work_key("challenge", challenge_id)
+    values = (challenge_id, status, _json(claims), _json(problem), now, key)
     if failures is None:
         applied = await pool.fetchval(_CHALLENGE_RESULT_UNLIMITED, *values)
     else:
@@ -218,7 +235,7 @@ _ORDER_VALID = f"""
             INSERT INTO acme.certificates (id, order_id, account_id, serial, chain_pem, not_after)
             SELECT $2, $1, o.account_id, $3, $4, $11 FROM o
         ), ob AS (
-            DELETE FROM acme.outbox WHERE id = 'order:' || $1
+            DELETE FROM acme.outbox WHERE id = $12
         ), ev AS ({_order_event("completed", problem="NULL", serial="$3", first=5)}
         )
         SELECT count(*) FROM o
@@ -230,7 +247,7 @@ _ORDER_INVALID = f"""
             WHERE id = $1 AND status = 'processing'
             RETURNING id, account_id, platform, identifiers
         ), ob AS (
-            DELETE FROM acme.outbox WHERE id = 'order:' || $1
+            DELETE FROM acme.outbox WHERE id = $9
         ), ev AS ({_order_event("failed", problem="$2::text::jsonb", serial="NULL", first=3)}
         )
         SELECT count(*) FROM o
@@ -265,12 +282,13 @@ async def apply_order_result(
         template,
         record.signal_source if record is not None else None,
     )
+    key = work_key("order", order_id)
     if problem is None and certificate_id and chain_pem and serial:
         applied = await pool.fetchval(
-            _ORDER_VALID, order_id, certificate_id, serial, chain_pem, *event, not_after
+            _ORDER_VALID, order_id, certificate_id, serial, chain_pem, *event, not_after, key
         )
     else:
-        applied = await pool.fetchval(_ORDER_INVALID, order_id, _json(problem), *event)
+        applied = await pool.fetchval(_ORDER_INVALID, order_id, _json(problem), *event, key)
     return bool(applied)
 
 

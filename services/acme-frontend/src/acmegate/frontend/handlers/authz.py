@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from acmegate.frontend import challenges, retry_after
-from acmegate.frontend.auth import KeyMode, authenticate
+from acmegate.frontend.auth import authenticate_deferred
 from acmegate.frontend.context import FRONTEND
 from acmegate.frontend.linker import resource_id
 from acmegate.frontend.render import authz_view, challenge_view, json_response
@@ -14,7 +14,7 @@ from acmegate.frontend.status import ChallengeStatus
 
 async def authorization(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
-    signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
+    signed = await authenticate_deferred(request, frontend)
     authz = await challenges.read_or_deactivate(frontend, signed, resource_id(request))
     view = authz_view(authz, frontend.linker, frontend.clock.now())
     pending = any(c.status == ChallengeStatus.PROCESSING for c in authz.challenges)
@@ -23,7 +23,7 @@ async def authorization(request: web.Request) -> web.Response:
 
 async def challenge(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
-    signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
+    signed = await authenticate_deferred(request, frontend)
     authz, found = await challenges.respond(frontend, signed, resource_id(request))
     return json_response(
         challenge_view(found, frontend.linker),

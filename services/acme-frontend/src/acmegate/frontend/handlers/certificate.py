@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from acmegate.common.errors import malformed, not_found, unauthorized
-from acmegate.frontend.auth import KeyMode, authenticate
+from acmegate.frontend.auth import authenticate_deferred
 from acmegate.frontend.context import FRONTEND
 from acmegate.frontend.db import orders as order_db
 from acmegate.frontend.linker import resource_id
@@ -15,7 +15,7 @@ PEM_CHAIN = "application/pem-certificate-chain"
 
 async def certificate(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
-    signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
+    signed = await authenticate_deferred(request, frontend)
     found = await order_db.get_certificate(frontend.pool, resource_id(request), signed.gate)
     if not signed.is_post_as_get:
         raise malformed("certificates are fetched with POST-as-GET (empty payload)")

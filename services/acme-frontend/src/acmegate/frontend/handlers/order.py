@@ -8,7 +8,7 @@ from aiohttp import web
 
 from acmegate.common.errors import malformed, unauthorized
 from acmegate.frontend import ordering, retry_after
-from acmegate.frontend.auth import KeyMode, authenticate
+from acmegate.frontend.auth import KeyMode, authenticate, authenticate_deferred
 from acmegate.frontend.context import FRONTEND
 from acmegate.frontend.db import orders as order_db
 from acmegate.frontend.linker import resource_id
@@ -32,21 +32,21 @@ def _order_response(request: web.Request, order: order_db.Order, status: int = 2
 
 async def new_order(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
-    signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
+    signed = await authenticate_deferred(request, frontend)
     order = await ordering.new_order(frontend, signed)
     return _order_response(request, order, status=201)
 
 
 async def order(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
-    signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
+    signed = await authenticate_deferred(request, frontend)
     found = await ordering.own_order(frontend, signed, resource_id(request))
     return _order_response(request, found)
 
 
 async def finalize(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
-    signed = await authenticate(request, frontend, KeyMode.KID, defer=True)
+    signed = await authenticate_deferred(request, frontend)
     outcome = await ordering.finalize(frontend, signed, resource_id(request))
     if outcome.problem is not None:
         response = problem_response(outcome.problem)
