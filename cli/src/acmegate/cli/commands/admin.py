@@ -23,9 +23,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acmegate.cli.errors import EXIT_FAILED, CliError, env_secret, load, run_async
+
+if TYPE_CHECKING:
+    from acmegate.frontend.db.enrollments import EnrollmentOutcome
 
 TOKEN_ENV = "ACMEGATE_ADMIN_TOKEN"  # noqa: S105 - the variable's name, not a secret
 URL_ENV = "ACMEGATE_ADMIN_URL"
@@ -144,7 +147,9 @@ def _event_rows(events: Sequence[dict[str, Any]]) -> list[list[str]]:
     ]
 
 
-def _local_events(config_path: str, outcome: str | None, limit: int) -> list[dict[str, Any]]:
+def _local_events(
+    config_path: str, outcome: EnrollmentOutcome | None, limit: int
+) -> list[dict[str, Any]]:
     import msgspec
 
     from acmegate.cli.database import state_pool
@@ -167,7 +172,9 @@ def _local_events(config_path: str, outcome: str | None, limit: int) -> list[dic
 
 
 def cmd_enrollments(args: argparse.Namespace) -> int:
-    outcome = "failed" if args.failed else "completed" if args.completed else None
+    outcome: EnrollmentOutcome | None = (
+        "failed" if args.failed else "completed" if args.completed else None
+    )
     if not 1 <= args.limit <= 1000:
         raise CliError("--limit must be between 1 and 1000")
     if args.config:

@@ -9,26 +9,28 @@ OpenAPI component schemas are generated from the reply structs.
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Annotated, Literal
 
 import msgspec
 
-from acmegate.common.messages import EnrollmentRecord, Identifier
+from acmegate.common.messages import EnrollmentRecord, Identifier, UtcTime
 from acmegate.common.vocabulary import CertificateState, CertificateStatus, RevocationReason
 
 
-class CaSummary(msgspec.Struct, frozen=True):
+class CertificateAuthority(msgspec.Struct, frozen=True):
     """One loaded certificate authority, as the admin API lists it."""
 
     name: str
     description: str
     subject: str
-    # Subjects from this CA up to the root, as its configured chain has them.
-    chain: list[str]
-    not_before: datetime
-    not_after: datetime
-    key_algorithm: str
-    key_storage: str
+    chain: Annotated[
+        list[str],
+        msgspec.Meta(description="Subjects from this CA up to the root, as configured."),
+    ]
+    not_before: UtcTime
+    not_after: UtcTime
+    key_algorithm: Annotated[str, msgspec.Meta(examples=["EC P-384", "RSA 3072"])]
+    key_storage: Annotated[str, msgspec.Meta(description="Where the key lives (no secret).")]
     crl_url: str | None = None
     ocsp_url: str | None = None
 
@@ -41,26 +43,26 @@ class AdminListCas(msgspec.Struct, frozen=True, tag="admin.ca.list.v1", tag_fiel
 
 class AdminCaList(msgspec.Struct, frozen=True, tag="admin.ca.listed.v1", tag_field="type"):
     correlation_id: str
-    authorities: list[CaSummary]
+    authorities: list[CertificateAuthority]
 
 
 class CertificateSummary(msgspec.Struct, frozen=True):
     """A row of the signer's inventory; ``subject``, ``subject_alt_names``, ``record`` and
     ``chain_pem`` only when shown alone (null/empty in searches)."""
 
-    serial: str
+    serial: Annotated[str, msgspec.Meta(description="Lower-case hexadecimal.")]
     status: CertificateStatus  # as stored; `expired` says whether not_after has passed
     expired: bool
     ca: str
     template: str
     account_id: str
     order_id: str
-    not_before: datetime
-    not_after: datetime
-    issued_at: datetime
+    not_before: UtcTime
+    not_after: UtcTime
+    issued_at: UtcTime
     identifier: Identifier | None = None
     device_serial: str | None = None
-    revoked_at: datetime | None = None
+    revoked_at: UtcTime | None = None
     revocation_reason: RevocationReason | None = None
     subject: str | None = None
     subject_alt_names: list[str] = msgspec.field(default_factory=list)
@@ -169,6 +171,10 @@ class AdminSignalSourceStatuses(
     sources: list[SignalSourceStatus]
 
 
+# What the guide's "Validate" of a lookup policy says.
+LookupVerdict = Literal["Account validation succeeded.", "Account validation failed."]
+
+
 class AdminValidateLookup(
     msgspec.Struct, frozen=True, tag="admin.lookup.validate.v1", tag_field="type"
 ):
@@ -187,7 +193,7 @@ class AdminLookupReport(
     signal_source: str
     identity: str
     ok: bool
-    message: str  # "Account validation succeeded." / "Account validation failed."
+    message: LookupVerdict
     reason: str | None = None
     managed: bool | None = None
     attributes: dict[str, str] = msgspec.field(default_factory=dict)

@@ -13,7 +13,7 @@ stages stay stateless, and any stage may answer early with a :class:`Problem`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -23,6 +23,10 @@ from acmegate.common.vocabulary import (
     ErrorKind,
     RevocationReason,
 )
+
+# A point in time with its UTC offset (every time acmegate handles is aware), written in
+# RFC 3339 on the wire; JSON Schema calls it a date-time.
+UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class Identifier(msgspec.Struct, frozen=True):
@@ -71,7 +75,7 @@ class DeviceClaims(msgspec.Struct, frozen=True, omit_defaults=True):
     sip_enabled: bool | None = None
     secure_boot: str | None = None
     third_party_kexts_allowed: bool | None = None
-    attestation_not_after: datetime | None = None
+    attestation_not_after: UtcTime | None = None
 
 
 class PermanentIdentifierName(msgspec.Struct, frozen=True):

@@ -13,6 +13,7 @@ import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from acmegate.common.admin_messages import LookupVerdict
 from acmegate.common.config.model import Config, JamfSourceConfig, StaticSourceConfig
 from acmegate.policy.conditions import SECURE_BOOT_LEVELS, parse_version
 from acmegate.policy.lookups import ENROLLMENT_IDENTITIES, IDENTITY_KINDS
@@ -119,8 +120,8 @@ def validate_config(config: Config) -> list[str]:
     return problems
 
 
-ACCOUNT_VALID = "Account validation succeeded."
-ACCOUNT_INVALID = "Account validation failed."
+ACCOUNT_VALID: LookupVerdict = "Account validation succeeded."
+ACCOUNT_INVALID: LookupVerdict = "Account validation failed."
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class LookupReport:
     signal_source: str
     identity: str
     ok: bool
-    message: str  # ACCOUNT_VALID or ACCOUNT_INVALID, the guide's wording
+    message: LookupVerdict  # ACCOUNT_VALID or ACCOUNT_INVALID, the guide's wording
     reason: str | None = None
     managed: bool | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)

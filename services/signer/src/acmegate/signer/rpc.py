@@ -28,7 +28,7 @@ from acmegate.common.admin_messages import (
     AdminQueryCertificates,
     AdminRevokeCertificate,
     AdminShowCertificate,
-    CaSummary,
+    CertificateAuthority,
     CertificateCount,
     CertificateSummary,
 )
@@ -174,10 +174,10 @@ def _unknown(serial: str) -> AcmeError:
     return not_found(f"no certificate with serial {serial} was issued by this gateway")
 
 
-def ca_summary(authority: Authority) -> CaSummary:
+def ca_summary(authority: Authority) -> CertificateAuthority:
     """What the admin API lists of a loaded CA (never anything secret)."""
     urls = authority.urls
-    return CaSummary(
+    return CertificateAuthority(
         name=authority.name,
         description=authority.config.description,
         subject=describe(authority.certificate),

@@ -524,15 +524,20 @@ class EnrollmentPolicyConfig(_Base, frozen=True, kw_only=True):
 # --- device management platforms (profiles, enrollment tokens) --------------------------------
 
 
+# The profile's key size (P-256 or P-384) and which ClientIdentifier it sends.
+ProfileKeySize = Literal[256, 384]
+ClientIdentifier = Literal["token", "$SERIALNUMBER", "$UDID"]
+
+
 class ProfileSettings(_Base, frozen=True, kw_only=True):
     """Values of the `com.apple.security.acme` payload the platform's profile carries."""
 
     # The X.500 subject; Jamf variables such as $SERIALNUMBER are expanded by Jamf.
     subject: str = "CN=$SERIALNUMBER"
-    key_size: Literal[256, 384] = 384
+    key_size: ProfileKeySize = 384
     # Which ClientIdentifier the profile sends: the platform's enrollment token, or a Jamf
     # variable that expands to the device's serial or UDID.
-    client_identifier: Literal["token", "$SERIALNUMBER", "$UDID"] = "token"
+    client_identifier: ClientIdentifier = "token"
     subject_alt_name: dict[str, str] = msgspec.field(default_factory=dict)
     usage_flags: int | None = None
     extended_key_usage: list[str] = msgspec.field(default_factory=list)

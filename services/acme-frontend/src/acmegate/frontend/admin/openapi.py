@@ -1,37 +1,41 @@
-"""The OpenAPI 3 document of the admin API, served at ``/api/v1/openapi.json``.
+"""The OpenAPI 3.1 document of the admin API, served at ``/api/v1/openapi.json``.
 
 It is the contract the schemathesis test holds the live API to: every operation, parameter,
 body, response (success and problem) and the bearer authentication. Built once when the
-listener starts; the enumerations come from the modules that enforce them.
+listener starts. The component schemas are generated from the msgspec structs the routes
+encode and decode (``views.py``, ``acmegate.common.admin_messages``) with
+``msgspec.json.schema_components``, whose JSON Schema 2020-12 is what OpenAPI 3.1 uses; the
+operations, which no struct describes, are written here.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Any
 
+import msgspec
+import msgspec.inspect
+
+from acmegate.common.admin_messages import CertificateAuthority, CertificateSummary
 from acmegate.common.config import Config
-from acmegate.frontend.admin.routes.certificates import REASONS, SERIAL_PATTERN, STATUSES
-from acmegate.frontend.admin.routes.enrollments import OUTCOMES
+from acmegate.frontend.admin.routes.certificates import SERIAL_PATTERN, STATUSES
+from acmegate.frontend.admin.views import REQUEST_BODIES, RESPONSE_BODIES
+from acmegate.frontend.db.enrollments import OUTCOMES
 
 API = "/api/v1"
 
 Schema = dict[str, Any]
 
+_REF_TEMPLATE = "#/components/schemas/{name}"
+
 
 def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
+    return {"$ref": _REF_TEMPLATE.format(name=name)}
 
 
-def _nullable(schema: Schema) -> Schema:
-    return {**schema, "nullable": True}
-
-
-def _object(properties: dict[str, Schema], *, required: list[str] | None = None) -> Schema:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties) if required is None else required,
-    }
+def _object(properties: dict[str, Schema]) -> Schema:
+    return {"type": "object", "properties": properties, "required": list(properties)}
 
 
 def _list_of(key: str, item: str) -> Schema:
@@ -39,226 +43,77 @@ def _list_of(key: str, item: str) -> Schema:
 
 
 STRING: Schema = {"type": "string"}
-TEXT_OR_NULL: Schema = _nullable({"type": "string"})
-TIME: Schema = {"type": "string", "format": "date-time"}
-TIME_OR_NULL: Schema = _nullable(TIME)
 BOOLEAN: Schema = {"type": "boolean"}
-STRINGS: Schema = {"type": "array", "items": STRING}
 
-_IDENTIFIER: Schema = _object({"type": STRING, "value": STRING})
+# Every body the API sends: the routes' own and the services' replies it passes on.
+_RESPONSES: tuple[type[msgspec.Struct], ...] = (
+    *RESPONSE_BODIES,
+    CertificateAuthority,
+    CertificateSummary,
+)
 
-_DEVICE: Schema = {
-    "type": "object",
-    "description": "What the attestation said about the device (apple-mda.md §2.3).",
-    "properties": {
-        "provider": STRING,
-        "format": STRING,
-        "attested_key": {"type": "string", "description": "DER SPKI, base64"},
-        "serial_number": STRING,
-        "udid": STRING,
-        "os_version": STRING,
-        "sepos_version": STRING,
-        "llb_version": STRING,
-        "software_update_device_id": STRING,
-        "sip_enabled": BOOLEAN,
-        "secure_boot": STRING,
-        "third_party_kexts_allowed": BOOLEAN,
-        "attestation_not_after": TIME,
-    },
-    "required": ["provider", "format", "attested_key"],
-}
 
-_ENROLLMENT_RECORD: Schema = {
-    "type": "object",
-    "nullable": True,
-    "description": "Why the certificate was issued: device claims and the policies that matched.",
-    "properties": {
-        "identifier": _IDENTIFIER,
-        "device": _DEVICE,
-        "platform": STRING,
-        "signal_source": STRING,
-        "source_attributes": {"type": "object", "additionalProperties": STRING},
-        "source_groups": STRINGS,
-        "lookup_policy": STRING,
-        "workflow": STRING,
-        "device_role": STRING,
-        "enrollment_policy": STRING,
-        "revoke_on_failure": BOOLEAN,
-    },
-    "required": ["identifier"],
-}
+def _structs(types: tuple[type[msgspec.Struct], ...]) -> Iterator[type[msgspec.Struct]]:
+    """Every struct type reachable from ``types`` (fields, lists, unions, dicts)."""
+    seen: set[type] = set()
+    pending: list[msgspec.inspect.Type] = list(msgspec.inspect.multi_type_info(types))
+    while pending:
+        info = pending.pop()
+        if isinstance(info, msgspec.inspect.StructType):
+            if info.cls in seen:
+                continue
+            seen.add(info.cls)
+            yield info.cls
+            pending.extend(field.type for field in info.fields)
+        elif isinstance(info, msgspec.inspect.UnionType):
+            pending.extend(info.types)
+        elif isinstance(info, msgspec.inspect.ListType | msgspec.inspect.SetType):
+            pending.append(info.item_type)
+        elif isinstance(info, msgspec.inspect.DictType):
+            pending.append(info.value_type)
 
-SCHEMAS: dict[str, Schema] = {
-    "Problem": {
-        "type": "object",
-        "description": "RFC 7807 problem document.",
-        "properties": {
-            "type": {"type": "string", "enum": ["about:blank"]},
-            "title": STRING,
-            "status": {"type": "integer", "minimum": 400, "maximum": 599},
-            "detail": STRING,
-        },
-        "required": ["type", "title", "status", "detail"],
-    },
-    "CertificateAuthority": _object(
-        {
-            "name": STRING,
-            "description": STRING,
-            "subject": STRING,
-            "chain": {**STRINGS, "description": "Subjects from this CA up to the root."},
-            "not_before": TIME,
-            "not_after": TIME,
-            "key_algorithm": {**STRING, "example": "EC P-384"},
-            "key_storage": STRING,
-            "crl_url": TEXT_OR_NULL,
-            "ocsp_url": TEXT_OR_NULL,
-        }
-    ),
-    "Template": _object(
-        {
-            "name": STRING,
-            "description": STRING,
-            "subject": STRING,
-            "subject_alt_names": _object(
-                {
-                    "dns": STRINGS,
-                    "rfc822": STRINGS,
-                    "uri": STRINGS,
-                    "ip": STRINGS,
-                    "other_name": STRINGS,
-                    "permanent_identifier": STRINGS,
-                }
-            ),
-            "required": STRINGS,
-            "validity_seconds": {"type": "integer"},
-            "signature_algorithm": {"type": "string", "enum": ["sha256", "sha384", "sha512"]},
-            "key_usage": STRINGS,
-            "extended_key_usage": STRINGS,
-        }
-    ),
-    "Platform": _object(
-        {
-            "name": STRING,
-            "description": STRING,
-            "type": STRING,
-            "vendor": STRING,
-            "client_identifier": {"type": "string", "enum": ["token", "$SERIALNUMBER", "$UDID"]},
-            "subject": STRING,
-            "key_size": {"type": "integer", "enum": [256, 384]},
-            "signed": BOOLEAN,
-            "profile_path": STRING,
-            "token_created_at": TIME_OR_NULL,
-        }
-    ),
-    "TokenRotation": _object({"platform": STRING, "token": STRING, "created_at": TIME}),
-    "SignalSource": _object(
-        {
-            "name": STRING,
-            "type": {"type": "string", "enum": ["static", "jamf_pro"]},
-            "description": STRING,
-            "url": TEXT_OR_NULL,
-        }
-    ),
-    "SignalSourceValidation": _object({"name": STRING, "ok": BOOLEAN, "message": STRING}),
-    "LookupPolicy": _object(
-        {
-            "name": STRING,
-            "description": STRING,
-            "purpose": STRING,
-            "signal_source": STRING,
-            "lookup_type": STRING,
-            "identity": STRING,
-            "revoke_on_failure": BOOLEAN,
-        }
-    ),
-    "LookupValidationRequest": {
-        "type": "object",
-        "properties": {
-            "identity": {
-                "type": "string",
-                "minLength": 1,
-                "pattern": "\\S",
-                "description": "A device serial number, UDID or DNS name (per the policy).",
-                "example": "C02XXXXXXXXX",
-            }
-        },
-        "required": ["identity"],
-        "additionalProperties": False,
-    },
-    "LookupValidation": _object(
-        {
-            "lookup_policy": STRING,
-            "signal_source": STRING,
-            "identity": STRING,
-            "ok": BOOLEAN,
-            "message": {
-                "type": "string",
-                "enum": ["Account validation succeeded.", "Account validation failed."],
-            },
-            "reason": TEXT_OR_NULL,
-            "managed": _nullable(BOOLEAN),
-            "attributes": {"type": "object", "additionalProperties": STRING},
-            "groups": STRINGS,
-        }
-    ),
-    "Certificate": _object(
-        {
-            "serial": {**STRING, "description": "lower-case hexadecimal"},
-            "status": {"type": "string", "enum": list(STATUSES)},
-            "expired": BOOLEAN,
-            "ca": STRING,
-            "template": STRING,
-            "account_id": STRING,
-            "order_id": STRING,
-            "not_before": TIME,
-            "not_after": TIME,
-            "issued_at": TIME,
-            "identifier": _nullable(_IDENTIFIER),
-            "device_serial": TEXT_OR_NULL,
-            "revoked_at": TIME_OR_NULL,
-            "revocation_reason": TEXT_OR_NULL,
-            "subject": {**TEXT_OR_NULL, "description": "Only when shown alone."},
-            "subject_alt_names": STRINGS,
-            "record": _ENROLLMENT_RECORD,
-            "chain_pem": {**TEXT_OR_NULL, "description": "Only when shown alone."},
-        }
-    ),
-    "RevokeRequest": {
-        "type": "object",
-        "properties": {
-            "reason": {"type": "string", "enum": list(REASONS), "default": "unspecified"}
-        },
-        "additionalProperties": False,
-    },
-    "EnrollmentEvent": _object(
-        {
-            "id": {"type": "integer"},
-            "at": TIME,
-            "outcome": {"type": "string", "enum": list(OUTCOMES)},
-            "stage": {"type": "string", "enum": ["challenge", "order"]},
-            "order_id": STRING,
-            "account_id": STRING,
-            "identifier": {
-                **TEXT_OR_NULL,
-                "description": "The order's identifier when it named the device (never a token).",
-            },
-            "platform": TEXT_OR_NULL,
-            "device_serial": TEXT_OR_NULL,
-            "certificate_serial": TEXT_OR_NULL,
-            "enrollment_policy": TEXT_OR_NULL,
-            "certificate_template": TEXT_OR_NULL,
-            "signal_source": TEXT_OR_NULL,
-            "reason": TEXT_OR_NULL,
-            "problem": _nullable(_object({"kind": STRING, "detail": STRING})),
-        }
-    ),
-}
+
+_RST = (
+    (re.compile(r":(?:class|mod|func|meth|data):`~?(?:[\w.]+\.)?([\w]+)`"), r"`\1`"),
+    (re.compile(r"``([^`]+)``"), r"`\1`"),
+    (re.compile(r"\s*\n\s*"), " "),
+)
+
+
+def _markdown(text: str) -> str:
+    """A docstring as an OpenAPI description (CommonMark): code in single backticks, one
+    paragraph."""
+    for pattern, replacement in _RST:
+        text = pattern.sub(replacement, text)
+    return text.strip()
+
+
+def component_schemas() -> dict[str, Schema]:
+    """The component schemas of every request and response body, from their structs.
+
+    A response struct is encoded with all of its fields (none has ``omit_defaults``), so
+    every property of its schema is required: the document promises what is always sent.
+    Structs that omit defaults (the enrollment record, the device claims) keep msgspec's
+    reading, where a field with a default may be absent.
+    """
+    _, components = msgspec.json.schema_components(
+        (*_RESPONSES, *REQUEST_BODIES), ref_template=_REF_TEMPLATE
+    )
+    for struct in _structs(_RESPONSES):
+        schema = components[struct.__name__]
+        if not struct.__struct_config__.omit_defaults:
+            schema["required"] = list(schema["properties"])
+    for schema in components.values():
+        schema.pop("title", None)  # the component's name already says it
+        if "description" in schema:
+            schema["description"] = _markdown(schema["description"])
+    return components
 
 
 def _problem(description: str) -> Schema:
     return {
         "description": description,
-        "content": {"application/problem+json": {"schema": _ref("Problem")}},
+        "content": {"application/problem+json": {"schema": _ref("ProblemDocument")}},
     }
 
 
@@ -467,7 +322,7 @@ def _paths(config: Config | None) -> dict[str, Schema]:
                     _query("limit", {**LIMIT, "default": 100}, "At most this many."),
                 ],
                 "responses": _responses(
-                    _json(_list_of("certificates", "Certificate"), "Matching certificates"),
+                    _json(_list_of("certificates", "CertificateSummary"), "Matching certificates"),
                     "400",
                     "503",
                 ),
@@ -480,7 +335,7 @@ def _paths(config: Config | None) -> dict[str, Schema]:
                 "tags": ["certificates"],
                 "parameters": [SERIAL_PARAMETER],
                 "responses": _responses(
-                    _json(_object({"certificate": _ref("Certificate")}), "The certificate"),
+                    _json(_object({"certificate": _ref("CertificateSummary")}), "The certificate"),
                     "400",
                     "404",
                     "503",
@@ -499,7 +354,9 @@ def _paths(config: Config | None) -> dict[str, Schema]:
                 },
                 "responses": _responses(
                     _json(
-                        _object({"certificate": _ref("Certificate"), "revoked_now": BOOLEAN}),
+                        _object(
+                            {"certificate": _ref("CertificateSummary"), "revoked_now": BOOLEAN}
+                        ),
                         "The certificate as it now stands",
                     ),
                     "400",
@@ -526,9 +383,9 @@ def _paths(config: Config | None) -> dict[str, Schema]:
 
 
 def openapi_document(config: Config | None = None, *, version: str = "1.0.0") -> dict[str, Any]:
-    """The whole OpenAPI 3.0 document (``config`` adds configured names as examples)."""
+    """The whole OpenAPI 3.1 document (``config`` adds configured names as examples)."""
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "acmegate admin API",
             "version": version,
@@ -550,7 +407,7 @@ def openapi_document(config: Config | None = None, *, version: str = "1.0.0") ->
                     "description": "The admin token (`admin.token` in the configuration).",
                 }
             },
-            "schemas": SCHEMAS,
+            "schemas": component_schemas(),
             "responses": RESPONSES,
         },
     }

@@ -16,6 +16,7 @@ from aiohttp import web
 from acmegate.common.errors import malformed
 
 T = TypeVar("T")
+C = TypeVar("C", bound=str)
 
 
 def clean_text(name: str, value: str) -> str:
@@ -41,13 +42,15 @@ def query_text(request: web.Request, name: str) -> str | None:
     return clean_text(name, value)
 
 
-def query_choice(request: web.Request, name: str, choices: Sequence[str]) -> str | None:
+def query_choice(request: web.Request, name: str, choices: Sequence[C]) -> C | None:
+    """One of ``choices`` (as given there, e.g. an enum member), or None when absent."""
     value = request.query.get(name)
     if value is None:
         return None
-    if value not in choices:
-        raise malformed(f"{name}: must be one of {', '.join(choices)}")
-    return value
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise malformed(f"{name}: must be one of {', '.join(choices)}")
 
 
 def query_int(request: web.Request, name: str, *, default: int, minimum: int, maximum: int) -> int:

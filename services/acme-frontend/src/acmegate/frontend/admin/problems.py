@@ -14,6 +14,7 @@ from aiohttp import web
 
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.frontend import retry_after
+from acmegate.frontend.admin.views import ProblemDocument
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -40,12 +41,7 @@ def status_of(error: AcmeError) -> int:
 def problem(status: int, detail: str, *, wait: int | None = None) -> web.Response:
     """An ``application/problem+json`` response with ``type: about:blank``; ``Retry-After``
     on 429 and 503 (``wait`` seconds, or retry_after.UNAVAILABLE)."""
-    document = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
+    document = ProblemDocument("about:blank", HTTPStatus(status).phrase, status, detail)
     response = web.Response(
         body=msgspec.json.encode(document), status=status, content_type=PROBLEM_CONTENT_TYPE
     )

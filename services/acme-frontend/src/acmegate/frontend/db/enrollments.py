@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Literal, get_args
 
 import asyncpg
 import msgspec
+
+from acmegate.common.messages import Problem
+
+EnrollmentOutcome = Literal["completed", "failed"]
+EnrollmentStage = Literal["challenge", "order"]  # where a failed enrollment ended
+OUTCOMES: tuple[EnrollmentOutcome, ...] = get_args(EnrollmentOutcome)
+
+_problem = msgspec.json.Decoder(Problem).decode
 
 _COLUMNS = """
     id, at, outcome, stage, order_id, account_id, identifier, platform, device_serial,
@@ -23,8 +31,8 @@ class EnrollmentEvent:
 
     id: int
     at: datetime
-    outcome: str
-    stage: str  # challenge | order
+    outcome: EnrollmentOutcome
+    stage: EnrollmentStage
     order_id: str
     account_id: str
     identifier: str | None
@@ -34,30 +42,26 @@ class EnrollmentEvent:
     enrollment_policy: str | None
     certificate_template: str | None
     signal_source: str | None
-    # The stored problem (kind, detail, ...) of a failure.
-    problem: dict[str, Any] | None
+    # The stored problem of a failure (written by db/work.py from the Problem it applied).
+    problem: Problem | None
 
     @property
     def reason(self) -> str | None:
         """What a person reads: the problem's detail."""
         if self.problem is None:
             return None
-        return str(self.problem.get("detail") or self.problem.get("kind") or "")
+        return self.problem.detail or self.problem.kind
 
 
 def _event(row: asyncpg.Record) -> EnrollmentEvent:
     values = dict(row)
     problem_json = values.pop("problem_json")
-    problem = msgspec.json.decode(problem_json) if problem_json else None
-    # Always an object (kind, detail) when written by db/work.py; anything else is its detail.
-    values["problem"] = (
-        problem if isinstance(problem, dict) or problem is None else {"detail": str(problem)}
-    )
+    values["problem"] = _problem(problem_json) if problem_json else None
     return EnrollmentEvent(**values)
 
 
 async def recent_events(
-    pool: asyncpg.Pool, *, outcome: str | None = None, limit: int = 50
+    pool: asyncpg.Pool, *, outcome: EnrollmentOutcome | None = None, limit: int = 50
 ) -> list[EnrollmentEvent]:
     """The newest events, all or of one outcome (``completed``/``failed``), at most ``limit``
     (1..1000)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import msgspec
 from aiohttp import web
 
 from acmegate.common.admin_messages import (
@@ -21,6 +20,7 @@ from acmegate.frontend.admin.context import ADMIN
 from acmegate.frontend.admin.params import json_body, query_choice, query_int, query_text
 from acmegate.frontend.admin.render import json_response
 from acmegate.frontend.admin.rpc import ask, correlation_id
+from acmegate.frontend.admin.views import RevokeRequest
 
 STATUSES = tuple(CertificateStatus)
 # RFC 5280 §5.3.1 reasons a revocation here may carry (certificateHold/removeFromCRL: no).
@@ -28,16 +28,6 @@ REASONS = tuple(RevocationReason)
 # Hexadecimal, any case, optional colons between octets (as openssl prints serials).
 SERIAL_PATTERN = r"^(0x)?[0-9A-Fa-f]+(:[0-9A-Fa-f]+)*$"
 _SERIAL = re.compile(SERIAL_PATTERN)
-
-
-class RevokeBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """``{"reason": "keyCompromise"}``; without a reason: ``unspecified``."""
-
-    reason: str = "unspecified"
-
-
-def _status(choice: str | None) -> CertificateStatus | None:
-    return CertificateStatus(choice) if choice is not None else None
 
 
 def _serial(request: web.Request) -> str:
@@ -53,7 +43,7 @@ async def list_certificates(request: web.Request) -> web.Response:
         device_serial=query_text(request, "device"),
         account_id=query_text(request, "account"),
         ca=query_text(request, "ca"),
-        status=_status(query_choice(request, "status", STATUSES)),
+        status=query_choice(request, "status", STATUSES),
         limit=query_int(request, "limit", default=100, minimum=1, maximum=1000),
     )
     reply = await ask(request.app[ADMIN], RpcQueue.SIGNER, query, AdminCertificateList)
@@ -70,7 +60,7 @@ async def show_certificate(request: web.Request) -> web.Response:
 async def revoke_certificate(request: web.Request) -> web.Response:
     """Revoke it (idempotent: ``revoked_now`` is false if it was revoked before)."""
     serial = _serial(request)
-    body = await json_body(request, RevokeBody, required=False)
+    body = await json_body(request, RevokeRequest, required=False)
     if body.reason not in REASONS:
         raise malformed(f"$.reason: must be one of {', '.join(REASONS)}")
     revoke = AdminRevokeCertificate(

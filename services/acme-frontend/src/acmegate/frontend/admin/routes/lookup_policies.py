@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgspec
 from aiohttp import web
 
 from acmegate.common.admin_messages import AdminLookupReport, AdminValidateLookup
@@ -15,24 +12,19 @@ from acmegate.frontend.admin.context import ADMIN
 from acmegate.frontend.admin.params import clean_text, json_body, path_text
 from acmegate.frontend.admin.render import json_response
 from acmegate.frontend.admin.rpc import ask, correlation_id
+from acmegate.frontend.admin.views import LookupPolicy, LookupValidation, LookupValidationRequest
 
 
-class ValidateLookupBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """``{"identity": "C02XXXXXXXXX"}``: the serial, UDID or DNS name to look up."""
-
-    identity: str
-
-
-def lookup_json(policy: LookupPolicyConfig) -> dict[str, Any]:
-    return {
-        "name": policy.name,
-        "description": policy.description,
-        "purpose": policy.purpose,
-        "signal_source": policy.signal_source,
-        "lookup_type": policy.lookup_type,
-        "identity": policy.identity,
-        "revoke_on_failure": policy.revoke_on_failure,
-    }
+def lookup_json(policy: LookupPolicyConfig) -> LookupPolicy:
+    return LookupPolicy(
+        name=policy.name,
+        description=policy.description,
+        purpose=policy.purpose,
+        signal_source=policy.signal_source,
+        lookup_type=policy.lookup_type,
+        identity=policy.identity,
+        revoke_on_failure=policy.revoke_on_failure,
+    )
 
 
 async def list_lookups(request: web.Request) -> web.Response:
@@ -43,7 +35,7 @@ async def list_lookups(request: web.Request) -> web.Response:
 async def validate_lookup(request: web.Request) -> web.Response:
     """Run the lookup for an identity: its attributes and groups, or why validation failed."""
     name = path_text(request, "name")
-    body = await json_body(request, ValidateLookupBody)
+    body = await json_body(request, LookupValidationRequest)
     identity = clean_text("$.identity", body.identity).strip()
     if not identity:
         raise malformed("$.identity: must not be empty")
@@ -54,15 +46,15 @@ async def validate_lookup(request: web.Request) -> web.Response:
         AdminLookupReport,
     )
     return json_response(
-        {
-            "lookup_policy": reply.lookup_policy,
-            "signal_source": reply.signal_source,
-            "identity": reply.identity,
-            "ok": reply.ok,
-            "message": reply.message,
-            "reason": reply.reason,
-            "managed": reply.managed,
-            "attributes": reply.attributes,
-            "groups": reply.groups,
-        }
+        LookupValidation(
+            lookup_policy=reply.lookup_policy,
+            signal_source=reply.signal_source,
+            identity=reply.identity,
+            ok=reply.ok,
+            message=reply.message,
+            reason=reply.reason,
+            managed=reply.managed,
+            attributes=reply.attributes,
+            groups=reply.groups,
+        )
     )

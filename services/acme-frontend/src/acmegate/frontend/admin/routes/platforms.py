@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 
 from aiohttp import web
 
@@ -14,6 +13,7 @@ from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.frontend.admin.context import ADMIN
 from acmegate.frontend.admin.params import path_text
 from acmegate.frontend.admin.render import json_response
+from acmegate.frontend.admin.views import Platform, TokenRotation
 from acmegate.frontend.db.platforms import PlatformToken, list_tokens
 from acmegate.frontend.platforms import live_token, platform_config, rotate_token
 from acmegate.frontend.profiles import build_profile, load_profile_signer
@@ -25,21 +25,20 @@ _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 def platform_json(
     platform: DeviceManagementPlatformConfig, token: PlatformToken | None
-) -> dict[str, Any]:
+) -> Platform:
     settings = platform.profile
-    return {
-        "name": platform.name,
-        "description": platform.description,
-        "type": platform.type,
-        "vendor": platform.vendor,
-        "client_identifier": settings.client_identifier,
-        "subject": settings.subject,
-        "key_size": settings.key_size,
-        "signed": bool(settings.signing_certificate and settings.signing_key),
-        "profile_path": f"/api/v1/platforms/{platform.name}/profile",
-        # When the live enrollment token was minted (the token itself is in the profile).
-        "token_created_at": token.created_at if token is not None else None,
-    }
+    return Platform(
+        name=platform.name,
+        description=platform.description,
+        type=platform.type,
+        vendor=platform.vendor,
+        client_identifier=settings.client_identifier,
+        subject=settings.subject,
+        key_size=settings.key_size,
+        signed=bool(settings.signing_certificate and settings.signing_key),
+        profile_path=f"/api/v1/platforms/{platform.name}/profile",
+        token_created_at=token.created_at if token is not None else None,
+    )
 
 
 async def list_platforms(request: web.Request) -> web.Response:
@@ -93,6 +92,4 @@ async def rotate_platform_token(request: web.Request) -> web.Response:
     token = await rotate_token(
         frontend.pool, frontend.config, path_text(request, "name"), frontend.clock.now()
     )
-    return json_response(
-        {"platform": token.platform, "token": token.token, "created_at": token.created_at}
-    )
+    return json_response(TokenRotation(token.platform, token.token, token.created_at))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from acmegate.common.admin_messages import AdminSignalSourceStatuses, AdminValidateSignalSource
@@ -13,17 +11,13 @@ from acmegate.frontend.admin.context import ADMIN
 from acmegate.frontend.admin.params import path_text
 from acmegate.frontend.admin.render import json_response
 from acmegate.frontend.admin.rpc import ask, correlation_id
+from acmegate.frontend.admin.views import SignalSource, SignalSourceValidation
 
 
-def source_json(source: SignalSourceConfig) -> dict[str, Any]:
-    jamf = isinstance(source, JamfSourceConfig)
-    return {
-        "name": source.name,
-        "type": "jamf_pro" if jamf else "static",
-        "description": source.description,
-        # Where a Jamf source connects (never its credentials).
-        "url": source.url if isinstance(source, JamfSourceConfig) else None,
-    }
+def source_json(source: SignalSourceConfig) -> SignalSource:
+    if isinstance(source, JamfSourceConfig):
+        return SignalSource(source.name, "jamf_pro", source.description, source.url)
+    return SignalSource(source.name, "static", source.description, None)
 
 
 async def list_sources(request: web.Request) -> web.Response:
@@ -41,4 +35,4 @@ async def validate_source(request: web.Request) -> web.Response:
         AdminSignalSourceStatuses,
     )
     [status] = reply.sources
-    return json_response({"name": status.name, "ok": status.ok, "message": status.detail})
+    return json_response(SignalSourceValidation(status.name, status.ok, status.detail))
