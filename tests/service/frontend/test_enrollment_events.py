@@ -149,7 +149,7 @@ async def test_a_refused_order_writes_one_failed_event_with_its_reason(
     assert counting.statements == 1
     [event] = await recent_events(pool, outcome="failed")
     assert event.outcome == "failed" and event.reason == "device C02EVENTS01 is not managed"
-    assert event.problem is not None and event.problem["kind"] == "rejectedIdentifier"
+    assert event.problem is not None and event.problem.kind == "rejectedIdentifier"
     # Without a record the serial comes from the attestation claims; a token is not copied.
     assert event.device_serial == "C02EVENTS01" and event.platform == "jamf-macs"
     assert event.identifier is None and event.certificate_serial is None
