@@ -88,8 +88,11 @@ class CrlPublisher:
             except Exception:
                 # A CA key that cannot sign must not end the loop for the other CAs.
                 log.exception("CRL generation failed")
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that arrives just as a nudge sets the event, and stop() then waits forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def publish_due(self) -> list[StoredCrl]:
