@@ -1,7 +1,7 @@
 """A managed Apple device enrolls end to end, and every way it can go wrong is refused.
 
-All four services run in this process on the in-process bus, as in ``acmegate standalone``,
-against a real PostgreSQL database; the device is the faithful simulator of apple-mda.md §7.
+All four services run in this process on the in-process bus, as in ``acmegate standalone``, against
+a real PostgreSQL database; the device is the faithful simulator of docs/apple-attestation.md §12.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ from tests.support.gateway import Gateway, GatewayFiles, gateway_config, running
 pytestmark = pytest.mark.e2e
 
 # Every key Apple documents for com.apple.security.acme that a platform profile sets
-# (apple-mda.md §4; SubjectAltName/UsageFlags/ExtendedKeyUsage are set in this test's config).
+# (docs/apple-attestation.md §11; SubjectAltName/UsageFlags/ExtendedKeyUsage are set in this test's
+# config).
 ACME_KEYS = {
     "PayloadType",
     "PayloadVersion",

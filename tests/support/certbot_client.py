@@ -1,10 +1,11 @@
 """An independent ACME client for end-to-end tests: certbot's ``acme`` library (5.x, josepy).
 
-The gateway must interoperate with a client it was not written with. certbot's library knows
-neither the ``permanent-identifier`` identifier type nor the ``device-attest-01`` challenge
-(acme-anchors.md §3.3), so this module registers both, builds the ``NewOrder`` itself
-(``ClientV2.new_order`` derives DNS/IP identifiers from a CSR only) and answers the challenge
-with an Apple-shaped attestation from the test attestation CA.
+The gateway must interoperate with a client it was not written with. certbot's library knows neither
+the ``permanent-identifier`` identifier type nor the ``device-attest-01`` challenge
+(``ClientV2.new_order`` derives identifiers from a CSR's DNS and IP names only; an unknown challenge
+decodes as ``UnrecognizedChallenge``), so this module registers both, builds the ``NewOrder`` itself
+(``ClientV2.new_order`` derives DNS/IP identifiers from a CSR only) and answers the challenge with
+an Apple-shaped attestation from the test attestation CA.
 
 Synchronous (``requests``): call it from a thread, e.g. ``await asyncio.to_thread(...)``.
 """
@@ -35,7 +36,7 @@ PERMANENT_IDENTIFIER = messages.IdentifierType("permanent-identifier")
 class DeviceAttest01(challenges.Challenge):
     """The ``device-attest-01`` challenge (draft-ietf-acme-device-attest §5).
 
-    The token stays a string: Apple hashes the token exactly as sent (apple-mda.md §2.5),
+    The token stays a string: Apple hashes the token exactly as sent (docs/apple-attestation.md §7),
     whereas certbot's token challenges decode it into bytes.
     """
 
@@ -45,7 +46,7 @@ class DeviceAttest01(challenges.Challenge):
 
 @challenges.ChallengeResponse.register
 class DeviceAttest01Response(challenges.ChallengeResponse):
-    """The challenge answer ``{"attObj": base64url(CBOR)}`` (apple-mda.md §1.3, §2.1)."""
+    """The challenge answer ``{"attObj": base64url(CBOR)}`` (docs/apple-attestation.md §3)."""
 
     typ = DEVICE_ATTEST_01
     att_obj: str = field("attObj")
@@ -129,7 +130,7 @@ def enroll_with_certbot_acme(
         )
         if challb is None:
             raise AssertionError(f"no {DEVICE_ATTEST_01} challenge in {authzr.uri}")
-        # Apple's freshness code: SHA-256 of the token string (apple-mda.md §2.5).
+        # Apple's freshness code: SHA-256 of the token string (docs/apple-attestation.md §7).
         leaf = attestation_ca.mint_leaf(
             device_key.public_key(), claims, freshness=freshness_code(challb.chall.token)
         )

@@ -1,4 +1,5 @@
-"""No challenge or order is lost or stays `processing` forever (DESIGN.md "The flow" step 5)."""
+"""No challenge or order is lost or stays `processing` forever (docs/design.md "Results and the
+sweeper")."""
 
 from __future__ import annotations
 

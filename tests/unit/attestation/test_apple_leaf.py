@@ -93,7 +93,7 @@ def test_der_wrapped_strings_and_raw_integers_are_read_leniently(
             ("10.1", b"\x13\x0418.0"),  # PrintableString
             ("13.1", b"\x01"),  # a raw byte: SIP disabled
             ("13.3", b"1"),  # an ASCII digit: kexts allowed
-            ("13.2", b""),  # blank: Apple could not verify it (§2.4)
+            ("13.2", b""),  # blank: Apple could not verify it (docs/apple-attestation.md §6)
         ],
         device_key,
     )

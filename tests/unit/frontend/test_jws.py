@@ -84,7 +84,7 @@ def test_each_supported_algorithm_verifies_with_its_jwk(alg: str) -> None:
 
 
 def test_apple_signatures_that_lost_leading_zero_bytes_still_verify() -> None:
-    # apple-mda.md §3.4: Apple's client strips leading zero bytes of R and S.
+    # docs/apple-attestation.md §10: Apple's client strips leading zero bytes of R and S.
     key = ec.generate_private_key(ec.SECP256R1())
     for attempt in range(2000):
         body = _sign(

@@ -54,7 +54,7 @@ def test_the_urn_prefix_is_rfc_8555s() -> None:
     bad_nonce = problem_document(Problem(ErrorKind.BAD_NONCE, "stale"))
     assert bad_nonce["type"] == "urn:ietf:params:acme:error:badNonce"
     attestation = problem_document(Problem(ErrorKind.BAD_ATTESTATION_STATEMENT, "x"))
-    # draft-ietf-acme-device-attest §6 registers it in the same namespace.
+    # draft-ietf-acme-device-attest §9.3 registers it in the same namespace.
     assert attestation["type"] == "urn:ietf:params:acme:error:badAttestationStatement"
 
 

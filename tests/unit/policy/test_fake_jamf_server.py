@@ -1,4 +1,4 @@
-"""The fake Jamf Pro server behaves as jamf-pro-api.md §7 says the real one does.
+"""The fake Jamf Pro server behaves as docs/jamf.md §8 says the real one does.
 
 The Jamf client is tested against this fake, so the fake is tested against the reference:
 both auth flows with expiring tokens, keep-alive and invalidate, inventory sections, filters,
@@ -63,7 +63,8 @@ async def get(
         return response.status, body
 
 
-# --- §7 items 1–5: authentication ------------------------------------------------------------
+# --- authentication (docs/jamf.md §8.1, §8.2)
+# ------------------------------------------------------
 
 
 async def test_an_api_client_gets_an_oauth_token_on_both_paths(
@@ -196,14 +197,15 @@ async def test_a_missing_token_and_a_missing_privilege(
         await fake.stop()
 
 
-# --- §7 items 6–10: inventory ----------------------------------------------------------------
+# --- inventory (docs/jamf.md §8.3–§8.7)
+# -------------------------------------------------------------
 
 
 async def test_a_computer_by_serial_with_repeated_or_joined_sections(
     fake_jamf: FakeJamf, http: aiohttp.ClientSession
 ) -> None:
     token = await client_token(http, fake_jamf)
-    # The filter compares case-insensitively (jamf-pro-api.md §2a).
+    # The filter compares case-insensitively (docs/jamf.md §8.3).
     rsql = f'hardware.serialNumber=="{MAC_SERIAL.lower()}"'
     repeated = [("section", "GENERAL"), ("section", "USER_AND_LOCATION"), ("filter", rsql)]
     joined = [("section", "GENERAL,USER_AND_LOCATION"), ("filter", rsql)]
@@ -405,7 +407,8 @@ async def test_the_classic_api_negotiates_and_404s_in_html(
         assert response.status == 404 and response.content_type == "text/html"
 
 
-# --- §7 item 12: faults ----------------------------------------------------------------------
+# --- faults (docs/jamf.md §7)
+# --------------------------------------------------------------------------
 
 
 async def test_faults_5xx_slow_and_concurrency_are_injected_and_counted(

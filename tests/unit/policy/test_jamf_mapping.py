@@ -1,4 +1,4 @@
-"""The guide's attribute mapping over Jamf's two inventories (jamf-pro-api.md §2b, §3b)."""
+"""The guide's attribute mapping over Jamf's two inventories (docs/jamf.md §8.3, §8.4)."""
 
 from __future__ import annotations
 

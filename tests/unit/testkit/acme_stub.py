@@ -4,7 +4,7 @@ Not the gateway: just strict enough on the wire (JWS signature, nonce, url, kid/
 type) and on the Apple attestation (chain to the test root, freshness = SHA-256(token),
 identifier = serial or UDID, CSR key = attested key) that a client bug shows up. Knobs make
 it answer ``badNonce``, validate or issue asynchronously with ``Retry-After``, and tolerate
-Apple's short JWS signatures (counting them) as step-ca does (apple-mda.md §3.4).
+Apple's short JWS signatures (counting them) as step-ca does (docs/apple-attestation.md §10).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ async def test_genuine_device_enrolls_and_gets_its_chain(
     ):
         assert getattr(result, attr), attr
     assert result.token and result.attestation is not None and result.csr is not None
-    # jwk on newAccount, kid afterwards, always ES256 (apple-mda.md §7.1).
+    # jwk on newAccount, kid afterwards, always ES256 (docs/apple-attestation.md §10, §12).
     headers = stub.protected_headers
     assert "jwk" in headers[0] and "kid" not in headers[0]
     assert all(h["kid"] == result.account_url and "jwk" not in h for h in headers[1:])

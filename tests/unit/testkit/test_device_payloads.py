@@ -66,7 +66,7 @@ def _spki(key: ec.EllipticCurvePublicKey | object) -> bytes:
 
 def _decoded(attestation: Attestation) -> dict[str, object]:
     text = attestation.payload["attObj"]
-    assert "=" not in text  # base64url without padding (apple-mda.md §2.1)
+    assert "=" not in text  # base64url without padding (docs/apple-attestation.md §3)
     raw = b64url_decode(text)
     assert raw == attestation.att_obj
     decoded = cbor2.loads(raw)
@@ -156,7 +156,8 @@ def test_genuine_attestation_has_apples_shape(ca: AttestationCA) -> None:
     device = _device(ca)
     attestation = device.attestation_for(TOKEN)
     decoded = _decoded(attestation)
-    # Exactly {"fmt":"apple","attStmt":{"x5c":[leaf, intermediate]}}, fmt first (§2.1).
+    # Exactly {"fmt":"apple","attStmt":{"x5c":[leaf, intermediate]}}, fmt first
+    # (docs/apple-attestation.md §3).
     assert list(decoded) == ["fmt", "attStmt"]
     assert decoded["fmt"] == "apple"
     assert attestation.att_obj is not None and attestation.att_obj[:1] == b"\xa2"

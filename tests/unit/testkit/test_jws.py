@@ -134,7 +134,9 @@ def test_forced_apple_signature_is_short_and_verifies_once_left_padded(
     header = {"alg": "ES256", "nonce": "n", "url": "u", "kid": "k"}
     jws = sign_flattened(key, header, {"csr": "x"}, leading_zeros=mode)
     signature = b64url_decode(jws["signature"])
-    assert len(signature) < 64  # Apple's bug: "have 63 bytes, wanted 64" (apple-mda.md §3.4)
+    assert (
+        len(signature) < 64
+    )  # Apple's bug: "have 63 bytes, wanted 64" (docs/apple-attestation.md §10)
 
     signing_input = f"{jws['protected']}.{jws['payload']}".encode()
     # Try the two paddings a tolerant server (step-ca PR #1631) tries: pad R, or pad S.

@@ -1,4 +1,4 @@
-"""``acmegate simulate-device``: enroll a simulated Apple device (apple-mda.md §7)."""
+"""``acmegate simulate-device``: enroll a simulated Apple device (docs/apple-attestation.md §12)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Apple's device-property OIDs in Managed Device Attestation leaves (apple-mda.md §2.3–2.4).
+"""Apple's device-property OIDs in Managed Device Attestation leaves.
+
+What each one holds and how it is encoded: docs/apple-attestation.md §5, §6.
 
 Shared by the attestation service, which reads them, and the test kit, which writes them the
 way Apple does.
@@ -15,7 +17,7 @@ OID_SOFTWARE_UPDATE_DEVICE_ID = x509.ObjectIdentifier(_APPLE + "9.4")
 OID_OS_VERSION = x509.ObjectIdentifier(_APPLE + "10.1")
 OID_SEPOS_VERSION = x509.ObjectIdentifier(_APPLE + "10.2")
 OID_LLB_VERSION = x509.ObjectIdentifier(_APPLE + "10.3")
-# The freshness code: SHA-256 of the challenge token, raw 32 bytes (apple-mda.md §2.5).
+# The freshness code: SHA-256 of the challenge token, raw 32 bytes (docs/apple-attestation.md §7).
 OID_FRESHNESS = x509.ObjectIdentifier(_APPLE + "11.1")
 OID_SIP_STATUS = x509.ObjectIdentifier(_APPLE + "13.1")
 OID_SECURE_BOOT = x509.ObjectIdentifier(_APPLE + "13.2")

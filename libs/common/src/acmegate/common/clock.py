@@ -1,4 +1,5 @@
-"""The clock, injected wherever time matters so tests can control it (STYLE.md §6)."""
+"""The clock, injected wherever time matters so tests can control it (docs/design.md "What is
+injected")."""
 
 from __future__ import annotations
 

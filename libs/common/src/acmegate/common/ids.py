@@ -33,7 +33,8 @@ def new_id() -> str:
 
 
 def new_token() -> str:
-    """A challenge token: 256 bits, base64url, no padding (device-attest draft §7: ≥128 bits)."""
+    """A challenge token: 256 bits, base64url, no padding (draft-ietf-acme-device-attest §8: ≥128
+    bits)."""
     return b64url(secrets.token_bytes(32))
 
 

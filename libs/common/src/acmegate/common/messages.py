@@ -59,8 +59,9 @@ class Problem(msgspec.Struct, frozen=True):
 class DeviceClaims(msgspec.Struct, frozen=True, omit_defaults=True):
     """What a verified attestation says about the device and its key.
 
-    Apple OIDs: apple-mda.md §2.3–2.4. ``attested_key`` is the DER SubjectPublicKeyInfo of the
-    attested (Secure Enclave) key; the CSR must carry the same key (apple-mda.md §2.6).
+    Apple's OIDs: docs/apple-attestation.md §6. ``attested_key`` is the DER SubjectPublicKeyInfo of
+    the attested (Secure Enclave) key; the CSR must carry the same key (docs/apple-attestation.md
+    §8).
     """
 
     provider: str
@@ -174,7 +175,7 @@ class ChallengeVerified(msgspec.Struct, frozen=True, tag="challenge.result.v1", 
 
 
 class FinalizeOrder(msgspec.Struct, frozen=True, tag="order.finalize.v1", tag_field="type"):
-    """The finalize pipeline's work item (DESIGN.md "The flow" step 4)."""
+    """The finalize pipeline's work item (docs/architecture.md, "The flow" step 4)."""
 
     correlation_id: str
     order_id: str

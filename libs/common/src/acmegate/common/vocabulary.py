@@ -13,7 +13,7 @@ import enum
 
 
 class ErrorKind(enum.StrEnum):
-    """ACME error types (RFC 8555 §6.7 and draft-ietf-acme-device-attest §6)."""
+    """ACME error types (RFC 8555 §6.7 and draft-ietf-acme-device-attest §5, §9.3)."""
 
     ACCOUNT_DOES_NOT_EXIST = "accountDoesNotExist"
     ALREADY_REVOKED = "alreadyRevoked"
@@ -35,7 +35,7 @@ class ErrorKind(enum.StrEnum):
     UNSUPPORTED_CONTACT = "unsupportedContact"
     UNSUPPORTED_IDENTIFIER = "unsupportedIdentifier"
     USER_ACTION_REQUIRED = "userActionRequired"
-    # draft-ietf-acme-device-attest §6: the attestation statement is unacceptable.
+    # draft-ietf-acme-device-attest §5, §9.3: the attestation statement is unacceptable.
     BAD_ATTESTATION_STATEMENT = "badAttestationStatement"
     # Not ACME types: HTTP-level outcomes the frontend renders with the `malformed` URN but
     # its own status (404, 405, 413, 415, 503).

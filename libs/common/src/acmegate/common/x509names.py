@@ -1,9 +1,9 @@
 """X.509 name helpers shared by the attestation stage, the signer and the test kit.
 
 - otherName values: RFC 4043 PermanentIdentifier (1.3.6.1.5.5.7.8.3, the device-attest
-  identity, apple-mda.md §1.1) and Microsoft's UPN (1.3.6.1.4.1.311.20.2.3);
+  identity, draft-ietf-acme-device-attest §3.2) and Microsoft's UPN (1.3.6.1.4.1.311.20.2.3);
 - public-key identity: DER SubjectPublicKeyInfo and its fingerprint, used to bind the CSR key
-  to the attested key (apple-mda.md §2.6).
+  to the attested key (docs/apple-attestation.md §8).
 """
 
 from __future__ import annotations

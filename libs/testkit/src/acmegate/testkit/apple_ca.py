@@ -1,12 +1,13 @@
 """A faithful fake of Apple's Enterprise Attestation CA, for tests and the device simulator.
 
-Apple's real "Apple Enterprise Attestation Sub CA 1" is not public (apple-mda.md §2.2), so a
-simulator mints its own root and intermediate with Apple's names and the gateway is configured
+Apple's real "Apple Enterprise Attestation Sub CA 1" is not public (docs/apple-attestation.md §4),
+so a simulator mints its own root and intermediate with Apple's names and the gateway is configured
 to trust that root instead. The leaves follow the real macOS 15.5 sample byte for byte where it
-matters (apple-mda.md §2.3, §7.5): 6-byte millisecond serial, validity now−24 h … now+90 d,
-subject ``CN=<hex sha256 of the EC point>, OU=AAA Certification, O=Apple Inc., ST=California``,
-and the extensions in Apple's order with Apple's encodings (raw ASCII strings, DER INTEGERs for
-SIP and kexts, the raw 32-byte freshness code).
+matters (docs/apple-attestation.md §5, §12): 6-byte millisecond serial, validity
+now−24 h … now+90 d, subject
+``CN=<hex sha256 of the EC point>, OU=AAA Certification, O=Apple Inc., ST=California``, and the
+extensions in Apple's order with Apple's encodings (raw ASCII strings, DER INTEGERs for SIP and
+kexts, the raw 32-byte freshness code).
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ class LeafClaims:
         )
 
     def user_enrollment(self) -> LeafClaims:
-        """The same device under User Enrollment: Apple omits serial and UDID (§2.4)."""
+        """The same device under User Enrollment: Apple omits serial and UDID
+        (docs/apple-attestation.md §6)."""
         return dataclasses.replace(self, serial_number=None, udid=None)
 
 
@@ -126,7 +128,8 @@ def _ca_key_usage() -> x509.KeyUsage:
     )
 
 
-# digitalSignature, nonRepudiation, keyEncipherment, dataEncipherment = `03 02 04 F0` (§2.3).
+# digitalSignature, nonRepudiation, keyEncipherment, dataEncipherment = `03 02 04 F0`
+# (docs/apple-attestation.md §5).
 _LEAF_KEY_USAGE = x509.KeyUsage(
     digital_signature=True,
     content_commitment=True,
@@ -233,9 +236,10 @@ class AttestationCA:
     ) -> x509.Certificate:
         """An attestation leaf for ``public_key``, as Apple's servers would issue it.
 
-        ``freshness`` is the raw freshness code (SHA-256 of the challenge token, §2.5); ``None``
-        omits the OID (a negative mode). ``issuer`` signs with another CA's intermediate (the
-        "leaf from another root" negative mode); by default this CA signs.
+        ``freshness`` is the raw freshness code (SHA-256 of the challenge token,
+        docs/apple-attestation.md §7); ``None`` omits the OID (a negative mode). ``issuer`` signs
+        with another CA's intermediate (the "leaf from another root" negative mode); by default this
+        CA signs.
         """
         signer = issuer if issuer is not None else self
         issued_at = now if now is not None else datetime.now(UTC)
@@ -256,7 +260,8 @@ class AttestationCA:
             .subject_name(subject)
             .issuer_name(signer.intermediate.subject)
             .public_key(public_key)
-            # Apple's leaf serial is the issuance time in milliseconds (6 bytes, §2.3).
+            # Apple's leaf serial is the issuance time in milliseconds (6 bytes,
+            # docs/apple-attestation.md §5).
             .serial_number(int(issued_at.timestamp() * 1000) or 1)
             .not_valid_before(_utc(not_before) if not_before else moment - timedelta(hours=24))
             .not_valid_after(_utc(not_after) if not_after else moment + timedelta(days=90))
@@ -268,14 +273,16 @@ class AttestationCA:
         return builder.sign(signer.intermediate_key, hashes.SHA384())
 
     def chain_for(self, leaf: x509.Certificate) -> list[x509.Certificate]:
-        """The ``x5c`` a device sends: ``[leaf, intermediate]`` (no root, §2.1)."""
+        """The ``x5c`` a device sends: ``[leaf, intermediate]`` (no root, docs/apple-attestation.md
+        §3)."""
         return [leaf, self.intermediate]
 
 
 def _apple_extensions(
     claims: LeafClaims, freshness: bytes | None
 ) -> list[tuple[x509.ObjectIdentifier, bytes]]:
-    """Apple's device-property extensions in the order of the real sample (§2.3 rows 3–12)."""
+    """Apple's device-property extensions in the order of the real sample (docs/apple-attestation.md
+    §5, rows 3–12)."""
     ordered: list[tuple[x509.ObjectIdentifier, bytes | None]] = [
         (OID_SEPOS_VERSION, _ascii(claims.sepos_version)),
         (OID_LLB_VERSION, _ascii(claims.llb_version)),
@@ -295,7 +302,8 @@ def _apple_extensions(
 
 
 def _ascii(value: str | None) -> bytes | None:
-    # Apple puts the bare characters in extnValue, with no inner ASN.1 string tag (§2.3).
+    # Apple puts the bare characters in extnValue, with no inner ASN.1 string tag
+    # (docs/apple-attestation.md §5).
     return None if value is None else value.encode("ascii")
 
 

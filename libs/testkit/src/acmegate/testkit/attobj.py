@@ -1,9 +1,9 @@
 """Apple's `device-attest-01` envelope: the CBOR attestation object and the challenge payload.
 
-The device POSTs ``{"attObj": base64url(CBOR)}`` (no padding), where the CBOR is the canonical
-map ``{"fmt": "apple", "attStmt": {"x5c": [leaf DER, intermediate DER]}}`` with no ``authData``,
-``alg`` or ``sig`` (apple-mda.md §2.1). The freshness code Apple puts in the leaf is
-SHA-256 of the challenge token exactly as sent (§2.5).
+The device POSTs ``{"attObj": base64url(CBOR)}`` (no padding), where the CBOR is the canonical map
+``{"fmt": "apple", "attStmt": {"x5c": [leaf DER, intermediate DER]}}`` with no ``authData``, ``alg``
+or ``sig`` (docs/apple-attestation.md §3). The freshness code Apple puts in the leaf is SHA-256 of
+the challenge token exactly as sent (docs/apple-attestation.md §7).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def attestation_object(
     else:
         statement = {"x5c": [_der(cert) for cert in x5c]}
     # Canonical CBOR sorts keys shortest first, so "fmt" precedes "attStmt" as on real devices
-    # (ACME-Server-ADCS parses with CTAP2 canonical rules and works with them, §2.1).
+    # (ACME-Server-ADCS parses with CTAP2 canonical rules and works with them,
+    # docs/apple-attestation.md §3).
     encoded: bytes = cbor2.dumps(
         {"fmt": fmt, "attStmt": dict(statement)}, canonical=True, default=_encode_certificate
     )
@@ -48,7 +49,8 @@ def challenge_payload(att_obj: bytes) -> dict[str, str]:
 
 
 def freshness_code(token: str) -> bytes:
-    """SHA-256 of the challenge token's UTF-8 bytes: the value of OID …8.11.1 (§2.5)."""
+    """SHA-256 of the challenge token's UTF-8 bytes: the value of OID …8.11.1
+    (docs/apple-attestation.md §7)."""
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 

@@ -1,11 +1,12 @@
 """The CSR an Apple device sends at finalize, built from its ACME payload's fields.
 
 Apple: "The device submits a certificate signing request matching the key and containing the
-ClientIdentifier, Subject, SubjectAltName, UsageFlags, and ExtendedKeyUsage fields"
-(apple-mda.md §4). How exactly a real device encodes them is [UNCONFIRMED] (no real Apple ACME
-CSR is public), so this follows what practical servers expect: subject CN = ClientIdentifier
-unless the profile's ``Subject`` says otherwise, SANs only when the profile asks for them, and
-KU/EKU as an extensionRequest only when ``UsageFlags``/``ExtendedKeyUsage`` are set.
+ClientIdentifier, Subject, SubjectAltName, UsageFlags, and ExtendedKeyUsage fields" (Apple's
+ACMECertificate documentation). How exactly a real device encodes them has not been seen in a
+published capture (docs/apple-attestation.md §11), so this follows what practical servers expect:
+subject CN = ClientIdentifier unless the profile's ``Subject`` says otherwise, SANs only when the
+profile asks for them, and KU/EKU as an extensionRequest only when
+``UsageFlags``/``ExtendedKeyUsage`` are set.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from acmegate.common.x509names import (
     encode_utf8_string,
 )
 
-# The short attribute names the Apple payload's `Subject` accepts (apple-mda.md §4).
+# The short attribute names the Apple payload's `Subject` accepts (docs/apple-attestation.md §11).
 _SUBJECT_SHORTCUTS: dict[str, x509.ObjectIdentifier] = {
     "C": NameOID.COUNTRY_NAME,
     "L": NameOID.LOCALITY_NAME,
@@ -42,7 +43,7 @@ SubjectSpec = x509.Name | Sequence[tuple[str, str]]
 @dataclass(frozen=True)
 class SubjectAltNames:
     """The SANs a device puts in its CSR (Apple payload ``SubjectAltName``, plus the
-    PermanentIdentifier otherName of draft-ietf-acme-device-attest §3 / apple-mda.md §1.1)."""
+    PermanentIdentifier otherName of draft-ietf-acme-device-attest §3.2)."""
 
     dns_names: Sequence[str] = ()
     emails: Sequence[str] = ()
@@ -97,7 +98,7 @@ def subject_name(spec: SubjectSpec) -> x509.Name:
 
 def subject_from_profile(subject: Sequence[Sequence[Sequence[str]]]) -> x509.Name:
     """An ``x509.Name`` from the Apple payload's array-of-RDNs form, e.g.
-    ``[[["C","US"]],[["O","Apple Inc."]],[["CN","foo"]]]`` (apple-mda.md §4)."""
+    ``[[["C","US"]],[["O","Apple Inc."]],[["CN","foo"]]]`` (docs/apple-attestation.md §11)."""
     rdns = []
     for rdn in subject:
         rdns.append(
@@ -110,8 +111,9 @@ def subject_from_profile(subject: Sequence[Sequence[Sequence[str]]]) -> x509.Nam
 
 
 def _key_usage(flags: int) -> x509.KeyUsage:
-    # Apple `UsageFlags`: 0x01 digital signature, 0x04 encryption (apple-mda.md §4); which KU
-    # bit a device sets for "encryption" with an EC key is [UNCONFIRMED]: keyEncipherment here.
+    # Apple `UsageFlags`: 0x01 digital signature, 0x04 encryption (docs/apple-attestation.md §11);
+    # which KU bit a device sets for "encryption" with an EC key is [UNCONFIRMED]: keyEncipherment
+    # here.
     return x509.KeyUsage(
         digital_signature=bool(flags & 0x01),
         content_commitment=False,
@@ -134,7 +136,7 @@ def build_csr(
     extended_key_usage: Sequence[str] = (),
 ) -> x509.CertificateSigningRequest:
     """A CSR for ``key``, self-signed by it (SHA-384 for P-384/P-521, else SHA-256;
-    the hash a real device uses is [UNCONFIRMED], apple-mda.md §4)."""
+    the hash a real device uses is not known, docs/apple-attestation.md §11)."""
     builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
     general_names = sans.general_names() if sans else []
     if general_names:

@@ -1,13 +1,13 @@
-"""A simulated Apple device enrolling over ACME ``device-attest-01`` (apple-mda.md §7).
+"""A simulated Apple device enrolling over ACME ``device-attest-01``.
 
-It behaves like the OS client driven by a ``com.apple.security.acme`` payload (§0, §4): the
-device key (P-384 or P-256, "Secure Enclave") exists before the server is contacted; the
-account key is P-256 / ES256, ``jwk`` on newAccount then ``kid``; newOrder carries exactly one
-``permanent-identifier`` = ClientIdentifier; the ``device-attest-01`` challenge is answered
-with ``{"attObj": base64url(canonical CBOR)}`` whose leaf, minted by the test attestation CA,
-has freshness = SHA-256(token) (§2.5); the CSR is signed by the device key, CN =
-ClientIdentifier by default. :class:`DeviceMode` turns on one misbehaviour of §7.8 / §5.2 so
-negative tests can see the server refuse it.
+It behaves like the OS client driven by a ``com.apple.security.acme`` payload
+(docs/apple-attestation.md §1, §11): the device key (P-384 or P-256, "Secure Enclave") exists before
+the server is contacted; the account key is P-256 / ES256, ``jwk`` on newAccount then ``kid``;
+newOrder carries exactly one ``permanent-identifier`` = ClientIdentifier; the ``device-attest-01``
+challenge is answered with ``{"attObj": base64url(canonical CBOR)}`` whose leaf, minted by the test
+attestation CA, has freshness = SHA-256(token) (docs/apple-attestation.md §7); the CSR is signed by
+the device key, CN = ClientIdentifier by default. :class:`DeviceMode` turns on one misbehaviour of
+docs/apple-attestation.md §12 so negative tests can see the server refuse it.
 """
 
 from __future__ import annotations
@@ -55,12 +55,13 @@ class DeviceMode(enum.Enum):
     """What the device does differently from a genuine, healthy Apple device."""
 
     GENUINE = "genuine"
-    """Everything as a real device does it (§7.1–7.7)."""
+    """Everything as a real device does it (docs/apple-attestation.md §12)."""
     WRONG_TOKEN_HASH = "wrong-token-hash"  # noqa: S105 - a mode name, not a secret
-    """Freshness = SHA-256 of the key authorization instead of the token (the confusion of §5.1)."""
+    """Freshness = SHA-256 of the key authorization instead of the token (the confusion of
+    docs/apple-attestation.md §7)."""
     STALE_ATTESTATION = "stale-attestation"
     """Freshness from a previous token: the last token this device saw, else that of a
-    throw-away order created first (§5.2)."""
+    throw-away order created first (docs/apple-attestation.md §7)."""
     MISSING_FRESHNESS = "missing-freshness"
     """The leaf has no freshness OID 1.2.840.113635.100.8.11.1."""
     WRONG_ROOT = "wrong-root"
@@ -70,11 +71,14 @@ class DeviceMode(enum.Enum):
     CSR_KEY_MISMATCH = "csr-key-mismatch"
     """The attestation is genuine but the CSR carries (and is signed by) another key."""
     EMPTY_ATT_STMT = "empty-att-stmt"
-    """``{"fmt":"apple","attStmt":{}}``, as a device that got no attestation may send (§2.1)."""
+    """``{"fmt":"apple","attStmt":{}}``, as a device that got no attestation may send
+    (docs/apple-attestation.md §10)."""
     ERROR_PAYLOAD = "error-payload"
-    """``{"error": "..."}`` instead of ``attObj`` (iOS 16 beta behaviour, §2.1)."""
+    """``{"error": "..."}`` instead of ``attObj`` (iOS 16 beta behaviour, docs/apple-attestation.md
+    §3)."""
     REUSE_PREVIOUS_ATTESTATION = "reuse-previous-attestation"
-    """The first enrollment is genuine; later ones resend its key and attestation (§5.2)."""
+    """The first enrollment is genuine; later ones resend its key and attestation
+    (docs/apple-attestation.md §7)."""
 
 
 class Stage(enum.StrEnum):
@@ -204,7 +208,9 @@ class SimulatedDevice:
         ``wrong_ca`` is the CA used in :attr:`DeviceMode.WRONG_ROOT` (generated if omitted);
         ``clock`` dates the attestation leaf."""
         if key_size not in (256, 384):
-            raise ValueError("Apple hardware-bound keys are P-256 or P-384 (apple-mda.md §4)")
+            raise ValueError(
+                "Apple hardware-bound keys are P-256 or P-384 (docs/apple-attestation.md §10)"
+            )
         self.directory_url = directory_url
         self.client_identifier = client_identifier
         self.claims = claims
@@ -219,7 +225,8 @@ class SimulatedDevice:
         self.subject_alt_name = subject_alt_name
         self.usage_flags = usage_flags
         self.extended_key_usage = tuple(extended_key_usage)
-        # Apple generates the key first, then talks to the server (apple-mda.md §4, §7.4).
+        # Apple generates the key first, then talks to the server (docs/apple-attestation.md §1,
+        # §12).
         curve: ec.EllipticCurve = ec.SECP384R1() if key_size == 384 else ec.SECP256R1()
         self.device_key: ec.EllipticCurvePrivateKey = ec.generate_private_key(curve)
         self._curve = curve
@@ -229,7 +236,7 @@ class SimulatedDevice:
             leading_zeros = strip_leading_zeros
         else:
             leading_zeros = LeadingZeros.STRIP if strip_leading_zeros else LeadingZeros.KEEP
-        # Apple's account key is ES256 / P-256 (apple-mda.md §3.4).
+        # Apple's account key is ES256 / P-256 (docs/apple-attestation.md §10).
         self.account = JwsSigner.generate(leading_zeros=leading_zeros)
         self.session = AcmeSession(
             directory_url, self.account, http=session, poll_interval=poll_interval
@@ -249,7 +256,7 @@ class SimulatedDevice:
         return self._csr_key
 
     def build_csr(self) -> x509.CertificateSigningRequest:
-        """The finalize CSR (apple-mda.md §4, §7.7)."""
+        """The finalize CSR (docs/apple-attestation.md §11, §12)."""
         return build_csr(
             self.csr_key,
             self.subject,
@@ -368,7 +375,7 @@ class SimulatedDevice:
         await self._download(result)
 
     async def _new_order(self, result: EnrollmentResult) -> AcmeResponse:
-        # Exactly one permanent-identifier = ClientIdentifier (apple-mda.md §4, §7.2).
+        # Exactly one permanent-identifier = ClientIdentifier (docs/apple-attestation.md §2, §11).
         payload = {"identifiers": [{"type": PERMANENT_IDENTIFIER, "value": self.client_identifier}]}
         url = await self.session.url_of("newOrder")
         response = await self._call(Stage.NEW_ORDER, self.session.post(url, payload))
@@ -475,7 +482,8 @@ def _cn(value: str) -> x509.Name:
 
 def _device_attest_challenge(authz: Mapping[str, Any]) -> dict[str, Any]:
     # "For compatibility, the ACME server needs to respond with a challenge type of
-    # device-attest-01" (Apple schema, apple-mda.md §4): a device knows no other.
+    # device-attest-01" (Apple's ACMECertificate documentation, docs/apple-attestation.md §11): a
+    # device knows no other.
     for challenge in authz.get("challenges") or []:
         if isinstance(challenge, dict) and challenge.get("type") == DEVICE_ATTEST_01:
             if not isinstance(challenge.get("token"), str) or not challenge.get("url"):

@@ -4,7 +4,7 @@ Supports the algorithms the gateway accepts (ES256/ES384/ES512, RS256, EdDSA wit
 JWK export (RFC 7517/7518 §6, RFC 8037 for OKP) and the RFC 7638 thumbprint used in key
 authorizations (RFC 8555 §8.1).
 
-It can also reproduce the Apple client's JWS bug (apple-mda.md §3.4, §5.3): Apple's
+It can also reproduce the Apple client's JWS bug (docs/apple-attestation.md §10): Apple's
 ``SecJWS`` converts the DER ECDSA signature to R‖S "skipping leading zeroes", so whenever R or
 S is below 2^(8·(n-1)) the signature is one (or more) bytes short of RFC 7518 §3.4's fixed
 width (63 bytes instead of 64 for ES256, about one signature in 128). :class:`LeadingZeros`

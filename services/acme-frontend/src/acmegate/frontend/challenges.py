@@ -3,7 +3,7 @@
 A challenge response is fenced ``pending → processing`` with its outbox row and sent to the
 attestation service. Whatever the attestation says — valid, or a client-caused
 ``badAttestationStatement`` stored on the challenge — the POST answers 200 with the challenge
-(step-ca's behaviour, STYLE.md); only the server's own failures are errors.
+(step-ca's behaviour, docs/design.md "Errors"); only the server's own failures are errors.
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ def parse_identifiers(raw: Any) -> list[Identifier]:
     identifiers = [_parse_one(item) for item in raw]
     if len(identifiers) != 1:
         # A device certificate names one device; Apple clients send exactly one identifier
-        # (apple-mda.md §4), and one authorization per order keeps the state machine atomic.
+        # (docs/apple-attestation.md §2), and one authorization per order keeps the state machine
+        # atomic.
         raise malformed("an order names exactly one device identifier")
     return identifiers
 

@@ -211,7 +211,7 @@ def verify_quietly(parsed: ParsedJws, key: PublicKey) -> bool:
 def _ecdsa_candidates(signature: bytes, size: int) -> list[bytes]:
     """DER signatures to try for a raw R‖S JWS signature.
 
-    Apple's ACME client drops leading zero bytes of R and/or S (apple-mda.md §3.4, §5.3;
+    Apple's ACME client drops leading zero bytes of R and/or S (docs/apple-attestation.md §10;
     step-ca PR #1631), so a short signature is ambiguous: every split that left-pads both
     halves back to ``size`` bytes is tried. Only signatures at most two bytes short are
     considered (a leading zero occurs with p≈1/256 per half).

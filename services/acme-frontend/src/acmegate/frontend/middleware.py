@@ -1,4 +1,4 @@
-"""Response headers and error rendering for every ACME response (STYLE.md §2).
+"""Response headers and error rendering for every ACME response (docs/design.md "Handlers").
 
 - ``Replay-Nonce`` on every response, errors included (RFC 8555 §6.5: a ``badNonce`` must
   carry a fresh one), and ``Cache-Control: no-store`` (§7.2);

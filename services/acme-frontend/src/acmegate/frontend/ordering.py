@@ -1,10 +1,10 @@
 """Orders (RFC 8555 §7.4): creating one, reading one, finalizing one.
 
-Finalize follows Boulder's fence (acme-anchors.md §6.1): ``ready → processing`` with a
-compare-and-set that also writes the outbox row, then the pipeline runs in the background. From
-there every outcome — certificate or problem, on time or late — is applied by the results
-consumer, and the sweeper fails the order once its budget is spent: nothing stays
-``processing`` forever.
+Finalize follows Boulder's fence (its storage authority's ``SetOrderProcessing``; docs/design.md
+"Fence and outbox"): ``ready → processing`` with a compare-and-set that also writes the outbox row,
+then the pipeline runs in the background. From there every outcome — certificate or problem, on time
+or late — is applied by the results consumer, and the sweeper fails the order once its budget is
+spent: nothing stays ``processing`` forever.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Handing work to the pipeline and waiting briefly for its answer (DESIGN.md "The flow").
+"""Handing work to the pipeline and waiting briefly for its answer (docs/design.md "Fence and
+outbox").
 
 The fence-and-outbox statement commits first, then the message is published with a broker
 confirm. If publishing fails the work is not lost: its outbox row makes the sweeper publish it
@@ -51,7 +52,8 @@ async def submit_and_wait(
         try:
             await frontend.bus.publish(queue, encoded)
         except Exception:
-            # The outbox row stays; the sweeper publishes it again (DESIGN.md step 5).
+            # The outbox row stays; the sweeper publishes it again (docs/design.md "Results and the
+            # sweeper").
             log.warning("publish failed; the sweeper will retry", key=key, exc_info=True)
             return Woken(False)
         return await frontend.waiters.wait(done, wait)

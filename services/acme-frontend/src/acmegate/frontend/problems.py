@@ -1,4 +1,4 @@
-"""ErrorKind → RFC 7807 problem document: the one table of the edge (STYLE.md §1).
+"""ErrorKind → RFC 7807 problem document: the one table of the edge (docs/design.md "Errors").
 
 RFC 8555 §6.7 names the types; the statuses follow Boulder/step-ca (``unauthorized`` and
 ``orderNotReady`` are 403, rate limiting 429, everything else the client caused is 400).

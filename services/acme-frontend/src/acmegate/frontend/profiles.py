@@ -1,5 +1,5 @@
-"""The ``.mobileconfig`` of a device management platform: one ``com.apple.security.acme``
-payload (Apple's ACMECertificate, apple-mda.md §4) in a configuration profile, optionally
+"""The ``.mobileconfig`` of a device management platform: one ``com.apple.security.acme`` payload
+(Apple's ACMECertificate, docs/apple-attestation.md §11) in a configuration profile, optionally
 signed (CMS SignedData, RFC 5652) with a profile-signing certificate.
 
 Payload keys follow apple/device-management ``mdm/profiles/com.apple.security.acme.yaml``:

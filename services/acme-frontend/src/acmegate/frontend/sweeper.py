@@ -1,4 +1,5 @@
-"""The sweeper: no challenge or order stays ``processing`` forever (DESIGN.md step 5).
+"""The sweeper: no challenge or order stays ``processing`` forever (docs/design.md "Results and the
+sweeper").
 
 Every ``acme.sweep_interval`` each replica leases late outbox rows (``SKIP LOCKED``: replicas
 share the work without overlap). A row within its deadline is published again — every stage is

@@ -1,16 +1,17 @@
-"""The ``apple`` attestation format: Apple Managed Device Attestation (apple-mda.md §2).
+"""The ``apple`` attestation format: Apple Managed Device Attestation (docs/apple-attestation.md).
 
 The statement is ``{"x5c": [leaf DER, intermediate DER]}`` and nothing else: no ``sig``, no
-``authData`` (§2.1). Apple's attestation servers vouch for the device by issuing the leaf, so
-verifying means (draft §1.4 steps, step-ca's ``doAppleAttestationFormat`` §3.2):
+``authData`` (docs/apple-attestation.md §3). Apple's attestation servers vouch for the device by
+issuing the leaf, so verifying means (draft-ietf-acme-device-attest §5 steps; step-ca's
+``doAppleAttestationFormat``):
 
 1. ``x5c`` is a non-empty list of DER certificates;
 2. the chain leads to the provider's root at the time the challenge is answered;
-3. the freshness code (OID 1.2.840.113635.100.8.11.1) is present once and equals
-   SHA-256(token) — REQUIRED here, unlike step-ca, which skips a missing one (§3.2, nanoca,
+3. the freshness code (OID 1.2.840.113635.100.8.11.1) is present once and equals SHA-256(token) —
+   REQUIRED here, unlike step-ca, which skips a missing one (docs/apple-attestation.md §7; nanoca,
    Fleet and ACME-Server-ADCS require it);
 4. the device properties are read from the leaf, and its key becomes the attested key that the
-   finalize CSR must carry (§2.6).
+   finalize CSR must carry (docs/apple-attestation.md §8).
 """
 
 from __future__ import annotations
@@ -48,14 +49,16 @@ FORMAT = "apple"
 
 # A real statement holds two certificates; a few more is harmless, hundreds is abuse.
 _MAX_X5C = 8
-# DER string types a lenient reader unwraps (Apple itself sends the bare characters, §2.3).
+# DER string types a lenient reader unwraps (Apple itself sends the bare characters,
+# docs/apple-attestation.md §5).
 _STRING_TAGS = frozenset({0x04, 0x0C, 0x13, 0x14, 0x16, 0x1A})
 _INTEGER_TAG = 0x02
 
 
 @dataclass(frozen=True, slots=True)
 class AppleLeaf:
-    """What an Apple attestation leaf asserts, read without judging it (apple-mda.md §2.3–2.4)."""
+    """What an Apple attestation leaf asserts, read without judging it (docs/apple-attestation.md
+    §5, §6)."""
 
     attested_key: bytes
     not_after: datetime
@@ -71,7 +74,8 @@ class AppleLeaf:
     third_party_kexts: int | None = None
 
     def claims(self, provider: str) -> DeviceClaims:
-        """The bus form; SIP 0 means enabled, kexts 0 means none allowed (§2.4)."""
+        """The bus form; SIP 0 means enabled, kexts 0 means none allowed (docs/apple-attestation.md
+        §6)."""
         return DeviceClaims(
             provider=provider,
             format=FORMAT,
@@ -96,7 +100,7 @@ def read_leaf(leaf: x509.Certificate) -> AppleLeaf:
 
     Encodings are read leniently (raw ASCII or a DER string; DER INTEGER or raw digits) because
     only one real sample is public; Apple leaves a property blank when it could not verify it,
-    so an empty value reads as absent (§2.4).
+    so an empty value reads as absent (docs/apple-attestation.md §6).
     """
     try:
         extensions = leaf.extensions
@@ -195,8 +199,8 @@ def _check_freshness(freshness: bytes | None, token: str) -> None:
         )
     if len(freshness) != 32:
         raise bad_attestation(f"freshness code is {len(freshness)} bytes, expected 32")
-    # Apple's freshness code is SHA-256 of the token string as sent (§2.5), not of the key
-    # authorization: the draft's "token alone" case (§1.4).
+    # Apple's freshness code is SHA-256 of the token string as sent (docs/apple-attestation.md §7),
+    # not of the key authorization: the "token alone" case of draft-ietf-acme-device-attest §5.
     expected = hashlib.sha256(token.encode("utf-8")).digest()
     if not hmac.compare_digest(freshness, expected):
         raise bad_attestation(

@@ -1,12 +1,12 @@
 """The attestation stage of finalize: the CSR is well-formed, self-signed and uses the attested key.
 
-RFC 8555 §7.4 leaves CSR policy to the server. For an attested device the one thing that
-matters is that the certificate goes to the Secure Enclave key Apple vouched for: the CSR's
-public key must be the attestation leaf's key (apple-mda.md §2.6; step-ca compares key
-fingerprints, ACME-Server-ADCS stores the leaf SPKI). The names the CSR carries must not claim
-another device: a PermanentIdentifier otherName must be the order's identifier (draft
-§1.1: "octet-for-octet equal to the order value"), and — with ``csr_common_name: identifier``,
-step-ca's rule (§3.3) — a common name must be the identifier or an attested one.
+RFC 8555 §7.4 leaves CSR policy to the server. For an attested device the one thing that matters is
+that the certificate goes to the Secure Enclave key Apple vouched for: the CSR's public key must be
+the attestation leaf's key (docs/apple-attestation.md §8; step-ca compares key fingerprints,
+ACME-Server-ADCS stores the leaf SPKI). The names the CSR carries must not claim another device: a
+PermanentIdentifier otherName must be the order's identifier (draft-ietf-acme-device-attest §3.2:
+"an octet-for-octet match"), and — with ``csr_common_name: identifier``, step-ca's rule — a common
+name must be the identifier or an attested one.
 """
 
 from __future__ import annotations
@@ -168,11 +168,11 @@ def _check_names(
         value for claim in order.claims for value in (claim.serial_number, claim.udid) if value
     ]
     # With an enrollment token as the order identifier, the device's names are the attested
-    # ones; otherwise the order identifier is the name (draft §1.1).
+    # ones; otherwise the order identifier is the name (draft-ietf-acme-device-attest §3.2).
     allowed_permanent = attested if order.platform is not None else identifiers
     for pid in info.permanent_identifiers:
         if pid.value is None:
-            raise bad_csr("CSR PermanentIdentifier has no identifierValue (draft §1.1)")
+            raise bad_csr("CSR PermanentIdentifier has no identifierValue (draft §3.2)")
         text = pid.value if pid.assigner is None else f"{pid.value}/{pid.assigner}"
         if text not in allowed_permanent:
             expected = "the attested serial number or UDID" if order.platform else "the order"

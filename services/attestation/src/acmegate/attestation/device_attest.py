@@ -1,10 +1,10 @@
 """The ``device-attest-01`` challenge: from the client's JWS payload to verified device claims.
 
-draft-ietf-acme-device-attest §1.3: the payload is ``{"attObj": base64url(CBOR)}``, other fields
-are ignored. The CBOR is a WebAuthn-shaped attestation object ``{fmt, attStmt}`` (§1.4), and
-``fmt`` picks the verifier from a small registry (only ``apple`` today). After the format's own
-checks, the device identifier in the statement must match the order's identifier (draft §1.4
-step 3; step-ca's rule, apple-mda.md §3.2).
+draft-ietf-acme-device-attest §5: the payload is ``{"attObj": base64url(CBOR)}``, other fields are
+ignored. The CBOR is a WebAuthn-shaped attestation object ``{fmt, attStmt}``
+(docs/apple-attestation.md §3), and ``fmt`` picks the verifier from a small registry (only ``apple``
+today). After the format's own checks, the device identifier in the statement must match the order's
+identifier (draft §5 step 3; step-ca's rule, docs/apple-attestation.md §9).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _attestation_object(request: VerifyChallenge) -> bytes:
     error = payload.get("error")
     if error:
         # iOS 16 beta clients reported a failed attestation this way; step-ca answers with
-        # rejectedIdentifier "payload contained error: …" (apple-mda.md §2.1, §3.2 step 2).
+        # rejectedIdentifier "payload contained error: …" (docs/apple-attestation.md §3).
         text = str(error)[:_MAX_ERROR_ECHO]
         raise AcmeError(
             ErrorKind.REJECTED_IDENTIFIER,
@@ -159,7 +159,7 @@ def _check_identifier(
             f"{_wanted(provider)} (User Enrollment?)"
         )
     # step-ca's shape: badAttestationStatement with a rejectedIdentifier subproblem naming
-    # the identifier (apple-mda.md §3.2 step 7).
+    # the identifier (docs/apple-attestation.md §9).
     raise AcmeError(
         ErrorKind.BAD_ATTESTATION_STATEMENT,
         "permanent identifier does not match",

@@ -1,7 +1,7 @@
 """The two ways the attestation stage turns a client down.
 
 Every client-caused failure of a challenge is ``badAttestationStatement``
-(draft-ietf-acme-device-attest §6: "If any of the steps fail, then the Server MUST respond …
+(draft-ietf-acme-device-attest §5: "If any of the steps fail, then the Server MUST respond …
 with a badAttestationStatement error"), and every finalize failure of this stage is ``badCSR``
 (RFC 8555 §7.4). Details say what is wrong, never secrets.
 """

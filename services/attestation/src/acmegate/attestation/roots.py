@@ -1,13 +1,13 @@
 """Trust roots per attestation provider, and the chain-verification policy built on them once.
 
 A provider trusts the PEM files in ``AttestationProviderConfig.roots`` or, when that is empty,
-Apple's real "Apple Enterprise Attestation Root CA" shipped in ``data/`` (apple-mda.md §2.2).
-A provider that trusts anything else is a *dev* provider (a test CA such as the simulator's):
+Apple's real "Apple Enterprise Attestation Root CA" shipped in ``data/`` (docs/apple-attestation.md
+§4). A provider that trusts anything else is a *dev* provider (a test CA such as the simulator's):
 the gateway says so loudly, because such a root lets anyone mint "Apple" attestations.
 
-Verification follows the implementation note of apple-mda.md: Apple's leaf has no SAN, AKI,
+Verification follows docs/apple-attestation.md §4: Apple's leaf has no SAN, AKI,
 SKI or EKU, so the end-entity policy permits every extension (no EKU requirement, like the
-``ExtKeyUsageAny`` of step-ca, nanoca and Fleet, §5.10); Apple's Sub CA 1 is not public, so the
+``ExtKeyUsageAny`` of step-ca, nanoca and Fleet); Apple's Sub CA 1 is not public, so the
 CA policy asks only what any CA must have (basicConstraints CA:TRUE, keyCertSign if keyUsage is
 present) instead of the Web PKI profile.
 """
@@ -34,7 +34,7 @@ from acmegate.common.config import Config
 from acmegate.common.config.model import AttestationProviderConfig
 
 APPLE_ROOT_RESOURCE = "data/apple-enterprise-attestation-root-ca.pem"
-# SHA-256 of the DER of Apple's root, as published (apple-mda.md §2.2).
+# SHA-256 of the DER of Apple's root, as published (docs/apple-attestation.md §4).
 APPLE_ROOT_SHA256 = bytes.fromhex(
     "ccf59ef8fcb3017d97f8b5fa6fa90e7a3f9283f76b55ac6cf6eda8b8b949f05b"
 )

@@ -2,7 +2,7 @@
 
 - platform: the device management platform the order came through (enrollment token);
 - device role (the guide's "Device Role Policy"): conditions on the verified attestation
-  (apple-mda.md §2.3–2.4: OS version, SIP, secure boot, third-party kexts);
+  (docs/apple-attestation.md §6: OS version, SIP, secure boot, third-party kexts);
 - policy workflow (the guide's "Policy Workflow"): conditions on the signal source's record.
 
 Reasons are short, as they are joined into the detail the device's ACME client receives when no
@@ -18,7 +18,8 @@ from acmegate.common.config.model import PolicyWorkflowConfig as Workflow
 from acmegate.common.messages import DeviceClaims
 from acmegate.policy.sources.base import DeviceRecord
 
-# The values Apple reports for secure boot (apple-mda.md §2.4, OID 1.2.840.113635.100.8.13.2).
+# The values Apple reports for secure boot (docs/apple-attestation.md §6, OID
+# 1.2.840.113635.100.8.13.2).
 SECURE_BOOT_LEVELS = ("Full Security", "Reduced Security", "Permissive Security")
 
 _VERSION = re.compile(r"^\s*(\d+(?:\.\d+)*)")
@@ -110,7 +111,7 @@ def workflow_mismatch(
     """Why the signal source's answer does not satisfy ``workflow``; ``None`` if it does.
 
     The device must be known, managed (an MDM keeps records of devices it released:
-    jamf-pro-api.md §6), in one of the groups (if any), and carry every listed attribute with
+    docs/jamf.md §8.5), in one of the groups (if any), and carry every listed attribute with
     an accepted value.
     """
     if record is None:

@@ -1,8 +1,8 @@
 """The policy stage of the finalize pipeline: decide, render the template, record why.
 
-DESIGN.md "The flow" step 4: the attestation stage verified the CSR and filled ``csr``; this
-stage fills ``spec`` (what the signer issues) and ``record`` (why it was issued, stored with the
-certificate) and hands the order on; or it answers with the problem that ends the order.
+docs/architecture.md, "The flow" step 4: the attestation stage verified the CSR and filled ``csr``;
+this stage fills ``spec`` (what the signer issues) and ``record`` (why it was issued, stored with
+the certificate) and hands the order on; or it answers with the problem that ends the order.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Running a lookup policy (the guide's "Security Signal Source") for one order.
 
 A lookup policy says which signal source to ask and which identity to ask about: the
-attested serial number or UDID (apple-mda.md §2.4), or the CSR's SAN dNSName. A
+attested serial number or UDID (docs/apple-attestation.md §6), or the CSR's SAN dNSName. A
 :class:`LookupSession` lives for one FinalizeOrder: it asks each source at most once per
 identity (two policies sharing a workflow look up once) and keeps what happened for the
 audit table ``policy.lookups``.
@@ -23,7 +23,7 @@ from acmegate.policy.sources.base import (
 )
 
 # Which source key each lookup identity is looked up by. A PermanentIdentifier holds a serial
-# number or a UDID (apple-mda.md §1.1), so it is tried as both.
+# number or a UDID (docs/apple-attestation.md §2), so it is tried as both.
 IDENTITY_KINDS: dict[str, tuple[IdentityKind, ...]] = {
     "attested_serial": ("serial_number",),
     "attested_udid": ("udid",),
@@ -42,7 +42,7 @@ def likely_kind(device: DeviceClaims | None) -> DeviceKind | None:
     """Which Jamf inventory most likely holds the attested device.
 
     Apple includes SIP, secure boot and kernel-extension OIDs only in macOS attestations
-    (apple-mda.md §2.4), so any of them marks a Mac; their absence, another Apple device.
+    (docs/apple-attestation.md §6), so any of them marks a Mac; their absence, another Apple device.
     """
     if device is None:
         return None

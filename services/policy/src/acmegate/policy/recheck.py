@@ -7,7 +7,7 @@ looks each device up again, fresh (never from a cache):
 
 - gone from the signal source → ``RevokeCertificates(reason="cessationOfOperation")``;
 - still known but no longer managed → ``RevokeCertificates(reason="privilegeWithdrawn")``
-  (an MDM keeps the record of a device it released: jamf-pro-api.md §6);
+  (an MDM keeps the record of a device it released: docs/jamf.md §8.5);
 
 both by the attested serial (the signer revokes every valid certificate of that device), the
 reason logged, the watch closed. A source that cannot answer revokes nothing (no

@@ -1,7 +1,7 @@
 """The policy service: consumes ``policy.finalize``, hands orders on to the signer or fails them.
 
-Handlers stay thin (STYLE.md §2): decode → one call to :class:`PolicyStage` → publish. What
-the device sees is decided here, not at the edge (STYLE.md §1):
+Handlers stay thin (docs/design.md "Handlers"): decode → one call to :class:`PolicyStage` → publish.
+What the device sees is decided here, not at the edge (docs/design.md "Errors"):
 
 - a policy refusal is an :class:`AcmeError` → ``OrderFinalized(problem=…)`` to the frontend;
 - a signal source that cannot answer is not the device's fault: the handler raises so the bus

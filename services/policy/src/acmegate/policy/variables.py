@@ -123,7 +123,7 @@ _CATALOGUE: dict[str, Variable] = {
             "the CSR has no PermanentIdentifier",
             from_csr=True,
         ),
-        # apple-mda.md §2.3–2.4: what the attestation certifies about the device.
+        # docs/apple-attestation.md §6: what the attestation certifies about the device.
         Variable(
             "/device/serialnumber",
             _device("serial_number"),

@@ -265,7 +265,8 @@ def _general_name(entry: SanEntry) -> x509.GeneralName:
             case "upn":
                 return x509.OtherName(UPN, encode_utf8_string(entry.value))
             case "permanent_identifier":
-                # RFC 4043 PermanentIdentifier, the device-attest identity (apple-mda.md §1.1).
+                # RFC 4043 PermanentIdentifier, the device-attest identity
+                # (draft-ietf-acme-device-attest §3.2, RFC 4043).
                 return x509.OtherName(
                     PERMANENT_IDENTIFIER, encode_permanent_identifier(entry.value)
                 )

@@ -1,8 +1,8 @@
 """Certificate serial numbers: how they are drawn and how they are written.
 
-RFC 5280 §4.1.2.2: positive, unique per CA, at most 20 octets; the CA/Browser Forum asks for
-at least 64 bits from a CSPRNG. Boulder draws 136 random bits (acme-anchors.md §1.4); we draw
-127 and set bit 128, so every serial is 128 bits long (17 DER octets with the sign byte),
+RFC 5280 §4.1.2.2: positive, unique per CA, at most 20 octets; the CA/Browser Forum asks for at
+least 64 bits from a CSPRNG. Boulder draws 136 random bits (its ``ca`` package's serial generation);
+we draw 127 and set bit 128, so every serial is 128 bits long (17 DER octets with the sign byte),
 always positive, and its hex form always has 32 digits, which keeps text comparisons sound.
 """
 

@@ -1,4 +1,5 @@
-"""Secrets come from the environment or from files, never from the YAML itself (DESIGN.md)."""
+"""Secrets come from the environment or from files, never from the YAML itself (docs/design.md
+"Configuration and secrets")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A faithful fake Jamf Pro server for tests and demos (jamf-pro-api.md §7).
+"""A faithful fake Jamf Pro server for tests and demos (docs/jamf.md §7, §8).
 
     fake = FakeJamf(load_inventory("inventory.yaml"))
     url = await fake.start()          # http://127.0.0.1:<free port>

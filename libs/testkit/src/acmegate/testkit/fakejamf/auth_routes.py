@@ -1,4 +1,4 @@
-"""Token endpoints of the fake (jamf-pro-api.md §1, §7 items 1–5) and the bearer check.
+"""Token endpoints of the fake (docs/jamf.md §8.1, §8.2) and the bearer check.
 
 - ``POST /api/v1/auth/token`` (Basic) → ``{token, expires}``; bad or missing credentials →
   401 ``{"httpStatus":401,"errors":[]}``;
@@ -6,7 +6,7 @@
   token_type, expires_in}``; a wrong ``grant_type`` → 400 ``invalid_request``; a bad client →
   401 ``invalid_client``; a scope beyond the client's roles → 400 ``invalid_scope``;
 - ``POST /api/v1/auth/keep-alive`` → a new user token, the old one revoked (401 for an API
-  client's token: keep-alive is for user tokens only, §1a);
+  client's token: keep-alive is for user tokens only, docs/jamf.md §8.1);
 - ``POST /api/v1/auth/invalidate-token`` → 204;
 - ``GET /api/v1/auth`` → who the token belongs to.
 """
@@ -84,7 +84,8 @@ async def oauth_token(request: web.Request) -> web.Response:
             "access_token": token.value,
             "scope": " ".join(asked or granted),
             "token_type": "Bearer",
-            # Jamf answers a second short of the configured lifetime (599 for 600, §1b).
+            # Jamf answers a second short of the configured lifetime (599 for 600, docs/jamf.md
+            # §8.1).
             "expires_in": max(int(lifetime) - 1, 1),
         }
     )

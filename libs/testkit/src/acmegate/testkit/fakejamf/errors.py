@@ -1,4 +1,4 @@
-"""The error bodies of Jamf Pro, as recorded from the real API (jamf-pro-api.md §1–§2, §7)."""
+"""The error bodies of Jamf Pro, as recorded from the real API (docs/jamf.md §8.2, §8.3)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ def api_error(
 ) -> web.Response:
     """A Jamf Pro ``ApiError``: ``{"httpStatus", "errors": [{code, description, id, field}]}``.
 
-    Without ``code`` the list is empty (the observed 401 for bad Basic credentials, §1a).
+    Without ``code`` the list is empty (the observed 401 for bad Basic credentials, docs/jamf.md
+    §8.2).
     """
     errors = (
         []
@@ -25,12 +26,12 @@ def api_error(
 
 
 def invalid_token() -> web.Response:
-    """§1c: expired, invalidated or garbage tokens."""
+    """Expired, invalidated or garbage tokens (docs/jamf.md §8.2)."""
     return api_error(401, "INVALID_TOKEN", "Unauthorized")
 
 
 def forbidden(privilege: str) -> web.Response:
-    """A missing privilege (403; the body is unconfirmed, jamf-pro-api.md §1c)."""
+    """A missing privilege (403; the body is not documented, docs/jamf.md §8.2)."""
     return api_error(403, "INVALID_PRIVILEGE", f"Forbidden: requires privilege {privilege}")
 
 
@@ -44,14 +45,14 @@ def oauth_error(status: int, error: str, description: str | None = None) -> web.
 
 
 def invalid_id(kind: str, identifier: str) -> web.Response:
-    """§2c: 404 for an id that does not exist."""
+    """404 for an id that does not exist (docs/jamf.md §8.3)."""
     return api_error(
         404, "INVALID_ID", f"{kind} with given id does not exist", id=identifier, field=None
     )
 
 
 def non_numeric_id(identifier: str) -> web.Response:
-    """§2c: 400 for an id that is not a number."""
+    """400 for an id that is not a number (docs/jamf.md §8.3)."""
     return api_error(
         400,
         "INVALID_ID",

@@ -1,4 +1,4 @@
-"""Run-time fault injection and what the fake server observed (jamf-pro-api.md §7 item 12).
+"""Run-time fault injection and what the fake server observed (docs/jamf.md §7).
 
 Tests flip these on a live server (the pytest fixture hands out the :class:`FakeJamf`), and
 ``POST /_fake/faults`` does the same for a server run with ``acmegate fake-jamf``.
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-# Jamf's guidance (jamf-pro-api.md §4): "no more than 5 concurrent connections".
+# Jamf's guidance (docs/jamf.md §8.6): "no more than 5 concurrent connections".
 CONNECTION_GUIDANCE = 5
 
 

@@ -1,4 +1,5 @@
-"""Field lists of the Jamf Pro API 11.30.1 schema (jamf-pro-api-11.30.1-subset.json).
+"""Field lists of the Jamf Pro API 11.30.1 schema (served by every Jamf Pro instance at
+``/api/schema``).
 
 Copied from the ``filter`` and ``sort`` parameter descriptions and the section enums, so the
 fake accepts exactly what the real server documents and refuses the rest with its 400s.
@@ -33,7 +34,7 @@ COMPUTER_FILTER_V1_V3 = frozenset(
 )
 
 
-# v4 replaced general.lastContactTime by lastContact and lastCheckIn (jamf-pro-api.md §2b).
+# v4 replaced general.lastContactTime by lastContact and lastCheckIn (docs/jamf.md §8.3).
 COMPUTER_FILTER_V4 = (COMPUTER_FILTER_V1_V3 - {"general.lastContactTime"}) | {
     "general.lastCheckIn",
     "general.lastContact",

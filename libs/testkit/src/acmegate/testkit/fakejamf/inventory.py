@@ -4,7 +4,7 @@ The YAML (docs/jamf.md "The fake Jamf Pro server") lists computers and mobile de
 fields a lookup reads, the groups, departments, buildings and sites, the API clients and users
 (with passwords and privileges) and the token lifetimes. Records are rendered in the shapes
 of the 11.30.1 schema (``ComputerInventoryV4``/``ComputerInventory`` and
-``MobileDeviceIosInventory``, jamf-pro-api.md §2b, §3b), every section present, so the server
+``MobileDeviceIosInventory``, docs/jamf.md §8.3, §8.4), every section present, so the server
 can blank out the ones a request did not ask for. ``overrides`` deep-merges raw JSON into a
 record (a ``null`` field, an extra key) to mimic real data.
 """
@@ -253,7 +253,7 @@ def computer_record(inventory: Inventory, computer: Computer, version: int) -> d
         "managementId": computer.management_id or f"mgmt-{computer.id}",
     }
     if version >= 4:
-        # v3 → v4 renamed lastContactTime and dropped lastReportedIp (jamf-pro-api.md §2b).
+        # v3 → v4 renamed lastContactTime and dropped lastReportedIp (docs/jamf.md §8.3).
         general["lastContact"] = _CONTACT
         general["lastCheckIn"] = _CONTACT
     else:
@@ -348,7 +348,7 @@ def computer_record(inventory: Inventory, computer: Computer, version: int) -> d
         ],
     }
     if version == 1:
-        # v1 → v2 removed fonts and plugins (jamf-pro-api.md §2b).
+        # v1 → v2 removed fonts and plugins (docs/jamf.md §8.3).
         record["plugins"] = []
         record["fonts"] = []
     return deep_merge(record, computer.overrides)
@@ -449,7 +449,8 @@ def mobile_record(inventory: Inventory, device: MobileDevice) -> dict[str, Any]:
 
 
 def mobile_single(inventory: Inventory, device: MobileDevice) -> dict[str, Any]:
-    """``GET /api/v2/mobile-devices/{id}/detail`` (``MobileDeviceDetailsGetV2``, §3c)."""
+    """``GET /api/v2/mobile-devices/{id}/detail`` (``MobileDeviceDetailsGetV2``, docs/jamf.md
+    §8.4)."""
     kind = device.device_type.lower()
     groups = [_group(inventory.groups.mobile_device, name) for name in device.groups]
     return {

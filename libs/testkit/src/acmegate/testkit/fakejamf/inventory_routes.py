@@ -1,4 +1,4 @@
-"""Inventory endpoints of the fake (jamf-pro-api.md §2–§4, §7 items 6–11).
+"""Inventory endpoints of the fake (docs/jamf.md §8.3–§8.8).
 
 List endpoints take ``section`` (repeated or comma-joined, case-sensitive, default GENERAL;
 sections not asked for come back ``null``), ``page``/``page-size`` (zero-based, default 0/100,
@@ -120,7 +120,7 @@ def walk(record: Mapping[str, Any], path: str) -> Any:
 
 
 def _int(request: web.Request, name: str, default: int) -> int:
-    # §2a: "Invalid/negative page/page-size values are ignored".
+    # Invalid or negative page/page-size values are ignored (docs/jamf.md §8.3).
     try:
         value = int(request.query.get(name, ""))
     except ValueError:
@@ -378,7 +378,7 @@ async def version(request: web.Request) -> web.Response:
     return web.json_response({"version": request.app[FAKE_JAMF].inventory.version})
 
 
-# --- Classic API (jamf-pro-api.md §2d, §3e; §7 item 11) ------------------------------------
+# --- Classic API (docs/jamf.md §8.8) --------------------------------------------------------
 
 _NOT_FOUND_HTML = (
     "<html><head><title>Status page</title></head><body><p>Not Found</p>"

@@ -1,11 +1,11 @@
 """A small RSQL parser and evaluator, as Jamf Pro's ``filter`` parameter takes it.
 
-jamf-pro-api.md §2a "Filtering with RSQL": ``==``, ``!=``, ``=lt=``/``<``, ``=le=``/``<=``,
+Jamf's "Filtering with RSQL" (docs/jamf.md §8.3): ``==``, ``!=``, ``=lt=``/``<``, ``=le=``/``<=``,
 ``=gt=``/``>``, ``=ge=``/``>=``, ``=in=(a,b)``, ``=out=(a,b)``; ``;`` (and) binds tighter than
 ``,`` (or), parentheses group; arguments with whitespace are quoted with ``'`` or ``"``; string
 comparisons are case-insensitive ("Jamf Pro is not case sensitive when doing string
-comparisons"). ``*`` in an ``==``/``!=`` argument is a wildcard (standard RSQL; unconfirmed for
-Jamf, §8).
+comparisons"). ``*`` in an ``==``/``!=`` argument is a wildcard (standard RSQL; not confirmed for
+Jamf, docs/jamf.md §8.9).
 """
 
 from __future__ import annotations

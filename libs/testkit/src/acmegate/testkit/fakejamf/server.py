@@ -138,7 +138,7 @@ class FakeJamf:
         return True
 
     def set_managed(self, serial_number: str, managed: bool) -> bool:
-        """Unmanage (or manage again) a device; its record stays (jamf-pro-api.md §6)."""
+        """Unmanage (or manage again) a device; its record stays (docs/jamf.md §8.5)."""
         device = self.find(serial_number)
         if device is None:
             return False

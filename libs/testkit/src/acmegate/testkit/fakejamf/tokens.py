@@ -1,6 +1,6 @@
 """Bearer tokens of the fake Jamf Pro server, with a log tests can assert on.
 
-Both kinds expire (jamf-pro-api.md §1a, §1b): user tokens after the user's lifetime (``expires``
+Both kinds expire (docs/jamf.md §8.1): user tokens after the user's lifetime (``expires``
 is an RFC 3339 string with milliseconds), API client tokens after the client's lifetime
 (``expires_in`` seconds). Keep-alive revokes the old user token; invalidate revokes a token;
 :meth:`TokenStore.expire_all` is the "token expiry mid-run" fault. Every issue, renewal,
@@ -99,7 +99,8 @@ class TokenStore:
     def issue(
         self, kind: TokenKind, subject: str, privileges: frozenset[str], lifetime: float
     ) -> IssuedToken:
-        """A new token; JWT-shaped like Jamf's (clients must treat it as opaque, §1b)."""
+        """A new token; JWT-shaped like Jamf's (clients must treat it as opaque, docs/jamf.md
+        §8.1)."""
         now = self.clock()
         claims = {
             "sub": subject,

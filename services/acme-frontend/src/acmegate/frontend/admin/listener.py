@@ -1,5 +1,5 @@
-"""Starting and stopping the admin listener inside the frontend service (DESIGN.md: the
-frontend owns the admin API)."""
+"""Starting and stopping the admin listener inside the frontend service (docs/design.md "Ownership":
+the frontend owns the admin API)."""
 
 from __future__ import annotations
 

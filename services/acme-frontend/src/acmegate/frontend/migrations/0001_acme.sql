@@ -70,7 +70,7 @@ CREATE TABLE acme.certificates (
 -- Work handed to the pipeline and not answered yet. A row is written in the same statement
 -- that fences the challenge or order into `processing`, deleted in the same statement that
 -- applies the result; the sweeper publishes rows again when their result is late and fails
--- their subject once the deadline passes (DESIGN.md "The flow" step 5).
+-- their subject once the deadline passes (docs/design.md "Results and the sweeper").
 CREATE TABLE acme.outbox (
     id               text PRIMARY KEY,          -- '<kind>:<subject id>'
     kind             text NOT NULL CHECK (kind IN ('challenge', 'order')),

@@ -2,12 +2,12 @@
 
 The check (check.py) then asks the signer what it recorded when it issued the certificate.
 
-The CA certificates come from the configuration (``certificate_authorities[].certificate``,
-read once at start; the signer's package is not imported, DESIGN.md). A presented certificate
-must be signed by one of them (name and signature), be within its validity, and, if it lists
-extended key usages, allow TLS client authentication (RFC 5280 §4.2.1.12). In attribute mode
-(no certificate, docs/radius.md) only the issuer's name can be compared: FreeRADIUS verified
-the chain against its ``ca_file``.
+The CA certificates come from the configuration (``certificate_authorities[].certificate``, read
+once at start; the signer's package is not imported, docs/design.md "Ownership"). A presented
+certificate must be signed by one of them (name and signature), be within its validity, and, if it
+lists extended key usages, allow TLS client authentication (RFC 5280 §4.2.1.12). In attribute mode
+(no certificate, docs/radius.md) only the issuer's name can be compared: FreeRADIUS verified the
+chain against its ``ca_file``.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """What every signal source offers: look a device up, validate the connection, close.
 
 A signal source is the guide's "Core Platform" / "Identity Lookup Provider": the static
-inventory now, Jamf Pro later (jamf-pro-api.md §0). The policy engine sees only
+inventory now, Jamf Pro later (docs/jamf.md §8). The policy engine sees only
 :class:`SignalSource`, so a Jamf client plugs in without touching the engine.
 
-Two outcomes must stay apart (jamf-pro-api.md §4): a device the source does not know is an
+Two outcomes must stay apart (docs/jamf.md §8.5): a device the source does not know is an
 answer (``None``), while a source that cannot answer raises :class:`SourceUnavailable`, which
 the service turns into a redelivery rather than a refusal.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 IdentityKind = Literal["serial_number", "udid", "dns_name"]
-# Jamf's two inventories: a serial may be a Mac's or an iPhone's (jamf-pro-api.md §2, §3).
+# Jamf's two inventories: a serial may be a Mac's or an iPhone's (docs/jamf.md §8.3, §8.4).
 DeviceKind = Literal["computer", "mobile_device"]
 
 
@@ -25,7 +25,7 @@ class DeviceRecord:
     """What a source knows of one device.
 
     ``managed`` is a flag of its own because an MDM keeps the record of a device it no longer
-    manages (jamf-pro-api.md §6: "policy must check the flag, not just existence").
+    manages (docs/jamf.md §8.5: a policy must check the flag, not just that the device exists).
     ``groups`` holds the group names the source reports (for Jamf: only the configured ones).
     ``problem`` says why a source that found the device cannot vouch for it (two Jamf records
     with one serial: ambiguous); such a record is never ``managed``. ``from_cache`` marks an

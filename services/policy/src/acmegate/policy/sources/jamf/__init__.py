@@ -1,4 +1,4 @@
-"""The Jamf Pro signal source (jamf-pro-api.md): tokens, the API client, mapping, lookups.
+"""The Jamf Pro signal source (docs/jamf.md): tokens, the API client, mapping, lookups.
 
 - :mod:`.http`: one Jamf URL, at most 5 connections, timeouts, retries with backoff;
 - :mod:`.auth`: API client credentials or user bearer tokens, renewed before expiry;

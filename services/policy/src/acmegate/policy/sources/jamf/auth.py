@@ -1,19 +1,19 @@
-"""Jamf Pro API tokens: API client credentials or a user's bearer token (jamf-pro-api.md §1).
+"""Jamf Pro API tokens: API client credentials or a user's bearer token (docs/jamf.md §8.1).
 
 - API client (Jamf Pro ≥ 10.49, the guide's recommended "Client Credentials"):
   ``POST /api/oauth/token`` (the path Jamf's guides document), falling back to
   ``POST /api/v1/oauth/token`` (the path of the 11.23+ OpenAPI schema) on 404, form-encoded
   ``grant_type=client_credentials``; the answer's ``expires_in`` drives renewal. Access tokens
-  cannot be kept alive (§1a, "only supported by user bearer tokens"): a new one is fetched.
+  cannot be kept alive (user tokens only, docs/jamf.md §8.1): a new one is fetched.
 - User (the guide's "Bearer Token"): ``POST /api/v1/auth/token`` with Basic credentials; close
   to expiry the token is renewed with ``POST /api/v1/auth/keep-alive`` (which revokes the old
   one), and ``POST /api/v1/auth/invalidate-token`` ends it when the source closes.
 
-Tokens are cached per source and renewed before they expire, a margin of a fifth of their
-lifetime (at most a minute) ahead, as the public SDKs do (§1d). One lock makes concurrent
+Tokens are cached per source and renewed before they expire, a margin of a fifth of their lifetime
+(at most a minute) ahead, as the public SDKs do (docs/jamf.md §8.1). One lock makes concurrent
 lookups share one token request. Deadlines are kept on the monotonic clock: the wall-clock
-``expires`` of Jamf is turned into a lifetime once, so a skewed gateway clock costs at most
-one early renewal.
+``expires`` of Jamf is turned into a lifetime once, so a skewed gateway clock costs at most one
+early renewal.
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ class UserTokens(_CachedTokens):
 
     async def _renew(self, current: Token | None) -> Token:
         if current is not None and current.remaining(self._monotonic()) > _KEEP_ALIVE_FLOOR:
-            # §1a: keep-alive issues a new token with a fresh lifetime and revokes the old.
+            # Keep-alive issues a new token with a fresh lifetime and revokes the old.
             response = await self._http.request(
                 "POST", KEEP_ALIVE_PATH, headers={"Authorization": f"Bearer {current.value}"}
             )
@@ -295,7 +295,8 @@ class UserTokens(_CachedTokens):
         return self._made(value, parse_expires(body.get("expires"), self._wall()))
 
     async def close(self) -> None:
-        """Invalidate the token (§1a) so it does not outlive the process; best effort."""
+        """Invalidate the token (docs/jamf.md §8.1) so it does not outlive the process; best
+        effort."""
         current, self._token = self._token, None
         if current is None or current.remaining(self._monotonic()) <= 0:
             return

@@ -1,7 +1,7 @@
-"""The Jamf Pro API calls the signal source makes (jamf-pro-api.md §2–§4).
+"""The Jamf Pro API calls the signal source makes (docs/jamf.md §8.3–§8.5).
 
 Every call carries a bearer token; a 401 drops the token and is retried once with a new one
-(§1d: Teleport and the SDKs do the same). Computers are searched through the newest
+(Teleport's client and the SDKs do the same). Computers are searched through the newest
 ``/api/v{4,3,2,1}/computers-inventory`` the server has (older versions answer 404 for newer
 paths: each is tried once, and the one that answered is remembered); mobile devices through
 ``/api/v2/mobile-devices/detail``. Both take an RSQL ``filter`` built by the caller from a
@@ -104,7 +104,7 @@ class JamfClient:
     async def computers(
         self, rsql: str, sections: Iterable[str], *, page_size: int = 2
     ) -> SearchResult:
-        """Computers matching ``rsql`` (jamf-pro-api.md §2a), newest API version first."""
+        """Computers matching ``rsql`` (docs/jamf.md §8.3), newest API version first."""
         sections = list(sections)
         versions = (self.computer_version,) if self.computer_version else COMPUTER_VERSIONS
         for version in versions:
@@ -126,7 +126,7 @@ class JamfClient:
     async def mobile_devices(
         self, rsql: str, sections: Iterable[str], *, page_size: int = 2
     ) -> SearchResult:
-        """Mobile devices matching ``rsql`` (jamf-pro-api.md §3b).
+        """Mobile devices matching ``rsql`` (docs/jamf.md §8.4).
 
         ``exception-handling=LENIENT`` (11.29+, ignored before): a device with unreadable
         data comes back with that section ``null`` instead of failing the whole request.

@@ -4,7 +4,7 @@ Each step exercises what lookups will need, in the order they need it, so the fi
 names the cause: the connection (name resolution, TLS, refused, timeout), the credentials
 (a token), then the privileges of the API role (a search of each inventory that matches
 nothing, and the department/building/site names the mapping resolves). A missing privilege
-is a 403 (jamf-pro-api.md §1c). No step prints a secret, and no device data is read.
+is a 403 (docs/jamf.md §8.2). No step prints a secret, and no device data is read.
 """
 
 from __future__ import annotations

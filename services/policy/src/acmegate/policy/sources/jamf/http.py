@@ -1,17 +1,17 @@
 """HTTP to one Jamf Pro instance: a connection cap, timeouts, retries with backoff, a User-Agent.
 
 Jamf has no rate limiter of its own and asks clients for "no more than 5 concurrent
-connections" (jamf-pro-api.md §4). Two guards keep that promise: the aiohttp connector holds at
+connections" (docs/jamf.md §8.6). Two guards keep that promise: the aiohttp connector holds at
 most ``max_connections`` connections to the host, and a semaphore lets no more than that many
 requests be in flight (a request waiting for a connection would otherwise still count as one
 for the server once the connector hands it a fresh socket). Token requests share the same
 session, so they count too.
 
 Retries: connection errors, timeouts and 5xx answers are retried ``retries`` times with
-exponential backoff and jitter (jamf-pro-api.md §4 recommends it; Jamf documents no 429);
+exponential backoff and jitter (docs/jamf.md §8.6; Jamf documents no 429);
 anything else is the caller's to interpret. Cookies are not kept: Jamf Cloud's sticky-session
 cookie is only needed for write-then-read flows, and Jamf warns against pinning all traffic
-(jamf-pro-api.md §4 "Sticky sessions").
+(docs/jamf.md §8.6).
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
 """The Jamf Pro signal source: a device looked up by serial number or UDID, mapped to a record.
 
-A serial may be a Mac's or an iPhone's, so both inventories are asked, the likely one first
-(the attestation tells a Mac from an iPhone: :func:`acmegate.policy.lookups.likely_kind`).
-The value is checked against ``[A-Za-z0-9-]`` before it goes into an RSQL filter
-(jamf-pro-api.md §2a: "Serial values must be validated/escaped before interpolation"); anything
-else cannot be a Jamf serial or UDID and is simply not found. More than one record for one
-serial (a logic-board swap leaves duplicates, §4) is ambiguous and vouches for nothing.
+A serial may be a Mac's or an iPhone's, so both inventories are asked, the likely one first (the
+attestation tells a Mac from an iPhone: :func:`acmegate.policy.lookups.likely_kind`). The value is
+checked against ``[A-Za-z0-9-]`` before it goes into an RSQL filter (docs/jamf.md §8.3); anything
+else cannot be a Jamf serial or UDID and is simply not found. More than one record for one serial
+(a logic-board swap leaves duplicates, docs/jamf.md §8.5) is ambiguous and vouches for nothing.
 
 Caching (docs/jamf.md "Caching"): a device that passes (known, managed, unambiguous) may be
 served from the cache for at most the source's ``cache`` seconds; a failing answer is never
@@ -155,7 +154,7 @@ class JamfSource:
         if not safe_value(value):
             log.info("not a serial number or UDID, not asked", source=self.name, field=field)
             return None
-        key = (field, value.upper())  # Jamf compares strings case-insensitively (§2a)
+        key = (field, value.upper())  # Jamf compares strings case-insensitively (docs/jamf.md §8.3)
         if not fresh:
             cached = self._records.get(key)
             if cached is not None:

@@ -2,18 +2,18 @@
 
 A path is written as in the computer inventory (``userAndLocation.email``) or the mobile device
 inventory (``userAndLocation.emailAddress``); the two inventories name several fields
-differently (jamf-pro-api.md §3b "Differences from computers"), so each path is translated for
+differently (docs/jamf.md §8.4), so each path is translated for
 the other kind. Three paths are names Jamf does not put in the record itself:
 
 - ``userAndLocation.department`` / ``userAndLocation.building``: a computer carries only
   ``departmentId``/``buildingId``, resolved with ``GET /api/v1/departments/{id}`` and
-  ``/buildings/{id}`` (§2b); a mobile device carries the names;
+  ``/buildings/{id}`` (docs/jamf.md §8.7); a mobile device carries the names;
 - ``general.site`` (or ``general.site.name``): a computer carries the site's name, a mobile
   device only ``siteId``, resolved with ``GET /api/v1/sites`` (site ``-1`` is "None": no value).
 
 ``extensionAttributes.<Name>`` is the first value of the extension attribute of that name.
 Only the sections these paths (and the groups) need are requested: each section costs Jamf
-joins (§4 "Latency").
+joins (docs/jamf.md §8.6).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from acmegate.policy.sources.base import DeviceKind
 
-# First path segment → the section that fills it (jamf-pro-api.md §2a, §3b).
+# First path segment → the section that fills it (docs/jamf.md §8.3, §8.4).
 COMPUTER_SECTIONS: dict[str, str] = {
     "general": "GENERAL",
     "hardware": "HARDWARE",
@@ -79,7 +79,7 @@ _MOBILE_TO_COMPUTER: dict[str, str] = {
     for computer, mobile in _COMPUTER_TO_MOBILE.items()
     if computer != "general.lastContactTime"
 }
-# v4 renamed general.lastContactTime to general.lastContact (jamf-pro-api.md §2b).
+# v4 renamed general.lastContactTime to general.lastContact (docs/jamf.md §8.3).
 _COMPUTER_VERSION_ALIASES: dict[str, str] = {
     "general.lastContact": "general.lastContactTime",
     "general.lastContactTime": "general.lastContact",
@@ -106,7 +106,7 @@ _NAMES["general.site.name"] = _NAMES["general.site"]
 
 EXTENSION_PREFIX = "extensionAttributes."
 _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
-# Jamf's "no site" (jamf-pro-api.md §2b: site {"id": "-1", "name": "None"}).
+# Jamf's "no site" (docs/jamf.md §8.3: site {"id": "-1", "name": "None"}).
 NO_SITE = "-1"
 
 
@@ -302,7 +302,7 @@ class AttributeMapping:
 
 
 def managed(record: Mapping[str, Any], kind: DeviceKind) -> bool:
-    """The managed flag (§4 "Unknown serial": an unmanaged device keeps its record).
+    """The managed flag (docs/jamf.md §8.5: an unmanaged device keeps its record).
 
     A missing flag (a ``null`` section) counts as not managed: the gateway fails closed.
     """
