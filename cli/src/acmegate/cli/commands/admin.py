@@ -153,7 +153,6 @@ def _local_events(
     import msgspec
 
     from acmegate.cli.database import state_pool
-    from acmegate.frontend.admin.routes.enrollments import event_json
     from acmegate.frontend.db.enrollments import recent_events
 
     config = load(config_path)
@@ -162,9 +161,7 @@ def _local_events(
         async with state_pool(config, ["frontend"]) as pool:
             events = await recent_events(pool, outcome=outcome, limit=limit)
         # The same JSON as the admin API's (datetimes as RFC 3339).
-        found: list[dict[str, Any]] = msgspec.json.decode(
-            msgspec.json.encode([event_json(e) for e in events])
-        )
+        found: list[dict[str, Any]] = msgspec.json.decode(msgspec.json.encode(events))
         return found
 
     result: list[dict[str, Any]] = run_async(main())

@@ -16,8 +16,8 @@ import msgspec
 from acmegate.common.admin_messages import LookupVerdict
 from acmegate.common.config.model import ClientIdentifier, ProfileKeySize
 from acmegate.common.messages import UtcTime
-from acmegate.common.vocabulary import ErrorKind, RevocationReason
-from acmegate.frontend.db.enrollments import EnrollmentOutcome, EnrollmentStage
+from acmegate.common.vocabulary import RevocationReason
+from acmegate.frontend.db.enrollments import EnrollmentEvent
 
 # Where the listing of a signal source says what kind it is.
 SignalSourceType = Literal["static", "jamf_pro"]
@@ -151,35 +151,6 @@ class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: Annotated[
         str, _doc("RFC 5280 §5.3.1 reason name.", enum=[str(r) for r in RevocationReason])
     ] = RevocationReason.UNSPECIFIED
-
-
-class ProblemSummary(msgspec.Struct, frozen=True):
-    """Why an enrollment failed: the problem's kind and detail."""
-
-    kind: ErrorKind
-    detail: str
-
-
-class EnrollmentEvent(msgspec.Struct, frozen=True):
-    """One finished enrollment: completed (a certificate) or failed (and why)."""
-
-    id: int
-    at: UtcTime
-    outcome: EnrollmentOutcome
-    stage: EnrollmentStage
-    order_id: str
-    account_id: str
-    identifier: Annotated[
-        str | None, _doc("The order's identifier when it named the device (never a token).")
-    ]
-    platform: str | None
-    device_serial: str | None
-    certificate_serial: str | None
-    enrollment_policy: str | None
-    certificate_template: str | None
-    signal_source: str | None
-    reason: str | None
-    problem: ProblemSummary | None
 
 
 # The bodies the admin API sends (every field always present) and the ones it accepts.

@@ -3,20 +3,17 @@ that applies a result, read here by the admin API, the dashboard and ``acmegate 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 import asyncpg
 import msgspec
 
-from acmegate.common.messages import Problem
+from acmegate.common.messages import UtcTime
+from acmegate.common.vocabulary import ErrorKind
 
 EnrollmentOutcome = Literal["completed", "failed"]
 EnrollmentStage = Literal["challenge", "order"]  # where a failed enrollment ended
 OUTCOMES: tuple[EnrollmentOutcome, ...] = get_args(EnrollmentOutcome)
-
-_problem = msgspec.json.Decoder(Problem).decode
 
 _COLUMNS = """
     id, at, outcome, stage, order_id, account_id, identifier, platform, device_serial,
@@ -25,38 +22,50 @@ _COLUMNS = """
 """
 
 
-@dataclass(frozen=True, slots=True)
-class EnrollmentEvent:
-    """One finished enrollment: completed (a certificate) or failed (and why)."""
+class ProblemSummary(msgspec.Struct, frozen=True):
+    """Why an enrollment failed: the problem's kind and detail."""
+
+    kind: ErrorKind
+    detail: str
+
+
+_summary = msgspec.json.Decoder(ProblemSummary).decode
+
+
+class EnrollmentEvent(msgspec.Struct, frozen=True):
+    """One finished enrollment: completed (a certificate) or failed (and why). The admin API,
+    ``acmegate enrollments`` and the dashboard show it as it is."""
 
     id: int
-    at: datetime
+    at: UtcTime
     outcome: EnrollmentOutcome
     stage: EnrollmentStage
     order_id: str
     account_id: str
-    identifier: str | None
+    identifier: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The order's identifier when it named the device (never a token)."
+        ),
+    ]
     platform: str | None
     device_serial: str | None
     certificate_serial: str | None
     enrollment_policy: str | None
     certificate_template: str | None
     signal_source: str | None
+    # What a person reads: the problem's detail.
+    reason: str | None
     # The stored problem of a failure (written by db/work.py from the Problem it applied).
-    problem: Problem | None
-
-    @property
-    def reason(self) -> str | None:
-        """What a person reads: the problem's detail."""
-        if self.problem is None:
-            return None
-        return self.problem.detail or self.problem.kind
+    problem: ProblemSummary | None
 
 
 def _event(row: asyncpg.Record) -> EnrollmentEvent:
     values = dict(row)
     problem_json = values.pop("problem_json")
-    values["problem"] = _problem(problem_json) if problem_json else None
+    problem = _summary(problem_json) if problem_json else None
+    values["problem"] = problem
+    values["reason"] = (problem.detail or problem.kind) if problem is not None else None
     return EnrollmentEvent(**values)
 
 
