@@ -185,10 +185,10 @@ class AdminValidateLookup(
     identity: str
 
 
-class AdminLookupReport(
-    msgspec.Struct, frozen=True, tag="admin.lookup.validated.v1", tag_field="type"
-):
-    correlation_id: str
+class LookupReport(msgspec.Struct, frozen=True):
+    """What the guide's "Validate Configuration" pop-up shows for one identity: the policy's
+    verdict, and the attributes and groups the source holds (or why it failed)."""
+
     lookup_policy: str
     signal_source: str
     identity: str
@@ -198,6 +198,15 @@ class AdminLookupReport(
     managed: bool | None = None
     attributes: dict[str, str] = msgspec.field(default_factory=dict)
     groups: list[str] = msgspec.field(default_factory=list)
+
+
+class AdminLookupReport(
+    msgspec.Struct, frozen=True, tag="admin.lookup.validated.v2", tag_field="type"
+):
+    """The reply to :class:`AdminValidateLookup` (v2: the report nested, as the API shows it)."""
+
+    correlation_id: str
+    report: LookupReport
 
 
 AdminMessage = (

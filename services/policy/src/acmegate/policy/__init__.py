@@ -6,6 +6,7 @@ lookup) picks a CA and a template, and the template renders the certificate spec
 issues. See :mod:`acmegate.policy.service` for the queue handling.
 """
 
+from acmegate.common.admin_messages import LookupReport
 from acmegate.policy.engine import Decision, PolicyEngine
 from acmegate.policy.finalize import PolicyStage, enrollment_record
 from acmegate.policy.service import PolicyService
@@ -18,7 +19,7 @@ from acmegate.policy.sources import (
     build_source,
 )
 from acmegate.policy.templates import CompiledTemplate, TemplateError, compile_templates
-from acmegate.policy.validation import LookupReport, validate_config, validate_lookup
+from acmegate.policy.validation import validate_config, validate_lookup
 
 __all__ = [
     "CompiledTemplate",

@@ -101,18 +101,7 @@ class PolicyRpc:
         report = await validate_lookup(
             config, policy.name, request.identity, source=self._source(policy.signal_source)
         )
-        return AdminLookupReport(
-            correlation_id=request.correlation_id,
-            lookup_policy=report.lookup_policy,
-            signal_source=report.signal_source,
-            identity=report.identity,
-            ok=report.ok,
-            message=report.message,
-            reason=report.reason,
-            managed=report.managed,
-            attributes=dict(report.attributes),
-            groups=list(report.groups),
-        )
+        return AdminLookupReport(correlation_id=request.correlation_id, report=report)
 
 
 async def check_source(source: SignalSource) -> SignalSourceStatus:

@@ -10,10 +10,8 @@ and why, or the mapped attributes and groups).
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
-from acmegate.common.admin_messages import LookupVerdict
+from acmegate.common.admin_messages import LookupReport, LookupVerdict
 from acmegate.common.config.model import Config, JamfSourceConfig, StaticSourceConfig
 from acmegate.policy.conditions import SECURE_BOOT_LEVELS, parse_version
 from acmegate.policy.lookups import ENROLLMENT_IDENTITIES, IDENTITY_KINDS
@@ -122,21 +120,6 @@ def validate_config(config: Config) -> list[str]:
 
 ACCOUNT_VALID: LookupVerdict = "Account validation succeeded."
 ACCOUNT_INVALID: LookupVerdict = "Account validation failed."
-
-
-@dataclass(frozen=True)
-class LookupReport:
-    """What the guide's "Validate Configuration" pop-up shows for one identity."""
-
-    lookup_policy: str
-    signal_source: str
-    identity: str
-    ok: bool
-    message: LookupVerdict  # ACCOUNT_VALID or ACCOUNT_INVALID, the guide's wording
-    reason: str | None = None
-    managed: bool | None = None
-    attributes: Mapping[str, str] = field(default_factory=dict)
-    groups: Sequence[str] = ()
 
 
 async def validate_lookup(

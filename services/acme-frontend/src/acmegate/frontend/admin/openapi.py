@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 import msgspec.inspect
 
-from acmegate.common.admin_messages import CertificateAuthority, CertificateSummary
+from acmegate.common.admin_messages import CertificateAuthority, CertificateSummary, LookupReport
 from acmegate.common.config import Config
 from acmegate.frontend.admin.routes.certificates import SERIAL_PATTERN, STATUSES
 from acmegate.frontend.admin.views import REQUEST_BODIES, RESPONSE_BODIES
@@ -50,6 +50,7 @@ _RESPONSES: tuple[type[msgspec.Struct], ...] = (
     *RESPONSE_BODIES,
     CertificateAuthority,
     CertificateSummary,
+    LookupReport,
 )
 
 
@@ -305,7 +306,7 @@ def _paths(config: Config | None) -> dict[str, Schema]:
                     },
                 },
                 "responses": _responses(
-                    _json(_ref("LookupValidation"), "The lookup's outcome"), "400", "404", "503"
+                    _json(_ref("LookupReport"), "The lookup's outcome"), "400", "404", "503"
                 ),
             }
         },

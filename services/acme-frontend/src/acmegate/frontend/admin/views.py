@@ -13,7 +13,6 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from acmegate.common.admin_messages import LookupVerdict
 from acmegate.common.config.model import ClientIdentifier, ProfileKeySize
 from acmegate.common.messages import UtcTime
 from acmegate.common.vocabulary import RevocationReason
@@ -130,20 +129,6 @@ class LookupValidationRequest(msgspec.Struct, frozen=True, forbid_unknown_fields
     ]
 
 
-class LookupValidation(msgspec.Struct, frozen=True):
-    """The lookup's outcome for one identity: attributes and groups, or why not."""
-
-    lookup_policy: str
-    signal_source: str
-    identity: str
-    ok: bool
-    message: LookupVerdict
-    reason: str | None
-    managed: bool | None
-    attributes: dict[str, str]
-    groups: list[str]
-
-
 class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """``{"reason": "keyCompromise"}``; without a reason: ``unspecified``."""
 
@@ -162,7 +147,6 @@ RESPONSE_BODIES: tuple[type[msgspec.Struct], ...] = (
     SignalSource,
     SignalSourceValidation,
     LookupPolicy,
-    LookupValidation,
     EnrollmentEvent,
 )
 REQUEST_BODIES: tuple[type[msgspec.Struct], ...] = (LookupValidationRequest, RevokeRequest)

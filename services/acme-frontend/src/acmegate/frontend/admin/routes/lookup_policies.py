@@ -12,7 +12,7 @@ from acmegate.frontend.admin.context import ADMIN
 from acmegate.frontend.admin.params import clean_text, json_body, path_text
 from acmegate.frontend.admin.render import json_response
 from acmegate.frontend.admin.rpc import ask, correlation_id
-from acmegate.frontend.admin.views import LookupPolicy, LookupValidation, LookupValidationRequest
+from acmegate.frontend.admin.views import LookupPolicy, LookupValidationRequest
 
 
 def lookup_json(policy: LookupPolicyConfig) -> LookupPolicy:
@@ -45,16 +45,4 @@ async def validate_lookup(request: web.Request) -> web.Response:
         AdminValidateLookup(correlation_id=correlation_id(), name=name, identity=identity),
         AdminLookupReport,
     )
-    return json_response(
-        LookupValidation(
-            lookup_policy=reply.lookup_policy,
-            signal_source=reply.signal_source,
-            identity=reply.identity,
-            ok=reply.ok,
-            message=reply.message,
-            reason=reply.reason,
-            managed=reply.managed,
-            attributes=reply.attributes,
-            groups=reply.groups,
-        )
-    )
+    return json_response(reply.report)
