@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import asyncpg
 import msgspec
 
-from acmegate.common.config import Config, Secret, seconds
+from acmegate.common.config import Config, seconds
+from acmegate.common.config.secrets import env_override
 
 _json_encoder = msgspec.json.Encoder()
 
@@ -34,13 +34,7 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 def database_url(config: Config) -> str | None:
     """The database URL: ``ACMEGATE_DATABASE_URL`` overrides the configuration."""
-    from_env = os.environ.get("ACMEGATE_DATABASE_URL")
-    if from_env:
-        return from_env
-    url = config.database.url
-    if isinstance(url, Secret):
-        return url.reveal()
-    return url
+    return env_override("ACMEGATE_DATABASE_URL", config.database.url)
 
 
 async def create_pool(

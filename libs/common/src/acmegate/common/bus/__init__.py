@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from acmegate.common.bus.amqp import AmqpBus
 from acmegate.common.bus.base import (
     BroadcastHandler,
@@ -17,7 +15,8 @@ from acmegate.common.bus.base import (
     RpcUnavailable,
 )
 from acmegate.common.bus.inprocess import InProcessBus
-from acmegate.common.config import Config, Secret
+from acmegate.common.config import Config
+from acmegate.common.config.secrets import env_override
 
 __all__ = [
     "AmqpBus",
@@ -38,13 +37,7 @@ __all__ = [
 
 def amqp_url(config: Config) -> str | None:
     """The broker URL: ``ACMEGATE_AMQP_URL`` overrides the configuration."""
-    from_env = os.environ.get("ACMEGATE_AMQP_URL")
-    if from_env:
-        return from_env
-    url = config.bus.url
-    if isinstance(url, Secret):
-        return url.reveal()
-    return url
+    return env_override("ACMEGATE_AMQP_URL", config.bus.url)
 
 
 def bus_from_config(config: Config, *, in_process: bool = False) -> Bus:

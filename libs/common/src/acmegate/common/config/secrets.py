@@ -45,3 +45,15 @@ class Secret(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def __repr__(self) -> str:
         return f"Secret({self.describe()})"
+
+
+def env_override(variable: str, configured: str | Secret | None) -> str | None:
+    """The value of environment ``variable`` if set, else ``configured`` (revealed if it is a
+    secret reference): how a deployment gives the database and broker URLs, which carry
+    passwords, without writing them into the YAML."""
+    from_env = os.environ.get(variable)
+    if from_env:
+        return from_env
+    if isinstance(configured, Secret):
+        return configured.reveal()
+    return configured
