@@ -143,3 +143,9 @@ def test_an_error_survives_the_bus_with_its_kind() -> None:
     decoded = codec.decode(codec.encode(result))
     assert isinstance(decoded, OrderFinalized) and decoded.problem is not None
     assert AcmeError.from_problem(decoded.problem) == error
+
+
+def test_a_certificate_state_is_revoked_before_expired() -> None:
+    assert CertificateState.of(CertificateStatus.VALID, expired=False) is CertificateState.VALID
+    assert CertificateState.of("valid", expired=True) is CertificateState.EXPIRED
+    assert CertificateState.of("revoked", expired=True) is CertificateState.REVOKED

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from acmegate.cli.errors import EXIT_FAILED, CliError, env_secret, load, run_async
+from acmegate.common.vocabulary import CertificateState, CertificateStatus
 
 if TYPE_CHECKING:
     from acmegate.frontend.db.enrollments import EnrollmentOutcome
@@ -316,7 +317,7 @@ def cmd_lookup_validate(args: argparse.Namespace) -> int:
 
 
 def _certificate_status(c: dict[str, Any]) -> str:
-    return "revoked" if c["status"] == "revoked" else "expired" if c["expired"] else "valid"
+    return CertificateState.of(c["status"], expired=c["expired"])
 
 
 def cmd_cert_list(args: argparse.Namespace) -> int:
@@ -498,7 +499,7 @@ def register(commands: Any) -> None:
     p.add_argument("--device", help="attested device serial number")
     p.add_argument("--account", help="ACME account id")
     p.add_argument("--ca", help="issuing CA name")
-    p.add_argument("--status", choices=["valid", "revoked"])
+    p.add_argument("--status", choices=list(CertificateStatus))
     p.add_argument("--limit", type=int, default=100)
     p = command(cert, "show", "one certificate and its enrollment record", cmd_cert_show)
     p.add_argument("serial")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncpg
 
 from acmegate.cli.errors import EXIT_FAILED, CliError, load
+from acmegate.common.vocabulary import CertificateState, CertificateStatus
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -87,9 +88,7 @@ def _san_lines(record: CertificateRecord) -> list[str]:
 
 
 def _status_text(record: CertificateRecord, now: datetime) -> str:
-    if record.status == "revoked":
-        return "revoked"
-    return "expired" if record.not_after <= now else "valid"
+    return CertificateState.of(record.status, expired=record.not_after <= now)
 
 
 def cmd_cert_list(args: argparse.Namespace) -> int:
@@ -403,7 +402,7 @@ def register(commands: Any) -> None:
     p.add_argument("--device", help="attested device serial number")
     p.add_argument("--account", help="ACME account id")
     p.add_argument("--ca", help="issuing CA name")
-    p.add_argument("--status", choices=["valid", "revoked"])
+    p.add_argument("--status", choices=list(CertificateStatus))
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_cert_list)

@@ -79,6 +79,13 @@ class CertificateState(enum.StrEnum):
     EXPIRED = "expired"
     REVOKED = "revoked"
 
+    @classmethod
+    def of(cls, status: str, *, expired: bool) -> CertificateState:
+        """The state of a certificate stored with ``status`` (revoked wins over expired)."""
+        if status == CertificateStatus.REVOKED:
+            return cls.REVOKED
+        return cls.EXPIRED if expired else cls.VALID
+
 
 class RevocationReason(enum.StrEnum):
     """RFC 5280 §5.3.1 CRLReason names, as RFC 8555 §7.6, CRLs and OCSP use them.
