@@ -335,7 +335,7 @@ def test_padded_base64_is_refused(
 @pytest.mark.parametrize(
     ("payload", "detail"),
     [
-        (b"not json", "payload is not valid JSON"),
+        (b"not json", "payload is not acceptable JSON: not JSON"),
         (b"[1, 2]", "payload is not a JSON object"),
         ({}, "attObj not present"),
         ({"attObj": 42}, "attObj is not a string"),

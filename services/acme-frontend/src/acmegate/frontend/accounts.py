@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import msgspec
-
 from acmegate.common.errors import AcmeError, ErrorKind, malformed, unauthorized
 from acmegate.common.ids import new_id
+from acmegate.common.json_input import JsonInputError, decode_json
 from acmegate.frontend import jws
 from acmegate.frontend.auth import SignedRequest
 from acmegate.frontend.context import Frontend
@@ -107,9 +106,9 @@ async def change_key(frontend: Frontend, signed: SignedRequest) -> Account:
     new_key = jws.public_key_from_jwk(new_jwk)
     jws.verify(inner, new_key)
     try:
-        body = msgspec.json.decode(inner.payload)
-    except msgspec.DecodeError as exc:
-        raise malformed("the inner JWS payload is not JSON") from exc
+        body = decode_json(inner.payload)
+    except JsonInputError as exc:
+        raise malformed(f"the inner JWS payload is not acceptable JSON: {exc}") from exc
     if not isinstance(body, dict) or body.get("account") != frontend.linker.account(account.id):
         raise malformed("the inner JWS must name this account")
     if (

@@ -16,10 +16,10 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from aiohttp import web
 
 from acmegate.common.errors import AcmeError, ErrorKind, malformed, unauthorized
+from acmegate.common.json_input import JsonInputError, decode_json
 from acmegate.frontend import jws
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import accounts as account_db
@@ -60,9 +60,9 @@ class SignedRequest:
         if self.is_post_as_get:
             return {}
         try:
-            value = msgspec.json.decode(self.payload)
-        except msgspec.DecodeError as exc:
-            raise malformed("JWS payload is not JSON") from exc
+            value = decode_json(self.payload)
+        except JsonInputError as exc:
+            raise malformed(f"JWS payload is not acceptable JSON: {exc}") from exc
         if not isinstance(value, dict):
             raise malformed("JWS payload must be a JSON object")
         return value

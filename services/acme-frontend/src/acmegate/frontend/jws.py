@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from acmegate.common.errors import AcmeError, ErrorKind, malformed
 from acmegate.common.ids import b64url, b64url_decode
+from acmegate.common.json_input import JsonInputError, decode_json
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 
@@ -60,9 +61,6 @@ class ParsedJws:
         return value
 
 
-_flattened_decoder = msgspec.json.Decoder(_Flattened)
-
-
 def bad_signature_algorithm(alg: object) -> AcmeError:
     return AcmeError(
         ErrorKind.BAD_SIGNATURE_ALGORITHM,
@@ -76,12 +74,10 @@ def parse(body: bytes, *, inner: bool = False) -> ParsedJws:
     ``inner``: the nested JWS of a key change (RFC 8555 §7.3.5), which has no nonce.
     """
     try:
-        jws = _flattened_decoder.decode(body)
-    except msgspec.ValidationError as exc:
+        jws = decode_json(body, type=_Flattened)
+    except JsonInputError as exc:
         # e.g. an unprotected "header" or a general-serialization "signatures" member.
         raise malformed(f"request body is not a flattened JWS: {exc}") from exc
-    except msgspec.DecodeError as exc:
-        raise malformed("request body is not JSON") from exc
     try:
         header_bytes = b64url_decode(jws.protected)
         payload = b64url_decode(jws.payload)
@@ -89,9 +85,9 @@ def parse(body: bytes, *, inner: bool = False) -> ParsedJws:
     except ValueError as exc:
         raise malformed("JWS members must be base64url without padding") from exc
     try:
-        header = msgspec.json.decode(header_bytes)
-    except msgspec.DecodeError as exc:
-        raise malformed("JWS protected header is not JSON") from exc
+        header = decode_json(header_bytes)
+    except JsonInputError as exc:
+        raise malformed(f"JWS protected header is not acceptable JSON: {exc}") from exc
     if not isinstance(header, dict):
         raise malformed("JWS protected header is not a JSON object")
     alg = header.get("alg")

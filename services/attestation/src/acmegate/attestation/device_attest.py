@@ -17,11 +17,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import cbor2
-import msgspec
 
 from acmegate.attestation.errors import bad_attestation
 from acmegate.common.config.model import AttestationProviderConfig
 from acmegate.common.errors import AcmeError, ErrorKind
+from acmegate.common.json_input import JsonInputError, decode_json
 from acmegate.common.messages import DeviceClaims, Identifier, Subproblem, VerifyChallenge
 from acmegate.common.vocabulary import ChallengeType, IdentifierType
 
@@ -75,9 +75,9 @@ class DeviceAttestChallenge:
 
 def _attestation_object(request: VerifyChallenge) -> bytes:
     try:
-        payload = msgspec.json.decode(request.payload)
-    except msgspec.DecodeError as exc:
-        raise bad_attestation("challenge response payload is not valid JSON") from exc
+        payload = decode_json(request.payload)
+    except JsonInputError as exc:
+        raise bad_attestation(f"challenge response payload is not acceptable JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise bad_attestation("challenge response payload is not a JSON object")
     error = payload.get("error")

@@ -228,7 +228,12 @@ async def login_form(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     """Check the posted token; on success set the session cookie and go to the dashboard."""
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (ValueError, LookupError):
+        # Not UTF-8 (UnicodeDecodeError is a ValueError), a broken multipart body, or a
+        # charset Python does not know (LookupError): the browser gets the form again.
+        return _login_page(request, "The form could not be read: send it as UTF-8.", status=400)
     token = form.get("token")
     correct = isinstance(token, str) and token_matches(request.app[ADMIN], token)
     try:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import msgspec
 from aiohttp import web
 
 from acmegate.common.errors import malformed
+from acmegate.common.json_input import JsonInputError, decode_json
 
 T = TypeVar("T")
 C = TypeVar("C", bound=str)
@@ -75,12 +75,10 @@ async def json_body(request: web.Request, shape: type[T], *, required: bool = Tr
             return shape()
         raise malformed("request body: a JSON object is required")
     try:
-        return msgspec.json.decode(body, type=shape)
-    except msgspec.ValidationError as exc:
+        return decode_json(body, type=shape)
+    except JsonInputError as exc:
         # msgspec names the field: "Expected `str`, got `int` - at `$.reason`".
         raise malformed(f"request body: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise malformed(f"request body: not JSON ({exc})") from None
 
 
 QUERY_NAMES = web.AppKey("query_names", dict[tuple[str, str], frozenset[str]])

@@ -59,11 +59,22 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+# The largest cursor a datetime can hold (year 9999), 18 digits of microseconds.
+_MAX_CURSOR = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // _MICROSECOND
+_MAX_CURSOR_DIGITS = len(str(_MAX_CURSOR))
+
+
 def _cursor(value: str | None) -> datetime | None:
     """The page cursor: microseconds since the epoch of the last order of the page before."""
     if value is None:
         return None
-    if not value.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²" and "１", which int() then refuses or
+    # reads; the length check keeps int() away from 5,000-digit strings.
+    if (
+        not (value.isascii() and value.isdigit())
+        or len(value) > _MAX_CURSOR_DIGITS
+        or int(value) > _MAX_CURSOR
+    ):
         raise malformed("'before' must be the cursor from a Link rel=\"next\"")
     return _EPOCH + int(value) * _MICROSECOND
 

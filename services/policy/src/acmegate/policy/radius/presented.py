@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-import msgspec
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from acmegate.common.json_input import JsonInputError, decode_json
 from acmegate.common.x509names import PERMANENT_IDENTIFIER, decode_permanent_identifier
 
 SERIAL = "TLS-Client-Cert-Serial"
@@ -103,9 +103,9 @@ def parse(body: bytes, content_type: str) -> Presented:
             raw.setdefault(key, []).append(value)
         return Presented(attributes=_attributes(raw))
     try:
-        data = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise MalformedRequest(f"not JSON: {exc}") from exc
+        data = decode_json(body)
+    except JsonInputError as exc:
+        raise MalformedRequest(f"the body is not acceptable JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise MalformedRequest("expected a JSON object")
     certificate = data.get("certificate")
