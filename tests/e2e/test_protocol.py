@@ -18,7 +18,7 @@ from acmegate.testkit.acme_session import AcmeProblem, AcmeResponse, AcmeSession
 from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
 from acmegate.testkit.attobj import attestation_object, challenge_payload, freshness_code
 from acmegate.testkit.device import SimulatedDevice
-from acmegate.testkit.jws import JwsSigner
+from acmegate.testkit.jws import Algorithm, JwsSigner
 from tests.support.gateway import Gateway, gateway_config, running_gateway
 
 pytestmark = pytest.mark.e2e
@@ -152,6 +152,12 @@ async def test_a_tampered_signature_is_refused(session: AcmeSession) -> None:
     body = session.sign(url, {"identifiers": []}, nonce=await session.take_nonce())
     body["payload"] = b64url(b'{"identifiers":[{"type":"permanent-identifier","value":"X"}]}')
     response = await session.post_raw(url, body)
+    # Signed for an account, it does not verify with the account's key: not its holder.
+    assert (response.status, (await problem_of(response)).kind) == (403, "unauthorized")
+    url = await session.url_of("newAccount")
+    body = session.sign(url, {}, nonce=await session.take_nonce(), use_jwk=True)
+    body["payload"] = b64url(b'{"termsOfServiceAgreed":true}')
+    response = await session.post_raw(url, body)
     assert (response.status, (await problem_of(response)).kind) == (400, "malformed")
 
 
@@ -246,23 +252,41 @@ async def test_a_deactivated_account_can_do_nothing_more(session: AcmeSession) -
     assert (caught.value.status, caught.value.kind) == (403, "unauthorized")
 
 
+async def test_new_account_with_a_deactivated_accounts_key_is_unauthorized(
+    session: AcmeSession,
+) -> None:
+    """RFC 8555 §7.3.6: the server must not accept a deactivated account's key again."""
+    assert session.account_url is not None
+    await session.post(session.account_url, {"status": "deactivated"})
+    for payload in ({}, {"onlyReturnExisting": True}):
+        with pytest.raises(AcmeProblem) as caught:
+            await session.post(await session.url_of("newAccount"), payload, use_jwk=True)
+        assert (caught.value.status, caught.value.kind) == (403, "unauthorized")
+        assert caught.value.detail == "the account of this key is deactivated"
+
+
+@pytest.mark.parametrize("new_alg", [Algorithm.ES256, Algorithm.ES384])
 async def test_key_change_moves_the_account_to_the_new_key(
-    gateway: Gateway, session: AcmeSession
+    gateway: Gateway, session: AcmeSession, new_alg: Algorithm
 ) -> None:
     url = await session.url_of("keyChange")
-    new_signer = JwsSigner.generate()
+    new_signer = JwsSigner.generate(new_alg)
     inner = new_signer.sign(
-        {"alg": "ES256", "jwk": new_signer.jwk, "url": url},
+        {"alg": str(new_alg), "jwk": new_signer.jwk, "url": url},
         {"account": session.account_url, "oldKey": session.signer.jwk},
     )
     await session.post(url, inner)
     old_key = session.signer
     session.signer = new_signer
     assert (await new_order(session)).status == 201
+    # The old key signs for nobody now, whatever its algorithm: the client is told why.
     session.signer = old_key
     with pytest.raises(AcmeProblem) as caught:
         await new_order(session)
-    assert caught.value.kind == "malformed"
+    assert (caught.value.status, caught.value.kind) == (403, "unauthorized")
+    assert caught.value.detail == (
+        "the JWS is not signed with this account's current key (was it replaced by keyChange?)"
+    )
 
 
 # --- orders ---------------------------------------------------------------------------------

@@ -46,6 +46,10 @@ async def register(frontend: Frontend, signed: SignedRequest, client: str) -> tu
     one is created within the new-accounts limit of ``client`` (its rate-limit subject)."""
     payload = signed.json()
     if signed.account is not None:
+        if signed.account.status != AccountStatus.VALID:
+            # RFC 8555 §7.3.6: a deactivated account's key is refused with unauthorized; it
+            # may not even learn its account URL again.
+            raise unauthorized(f"the account of this key is {signed.account.status}")
         return signed.account, False
     if _bool(payload, "onlyReturnExisting"):
         raise AcmeError(ErrorKind.ACCOUNT_DOES_NOT_EXIST, "no account exists for this key")

@@ -184,7 +184,14 @@ async def _redeem_for_kid(
     if found is None:
         raise AcmeError(ErrorKind.ACCOUNT_DOES_NOT_EXIST, "no account at this 'kid'")
     key = frontend.accounts.remember(found)
-    jws.verify(parsed, key)
+    if not jws.verify_quietly(parsed, key):
+        # Whatever failed (the algorithm does not fit the key, or the signature does not
+        # verify), the request is not the account holder's: RFC 8555 §7.3.5 retires the old
+        # key at a key change, and a client still using it must learn that, not be told that
+        # its algorithm is unsupported.
+        raise unauthorized(
+            "the JWS is not signed with this account's current key (was it replaced by keyChange?)"
+        )
     if not redeemed.fresh:
         raise bad_nonce()
     if found.status != AccountStatus.VALID:
