@@ -132,6 +132,8 @@ NEGATIVE_MODES = [
     (DeviceMode.MISSING_FRESHNESS, Stage.CHALLENGE, "badAttestationStatement"),
     (DeviceMode.WRONG_ROOT, Stage.CHALLENGE, "badAttestationStatement"),
     (DeviceMode.IDENTIFIER_MISMATCH, Stage.CHALLENGE, "badAttestationStatement"),
+    (DeviceMode.FOREIGN_KEY_TYPE, Stage.CHALLENGE, "badAttestationStatement"),
+    (DeviceMode.LEAF_FROM_ROOT, Stage.CHALLENGE, "badAttestationStatement"),
     (DeviceMode.EMPTY_ATT_STMT, Stage.CHALLENGE, "badAttestationStatement"),
     (DeviceMode.ERROR_PAYLOAD, Stage.CHALLENGE, "rejectedIdentifier"),
     (DeviceMode.CSR_KEY_MISMATCH, Stage.FINALIZE, "badCSR"),

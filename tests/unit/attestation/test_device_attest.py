@@ -17,8 +17,14 @@ from acmegate.attestation.device_attest import DeviceAttestChallenge
 from acmegate.common.errors import ErrorKind
 from acmegate.common.messages import Identifier
 from acmegate.common.x509names import spki_der
-from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
-from acmegate.testkit.attobj import attestation_object, challenge_payload
+from acmegate.testkit.apple_ca import (
+    FOREIGN_KEY_TYPES,
+    AttestationCA,
+    ForeignKeyType,
+    LeafClaims,
+    foreign_public_key,
+)
+from acmegate.testkit.attobj import attestation_object, challenge_payload, freshness_code
 from tests.unit.attestation.helpers import (
     MINTED,
     NOW,
@@ -174,6 +180,78 @@ def test_a_leaf_signed_by_another_ca_with_our_intermediate_alongside_does_not_ch
     rogue = AttestationCA.generate(now=MINTED - timedelta(days=1))
     payload = _chain_payload(ca, mint(ca, device_key, issuer=rogue))
     expect_problem(BAD, lambda: verifier.verify(request(payload), NOW), detail="x5c does not chain")
+
+
+@pytest.mark.parametrize("kind", FOREIGN_KEY_TYPES)
+def test_a_leaf_attesting_a_key_no_secure_enclave_holds_is_refused(
+    verifier: DeviceAttestChallenge, ca: AttestationCA, kind: ForeignKeyType
+) -> None:
+    leaf = ca.mint_leaf(
+        foreign_public_key(kind), LeafClaims(), freshness=freshness_code(TOKEN), now=MINTED
+    )
+    expect_problem(
+        BAD,
+        lambda: verifier.verify(request(_chain_payload(ca, leaf)), NOW),
+        detail="Apple attests Secure Enclave keys only: EC P-256 or P-384",
+    )
+
+
+@pytest.mark.parametrize("curve", [ec.SECP256R1(), ec.SECP384R1()], ids=["p-256", "p-384"])
+def test_secure_enclave_key_types_are_accepted(
+    verifier: DeviceAttestChallenge, ca: AttestationCA, curve: ec.EllipticCurve
+) -> None:
+    key = ec.generate_private_key(curve)
+    claims = verifier.verify(attested_request(ca, key), NOW)
+    assert claims.attested_key == spki_der(key.public_key())
+
+
+@pytest.mark.parametrize("with_intermediate", [True, False], ids=["x5c-2", "x5c-1"])
+def test_a_leaf_signed_directly_by_the_root_is_refused(
+    verifier: DeviceAttestChallenge,
+    ca: AttestationCA,
+    device_key: ec.EllipticCurvePrivateKey,
+    with_intermediate: bool,
+) -> None:
+    leaf = mint(ca, device_key, signed_by_root=True)
+    chain = ca.chain_for(leaf) if with_intermediate else [leaf]
+    expect_problem(
+        BAD,
+        lambda: verifier.verify(request(payload_of(attestation_object(chain))), NOW),
+        detail="the attestation certificate is issued by the root itself",
+    )
+
+
+def _sub_ca(
+    name: str, issuer: x509.Certificate, issuer_key: ec.EllipticCurvePrivateKey
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP384R1())
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)]))
+        .issuer_name(issuer.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(MINTED - timedelta(days=1))
+        .not_valid_after(MINTED + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(issuer_key, hashes.SHA384())
+    )
+    return certificate, key
+
+
+def test_a_leaf_below_two_intermediates_is_refused(
+    verifier: DeviceAttestChallenge, ca: AttestationCA, device_key: ec.EllipticCurvePrivateKey
+) -> None:
+    """Apple's chain has exactly one intermediate; a longer one is not Apple's."""
+    first, first_key = _sub_ca("Sub CA A", ca.root, ca.root_key)
+    second, second_key = _sub_ca("Sub CA B", first, first_key)
+    below = AttestationCA(ca.root, ca.root_key, second, second_key)
+    chain = [mint(below, device_key), second, first]
+    expect_problem(
+        BAD,
+        lambda: verifier.verify(request(payload_of(attestation_object(chain))), NOW),
+        detail="through 2 intermediate CAs",
+    )
 
 
 def test_an_expired_attestation_is_refused(

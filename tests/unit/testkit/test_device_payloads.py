@@ -17,7 +17,12 @@ from acmegate.common.x509names import (
     decode_permanent_identifier,
     decode_utf8_string,
 )
-from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
+from acmegate.testkit.apple_ca import (
+    FOREIGN_KEY_TYPES,
+    AttestationCA,
+    ForeignKeyType,
+    LeafClaims,
+)
 from acmegate.testkit.attobj import freshness_code
 from acmegate.testkit.csr import SubjectAltNames, subject_from_profile
 from acmegate.testkit.device import Attestation, DeviceMode, SimulatedDevice
@@ -227,6 +232,30 @@ def test_csr_key_mismatch_mode_attests_one_key_and_requests_another(ca: Attestat
     assert leaf is not None and csr.is_signature_valid
     assert _spki(leaf.public_key()) == _spki(device.device_key.public_key())
     assert _spki(csr.public_key()) != _spki(leaf.public_key())
+
+
+@pytest.mark.parametrize("kind", FOREIGN_KEY_TYPES)
+def test_foreign_key_type_mode_attests_a_key_no_secure_enclave_holds(
+    ca: AttestationCA, kind: ForeignKeyType
+) -> None:
+    device = _device(ca, DeviceMode.FOREIGN_KEY_TYPE, foreign_key_type=kind)
+    attestation = device.attestation_for(TOKEN)
+    leaf = attestation.leaf
+    assert leaf is not None and attestation.chain == (leaf, ca.intermediate)
+    key = leaf.public_key()
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        assert key.curve.name in ("secp224r1", "secp521r1")
+    else:
+        assert type(key).__name__.lower().startswith(kind.split("-")[0])
+    leaf.verify_directly_issued_by(ca.intermediate)
+
+
+def test_leaf_from_root_mode_skips_the_sub_ca(ca: AttestationCA) -> None:
+    attestation = _device(ca, DeviceMode.LEAF_FROM_ROOT).attestation_for(TOKEN)
+    leaf = attestation.leaf
+    assert leaf is not None and attestation.chain == (leaf, ca.intermediate)
+    assert leaf.issuer == ca.root.subject
+    leaf.verify_directly_issued_by(ca.root)
 
 
 def test_empty_att_stmt_mode(ca: AttestationCA) -> None:

@@ -18,10 +18,12 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x25519
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
 from acmegate.common.apple_oids import (
@@ -53,6 +55,37 @@ INTERMEDIATE_NAME = x509.Name(
 )
 
 _ROOT_FILES = ("root.pem", "root.key", "sub-ca.pem", "sub-ca.key")
+
+# Keys Apple never attests: the Secure Enclave holds EC P-256 and P-384 keys only
+# (docs/apple-attestation.md §10), so a leaf carrying one of these is forged or from something
+# that is not a device.
+ForeignKeyType = Literal["rsa-2048", "dsa-2048", "ed25519", "ed448", "x25519", "p-224", "p-521"]
+FOREIGN_KEY_TYPES: tuple[ForeignKeyType, ...] = (
+    "rsa-2048",
+    "dsa-2048",
+    "ed25519",
+    "ed448",
+    "x25519",
+    "p-224",
+    "p-521",
+)
+
+
+def foreign_public_key(kind: ForeignKeyType) -> CertificatePublicKeyTypes:
+    """A fresh public key of a type no Secure Enclave holds."""
+    if kind == "rsa-2048":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    if kind == "dsa-2048":
+        return dsa.generate_private_key(key_size=2048).public_key()
+    if kind == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate().public_key()
+    if kind == "ed448":
+        return ed448.Ed448PrivateKey.generate().public_key()
+    if kind == "x25519":
+        return x25519.X25519PrivateKey.generate().public_key()
+    if kind == "p-224":
+        return ec.generate_private_key(ec.SECP224R1()).public_key()
+    return ec.generate_private_key(ec.SECP521R1()).public_key()
 
 
 @dataclass(frozen=True)
@@ -225,7 +258,7 @@ class AttestationCA:
 
     def mint_leaf(
         self,
-        public_key: ec.EllipticCurvePublicKey,
+        public_key: CertificatePublicKeyTypes,
         claims: LeafClaims,
         *,
         freshness: bytes | None,
@@ -233,20 +266,31 @@ class AttestationCA:
         not_before: datetime | None = None,
         not_after: datetime | None = None,
         issuer: AttestationCA | None = None,
+        signed_by_root: bool = False,
     ) -> x509.Certificate:
         """An attestation leaf for ``public_key``, as Apple's servers would issue it.
 
         ``freshness`` is the raw freshness code (SHA-256 of the challenge token,
         docs/apple-attestation.md §7); ``None`` omits the OID (a negative mode). ``issuer`` signs
-        with another CA's intermediate (the "leaf from another root" negative mode); by default this
-        CA signs.
+        with another CA's intermediate (the "leaf from another root" negative mode); by default
+        this CA signs. ``signed_by_root`` signs with the root itself, skipping the Sub CA (Apple
+        never does: a negative mode). A ``public_key`` that is not an EC key of P-256 or P-384
+        makes a leaf Apple never issues either (:func:`foreign_public_key`).
         """
         signer = issuer if issuer is not None else self
+        issuer_name, signing_key = signer.intermediate.subject, signer.intermediate_key
+        if signed_by_root:
+            issuer_name, signing_key = signer.root.subject, signer.root_key
         issued_at = now if now is not None else datetime.now(UTC)
         moment = _utc(issued_at)
-        point = public_key.public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
+        if isinstance(public_key, ec.EllipticCurvePublicKey):
+            point = public_key.public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+            )
+        else:
+            point = public_key.public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         subject = x509.Name(
             [
                 x509.NameAttribute(NameOID.COMMON_NAME, hashlib.sha256(point).hexdigest()),
@@ -258,7 +302,7 @@ class AttestationCA:
         builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
-            .issuer_name(signer.intermediate.subject)
+            .issuer_name(issuer_name)
             .public_key(public_key)
             # Apple's leaf serial is the issuance time in milliseconds (6 bytes,
             # docs/apple-attestation.md §5).
@@ -270,7 +314,7 @@ class AttestationCA:
         )
         for oid, value in _apple_extensions(claims, freshness):
             builder = builder.add_extension(x509.UnrecognizedExtension(oid, value), critical=False)
-        return builder.sign(signer.intermediate_key, hashes.SHA384())
+        return builder.sign(signing_key, hashes.SHA384())
 
     def chain_for(self, leaf: x509.Certificate) -> list[x509.Certificate]:
         """The ``x5c`` a device sends: ``[leaf, intermediate]`` (no root, docs/apple-attestation.md

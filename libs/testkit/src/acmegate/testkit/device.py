@@ -25,6 +25,7 @@ import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from acmegate.common import x509names
 from acmegate.testkit.acme_session import (
@@ -34,7 +35,13 @@ from acmegate.testkit.acme_session import (
     AcmeResponse,
     AcmeSession,
 )
-from acmegate.testkit.apple_ca import AttestationCA, LeafClaims, write_file
+from acmegate.testkit.apple_ca import (
+    AttestationCA,
+    ForeignKeyType,
+    LeafClaims,
+    foreign_public_key,
+    write_file,
+)
 from acmegate.testkit.attobj import attestation_object, challenge_payload, freshness_code
 from acmegate.testkit.csr import (
     SubjectAltNames,
@@ -79,6 +86,12 @@ class DeviceMode(enum.Enum):
     REUSE_PREVIOUS_ATTESTATION = "reuse-previous-attestation"
     """The first enrollment is genuine; later ones resend its key and attestation
     (docs/apple-attestation.md §7)."""
+    FOREIGN_KEY_TYPE = "foreign-key-type"
+    """The leaf attests a key no Secure Enclave holds (``foreign_key_type``: RSA, DSA,
+    Ed25519, Ed448, X25519, P-224 or P-521) instead of the device's P-256/P-384 key."""
+    LEAF_FROM_ROOT = "leaf-from-root"
+    """The leaf is signed by the root itself, not by the Sub CA (Apple's chain is always
+    leaf → Enterprise Attestation Sub CA → root); x5c still carries the intermediate."""
 
 
 class Stage(enum.StrEnum):
@@ -201,12 +214,14 @@ class SimulatedDevice:
         clock: Callable[[], datetime] | None = None,
         poll_interval: float = 0.2,
         poll_timeout: float = 30.0,
+        foreign_key_type: ForeignKeyType = "rsa-2048",
     ) -> None:
         """``subject`` defaults to CN = ``client_identifier``; ``subject_alt_name`` takes a
         :class:`SubjectAltNames` or an Apple-profile dict; ``strip_leading_zeros=True``
         reproduces Apple's JWS bug when it happens (``LeadingZeros.FORCE_*`` forces it);
         ``wrong_ca`` is the CA used in :attr:`DeviceMode.WRONG_ROOT` (generated if omitted);
-        ``clock`` dates the attestation leaf."""
+        ``clock`` dates the attestation leaf; ``foreign_key_type`` is the key type the leaf
+        attests in :attr:`DeviceMode.FOREIGN_KEY_TYPE`."""
         if key_size not in (256, 384):
             raise ValueError(
                 "Apple hardware-bound keys are P-256 or P-384 (docs/apple-attestation.md §10)"
@@ -231,6 +246,7 @@ class SimulatedDevice:
         self.device_key: ec.EllipticCurvePrivateKey = ec.generate_private_key(curve)
         self._curve = curve
         self._wrong_ca = wrong_ca
+        self.foreign_key_type = foreign_key_type
         self._csr_key: ec.EllipticCurvePrivateKey | None = None
         if isinstance(strip_leading_zeros, LeadingZeros):
             leading_zeros = strip_leading_zeros
@@ -304,11 +320,15 @@ class SimulatedDevice:
                 serial_number=_other_identifier(claims.serial_number),
                 udid=f"00006030-{secrets.token_hex(8).upper()}",
             )
+        attested_key: CertificatePublicKeyTypes = self.device_key.public_key()
+        if mode is DeviceMode.FOREIGN_KEY_TYPE:
+            attested_key = foreign_public_key(self.foreign_key_type)
         leaf = ca.mint_leaf(
-            self.device_key.public_key(),
+            attested_key,
             claims,
             freshness=freshness,
             now=self.clock() if self.clock else None,
+            signed_by_root=mode is DeviceMode.LEAF_FROM_ROOT,
         )
         chain = tuple(ca.chain_for(leaf))
         att_obj = attestation_object(chain)

@@ -6,7 +6,9 @@ issuing the leaf, so verifying means (draft-ietf-acme-device-attest §5 steps; s
 ``doAppleAttestationFormat``):
 
 1. ``x5c`` is a non-empty list of DER certificates;
-2. the chain leads to the provider's root at the time the challenge is answered;
+2. the leaf attests a Secure Enclave key (EC P-256 or P-384), and the chain leads to the
+   provider's root at the time the challenge is answered through exactly one intermediate,
+   as Apple's does (leaf → Enterprise Attestation Sub CA → root);
 3. the freshness code (OID 1.2.840.113635.100.8.11.1) is present once and equals SHA-256(token) —
    REQUIRED here, unlike step-ca, which skips a missing one (docs/apple-attestation.md §7; nanoca,
    Fleet and ACME-Server-ADCS require it);
@@ -25,10 +27,12 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.verification import VerificationError
 
 from acmegate.attestation.errors import bad_attestation
-from acmegate.attestation.roots import ProviderTrust
+from acmegate.attestation.roots import ChainShapeError, ProviderTrust
 from acmegate.common.apple_oids import (
     NAMES,
     OID_FRESHNESS,
@@ -53,6 +57,14 @@ _MAX_X5C = 8
 # docs/apple-attestation.md §5).
 _STRING_TAGS = frozenset({0x04, 0x0C, 0x13, 0x14, 0x16, 0x1A})
 _INTEGER_TAG = 0x02
+# The curves of Secure Enclave keys, and how people name curves in messages.
+_SECURE_ENCLAVE = (ec.SECP256R1, ec.SECP384R1)
+_CURVE_NAMES = {
+    "secp224r1": "P-224",
+    "secp256r1": "P-256",
+    "secp384r1": "P-384",
+    "secp521r1": "P-521",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +168,11 @@ class AppleFormat:
                 "attestation certificate is not valid before "
                 f"{leaf.not_valid_before_utc.isoformat()}"
             )
+        _check_attested_key_type(leaf)
         try:
             self.trust.verify_chain(leaf, intermediates, now)
+        except ChainShapeError as exc:
+            raise bad_attestation(f"x5c is not shaped as Apple's: {exc}") from exc
         # cryptography reports fields it cannot parse (e.g. a garbled subject) as ValueError.
         except (VerificationError, ValueError) as exc:
             raise bad_attestation(
@@ -167,6 +182,29 @@ class AppleFormat:
         properties = read_leaf(leaf)
         _check_freshness(properties.freshness, token)
         return properties.claims(self.provider.name)
+
+
+def _key_description(key: PublicKeyTypes) -> str:
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"EC {_CURVE_NAMES.get(key.curve.name, key.curve.name)}"
+    if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey):
+        return f"{'RSA' if isinstance(key, rsa.RSAPublicKey) else 'DSA'}-{key.key_size}"
+    return type(key).__name__.removeprefix("_").removesuffix("PublicKey")
+
+
+def _check_attested_key_type(leaf: x509.Certificate) -> None:
+    """The Secure Enclave holds EC keys on P-256 and P-384 only (the ACME payload's KeySize
+    is 256 or 384, docs/apple-attestation.md §10–§11), so any other key is not Apple's."""
+    try:
+        key = leaf.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise bad_attestation("attestation certificate has an unreadable public key") from exc
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, _SECURE_ENCLAVE):
+        return
+    raise bad_attestation(
+        f"the attested key is {_key_description(key)}; Apple attests Secure Enclave keys "
+        "only: EC P-256 or P-384"
+    )
 
 
 def _certificates(

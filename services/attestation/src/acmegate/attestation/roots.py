@@ -44,6 +44,10 @@ class TrustRootError(ValueError):
     """A configured root file cannot be used; the message says why (without the path)."""
 
 
+class ChainShapeError(ValueError):
+    """The chain verified, but it is not shaped as Apple's: leaf → one Sub CA → root."""
+
+
 def apple_root() -> x509.Certificate:
     """Apple's Enterprise Attestation Root CA from the package data, fingerprint-checked."""
     pem = importlib.resources.files("acmegate.attestation").joinpath(APPLE_ROOT_RESOURCE)
@@ -161,6 +165,7 @@ class ProviderTrust:
                 except (VerificationError, ValueError):
                     pass  # the full path below gives the complete diagnosis
         chain = self._verify(self.store, leaf, intermediates, at)
+        _check_shape(chain)
         self._remember(chain)
 
     def _verify(
@@ -182,8 +187,6 @@ class ProviderTrust:
         return verifier.verify(leaf, list(intermediates)).chain
 
     def _remember(self, chain: Sequence[x509.Certificate]) -> None:
-        if len(chain) != 3:
-            return
         intermediate, root = chain[1], chain[2]
         if _constrains_subordinates(root):
             return  # the root's constraints would not apply below a shortcut anchor
@@ -195,6 +198,23 @@ class ProviderTrust:
                 not_before=max(intermediate.not_valid_before_utc, root.not_valid_before_utc),
                 not_after=min(intermediate.not_valid_after_utc, root.not_valid_after_utc),
             )
+        )
+
+
+def _check_shape(chain: Sequence[x509.Certificate]) -> None:
+    """Apple issues attestation leaves from its Enterprise Attestation Sub CA, which the root
+    certifies (docs/apple-attestation.md §4): exactly one intermediate. A leaf the root signed
+    itself, or one further down, is not a leaf Apple's attestation servers issued."""
+    if len(chain) < 3:
+        raise ChainShapeError(
+            "the attestation certificate is issued by the root itself, not by an "
+            "intermediate CA under it (Apple's chain is leaf → Enterprise Attestation Sub CA "
+            "→ root)"
+        )
+    if len(chain) != 3:
+        raise ChainShapeError(
+            f"the attestation certificate chains to the root through {len(chain) - 2} "
+            "intermediate CAs (Apple's chain is leaf → Enterprise Attestation Sub CA → root)"
         )
 
 
