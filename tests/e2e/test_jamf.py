@@ -163,6 +163,38 @@ async def test_devices_jamf_does_not_vouch_for_get_their_problem_and_no_certific
         assert await certificates(gateway, serial) == []
 
 
+async def test_a_csr_dns_name_lookup_vouches_only_for_the_attested_device(
+    open_gateway: OpenGateway, attestation_ca: AttestationCA
+) -> None:
+    """identity: csr_san_dns looks the device up by a name it wrote itself: the record found
+    must be the attested device's, or an unknown Mac gets a managed Mac's certificate."""
+    by_dns = [
+        {
+            "name": "jamf-issuance",
+            "purpose": "certificate_issuance",
+            "signal_source": "jamf",
+            "identity": "csr_san_dns",
+        }
+    ]
+    name = f"{MAC_SERIAL.lower()}.corp.example"
+    async with open_gateway(lookup_policies=by_dns) as gateway:
+        thief = mac(gateway, attestation_ca, "C02UNKNOWN99", subject_alt_name={"dNSName": name})
+        result = await enroll(thief)
+        assert result.failed_stage is Stage.FINALIZE
+        assert result.problem is not None and result.problem.kind == "rejectedIdentifier"
+        assert result.problem.detail == (
+            f"the CSR's dNSName {name} names a device of signal source 'jamf' that is not the "
+            "attested device (serial C02UNKNOWN99)"
+        )
+        assert await certificates(gateway, "C02UNKNOWN99") == []
+        # The device the name belongs to gets its certificate, with its own Jamf values.
+        honest = await enroll(mac(gateway, attestation_ca, subject_alt_name={"dNSName": name}))
+        assert honest.ok, honest.problems
+        assert emails(honest.certificate) == ["llama@example.com"]
+        san = honest.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        assert san.value.get_values_for_type(x509.DNSName) == [name]
+
+
 async def test_jamf_down_fails_the_order_cleanly_with_on_unavailable_fail(
     open_gateway: OpenGateway, attestation_ca: AttestationCA, fake_jamf: FakeJamf
 ) -> None:

@@ -38,7 +38,7 @@ from acmegate.policy.sources import (
     build_source,
 )
 from acmegate.policy.templates import compile_templates
-from tests.unit.policy.builders import SERIAL, claims, csr, make_config, order
+from tests.unit.policy.builders import SERIAL, UDID, claims, csr, make_config, order
 
 
 @dataclass
@@ -281,6 +281,75 @@ async def test_a_lookup_by_csr_dns_name_finds_the_device_by_its_dns_name_attribu
     assert sources["inventory"].calls == [("dns_name", "mac-42.corp.example.com")]
     with pytest.raises(AcmeError, match="the CSR has no dNSName to look up"):
         await engine.decide(order(info=csr(dns=[])))
+
+
+def by_dns_config() -> Config:
+    """The base configuration looking devices up by the CSR's dNSName (attribute dns_name)."""
+    base = make_config()
+    source = base.signal_sources[0]
+    assert isinstance(source, StaticSourceConfig)
+    devices = [
+        msgspec.structs.replace(
+            device,
+            attributes={**device.attributes, "dns_name": f"{device.serial_number}.corp.example"},
+        )
+        for device in source.devices
+    ]
+    return with_policies(
+        policy("by-dns", role="by-dns"),
+        signal_sources=[msgspec.structs.replace(source, devices=devices)],
+        lookup_policies=[
+            LookupPolicyConfig(name="dns", signal_source="inventory", identity="csr_san_dns")
+        ],
+        policy_workflows=[
+            PolicyWorkflowConfig(name="by-dns", conditions=WorkflowConditions(lookup_policy="dns"))
+        ],
+    )
+
+
+async def test_a_csr_dns_name_of_another_device_is_refused_not_looked_up_for_it() -> None:
+    """An attested C02UNKNOWN99 naming a managed device in its CSR gets nothing of it."""
+    engine, _ = engine_for(by_dns_config())
+    device = claims("C02UNKNOWN99", udid="00008103-00000000DEADBEEF")
+    stolen = csr(dns=[f"{SERIAL.lower()}.corp.example"], key=device.attested_key)
+    with pytest.raises(AcmeError) as raised:
+        await engine.decide(order("C02UNKNOWN99", device=device, info=stolen))
+    assert raised.value.kind is ErrorKind.REJECTED_IDENTIFIER
+    assert raised.value.detail == (
+        f"the CSR's dNSName {SERIAL.lower()}.corp.example names a device of signal source "
+        "'inventory' that is not the attested device (serial C02UNKNOWN99)"
+    )
+    # Nor may a device that is in the inventory borrow another's name.
+    sales = claims("C02SALES0001")
+    borrowed = csr(dns=[f"{SERIAL}.corp.example"], key=sales.attested_key)
+    with pytest.raises(AcmeError, match="not the attested device") as raised:
+        await engine.decide(order("C02SALES0001", device=sales, info=borrowed))
+    assert raised.value.kind is ErrorKind.REJECTED_IDENTIFIER
+
+
+async def test_a_csr_dns_name_of_the_attested_device_passes_by_serial_or_udid() -> None:
+    engine, _ = engine_for(by_dns_config())
+    honest = claims()
+    info = csr(dns=[f"{SERIAL}.corp.example"], key=honest.attested_key)
+    decision = await engine.decide(order(device=honest, info=info))
+    assert decision.source_record is not None and decision.source_record.serial_number == SERIAL
+    # An attestation without a serial (User Enrollment) still binds by its UDID.
+    by_udid = claims(serial=None, udid=UDID)
+    info = csr(dns=[f"{SERIAL}.corp.example"], key=by_udid.attested_key)
+    decision = await engine.decide(order(device=by_udid, info=info))
+    assert decision.source_record is not None and decision.source_record.udid == UDID
+
+
+def test_a_record_identifies_a_device_as_its_source_compares_identifiers() -> None:
+    static = DeviceRecord(serial_number=SERIAL, udid=UDID, managed=True)
+    jamf = DeviceRecord(
+        serial_number=SERIAL.lower(), udid=UDID.lower(), managed=True, identifiers_ignore_case=True
+    )
+    assert static.identifies(SERIAL, None) and static.identifies(None, UDID)
+    assert not static.identifies(SERIAL.lower(), UDID.lower())
+    assert jamf.identifies(SERIAL, None) and jamf.identifies("C02OTHER0000", UDID)
+    assert not jamf.identifies("C02OTHER0000", None)
+    assert not DeviceRecord(serial_number=None, udid=None, managed=True).identifies(None, None)
 
 
 async def test_an_unavailable_source_is_raised_not_turned_into_a_refusal() -> None:

@@ -27,7 +27,12 @@ from acmegate.common.config.model import (
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.messages import FinalizeOrder
 from acmegate.policy.conditions import device_role_mismatch, platform_mismatch, workflow_mismatch
-from acmegate.policy.lookups import LookupSession, likely_kind, order_identity
+from acmegate.policy.lookups import (
+    LookupSession,
+    binding_mismatch,
+    likely_kind,
+    order_identity,
+)
 from acmegate.policy.sources.base import DeviceRecord, SignalSource
 
 
@@ -125,8 +130,14 @@ class PolicyEngine:
             reason = f"workflow {name!r}: {identity.missing}"
             return _WorkflowResult(lookup, None, reason, by_source=False)
         source = self._sources[lookup.signal_source]
-        likely = likely_kind(order.claims[0] if order.claims else None)
+        device = order.claims[0] if order.claims else None
+        likely = likely_kind(device)
         record = await session.lookup(lookup, source, identity.kind, identity.value, likely=likely)
+        # Another device's record is refused before its conditions are even looked at: what
+        # the source says of it (managed or not, its groups) is none of this device's business.
+        refusal = binding_mismatch(identity, record, device, source.name)
+        if refusal is not None:
+            return _WorkflowResult(lookup, None, refusal, by_source=True)
         refusal = workflow_mismatch(workflow, record, identity=identity.value, source=source.name)
         if refusal is not None and record is not None and record.from_cache:
             # A cache may say yes for a while, never no: a refusal rests on a fresh answer

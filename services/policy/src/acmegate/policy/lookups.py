@@ -87,6 +87,33 @@ def order_identity(policy: LookupPolicyConfig, order: FinalizeOrder) -> OrderIde
     )
 
 
+def binding_mismatch(
+    identity: OrderIdentity, record: DeviceRecord | None, device: DeviceClaims | None, source: str
+) -> str | None:
+    """Why the record found for ``identity`` is not the attested device's; ``None`` if it is.
+
+    A record found by the attested serial or UDID is the device's by construction; one found
+    by a name the CSR chose (``csr_san_dns``) may be any device's. Only Apple's attestation
+    says which device holds the key, so the record must carry the attested serial number or
+    UDID, or the device would be issued a certificate, and the template another device's
+    ``${/source/...}`` values, on a name it merely wrote.
+    """
+    if record is None:
+        return None
+    if device is not None and record.identifies(device.serial_number, device.udid):
+        return None
+    attested = "no serial number or UDID"
+    if device is not None and (device.serial_number or device.udid):
+        attested = (
+            f"serial {device.serial_number}" if device.serial_number else f"UDID {device.udid}"
+        )
+    what = f"the CSR's dNSName {identity.value}" if identity.kind == "dns_name" else identity.value
+    return (
+        f"{what} names a device of signal source {source!r} that is not the attested device "
+        f"({attested})"
+    )
+
+
 Outcome = Literal["found", "unknown", "unavailable"]
 
 

@@ -30,6 +30,8 @@ class DeviceRecord:
     ``problem`` says why a source that found the device cannot vouch for it (two Jamf records
     with one serial: ambiguous); such a record is never ``managed``. ``from_cache`` marks an
     answer served from the source's cache: a refusal is never based on one (see engine.py).
+    ``identifiers_ignore_case`` says how the source compares serial numbers and UDIDs: Jamf
+    Pro ignores case (jamf-pro-api.md §2a), the static inventory does not.
     """
 
     serial_number: str | None
@@ -40,11 +42,25 @@ class DeviceRecord:
     platform: str | None = None
     problem: str | None = None
     from_cache: bool = False
+    identifiers_ignore_case: bool = False
 
     @property
     def passes(self) -> bool:
         """Known, managed and unambiguous: what a source may cache (and a re-check keeps)."""
         return self.managed and self.problem is None
+
+    def identifies(self, serial_number: str | None, udid: str | None) -> bool:
+        """Whether this is the record of the device with ``serial_number`` or ``udid``,
+        compared as the source compares them."""
+        return _same(self.serial_number, serial_number, self.identifiers_ignore_case) or _same(
+            self.udid, udid, self.identifiers_ignore_case
+        )
+
+
+def _same(ours: str | None, theirs: str | None, ignore_case: bool) -> bool:
+    if not ours or not theirs:
+        return False
+    return ours.casefold() == theirs.casefold() if ignore_case else ours == theirs
 
 
 class SourceUnavailable(Exception):

@@ -192,6 +192,7 @@ class JamfSource:
                     udid=value if field == "udid" else None,
                     managed=False,
                     platform=device_kind,
+                    identifiers_ignore_case=True,
                     problem=(
                         f"{result.total} Jamf Pro {_KIND_WORDS[device_kind]} records match "
                         f"{field} {value} (ambiguous)"
@@ -220,6 +221,7 @@ class JamfSource:
             attributes=attributes,
             groups=self.mapping.member_of(raw, kind),
             platform=kind,
+            identifiers_ignore_case=True,
         )
 
     async def _name(self, ref: NameRef, identifier: str) -> str | None:
