@@ -13,7 +13,12 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from acmegate.common.x509names import PERMANENT_IDENTIFIER, UPN, decode_permanent_identifier
+from acmegate.common.x509names import (
+    PERMANENT_IDENTIFIER,
+    UPN,
+    decode_permanent_identifier,
+    decode_utf8_string,
+)
 from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
 from acmegate.testkit.device import DeviceMode, EnrollmentResult, SimulatedDevice, Stage
 from acmegate.testkit.jws import LeadingZeros
@@ -55,7 +60,10 @@ async def test_a_mac_enrolls_and_its_certificate_chains_to_the_root_with_client_
         "C02E2E00001",
         LeafClaims.macos("C02E2E00001", "00006030-000651690A84001C"),
         attestation_ca,
-        subject_alt_name={"dNSName": "llama-mac.example.com", "ntPrincipalName": "llama@corp"},
+        subject_alt_name={
+            "dNSName": "c02e2e00001.corp.example",
+            "ntPrincipalName": "llama@example.com",
+        },
     )
     result = await enroll(gateway, device)
 
@@ -75,11 +83,57 @@ async def test_a_mac_enrolls_and_its_certificate_chains_to_the_root_with_client_
     assert permanent_identifiers(leaf) == ["C02E2E00001"]
     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.RFC822Name) == ["llama@example.com"]
-    assert san.get_values_for_type(x509.DNSName) == ["llama-mac.example.com"]
+    assert san.get_values_for_type(x509.DNSName) == ["c02e2e00001.corp.example"]
     assert [n for n in san.get_values_for_type(x509.OtherName) if n.type_id == UPN]
     # The certificate carries the attested Secure Enclave key.
     assert leaf.public_key() == result.attestation.leaf.public_key()
     assert await stored_certificates(gateway, "C02E2E00001") == 1
+
+
+def upns(certificate: x509.Certificate) -> list[str]:
+    san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return [
+        decode_utf8_string(name.value)
+        for name in san.get_values_for_type(x509.OtherName)
+        if name.type_id == UPN
+    ]
+
+
+async def test_csr_names_the_sources_do_not_vouch_for_are_not_certified(
+    gateway: Gateway, attestation_ca: AttestationCA
+) -> None:
+    """A genuine, managed Mac may still write anything into its CSR: the UPN of the domain
+    administrator, another device's DNS name. Neither may reach a certificate."""
+    serial = "C02E2E00001"
+
+    def mac(names: dict[str, str | list[str]]) -> SimulatedDevice:
+        return SimulatedDevice(
+            gateway.directory_url,
+            serial,
+            LeafClaims.macos(serial),
+            attestation_ca,
+            subject_alt_name=names,
+        )
+
+    forged = await enroll(gateway, mac({"ntPrincipalName": "administrator@corp.example"}))
+    assert forged.failed_stage is Stage.FINALIZE, forged.certificate
+    assert forged.problem is not None and forged.problem.kind == "badCSR"
+    assert "UPN otherName 'administrator@corp.example' is not admitted by csr_rules" in (
+        forged.problem.detail
+    )
+    borrowed = await enroll(gateway, mac({"dNSName": "c02e2e00002.corp.example"}))
+    assert borrowed.problem is not None and borrowed.problem.kind == "badCSR"
+    assert "dNSName 'c02e2e00002.corp.example' is not admitted" in borrowed.problem.detail
+    assert await stored_certificates(gateway, serial) == 0
+
+    honest = await enroll(
+        gateway,
+        mac({"ntPrincipalName": "llama@example.com", "dNSName": "c02e2e00001.corp.example"}),
+    )
+    assert honest.ok, honest.problems
+    assert honest.certificate is not None and upns(honest.certificate) == ["llama@example.com"]
+    san = honest.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert san.value.get_values_for_type(x509.DNSName) == ["c02e2e00001.corp.example"]
 
 
 async def test_an_iphone_enrolls_with_its_p256_key(

@@ -27,6 +27,10 @@ TEMPLATE = {
         "rfc822": ["${/source/email}"],
         "other_name": ["${/csr/san/othername}"],
     },
+    "csr_rules": {
+        "/csr/san/dnsname": {"matches": r"[a-z0-9.-]+\.example\.com"},
+        "/csr/san/othername": {"equals": "${/source/email}"},
+    },
     "required": ["san.dns"],
     "validity": "30d",
     "key_usage": ["digital_signature", "key_encipherment"],
@@ -86,7 +90,7 @@ async def enroll(
 async def test_a_required_value_the_csr_lacks_is_a_clear_bad_csr(
     gateway: Gateway, attestation_ca: AttestationCA
 ) -> None:
-    result = await enroll(gateway, attestation_ca, {"ntPrincipalName": "llama@corp"})
+    result = await enroll(gateway, attestation_ca, {"ntPrincipalName": "llama@example.com"})
     assert result.failed_stage is Stage.FINALIZE
     assert result.problem is not None and result.problem.kind == "badCSR"
     assert "template 'wifi' needs ${/csr/san/dnsname}" in result.problem.detail
@@ -108,7 +112,10 @@ async def test_a_filled_template_is_certified_once_per_name_and_lints_clean(
     result = await enroll(
         gateway,
         attestation_ca,
-        {"dNSName": ["llama.example.com", "llama.example.com"], "ntPrincipalName": "llama@corp"},
+        {
+            "dNSName": ["llama.example.com", "llama.example.com"],
+            "ntPrincipalName": "llama@example.com",
+        },
     )
     assert result.ok, result.problems
     leaf = result.certificate

@@ -178,6 +178,12 @@ def gateway_config(
                     "dns": ["${/csr/san/dnsname}"],
                     "other_name": ["${/csr/san/othername}"],
                 },
+                # What the device writes reaches the certificate only if the gateway can
+                # vouch for it (the form the shipped examples use).
+                "csr_rules": {
+                    "/csr/san/dnsname": {"matches": r"^${/device/serialnumber}\.corp\.example$"},
+                    "/csr/san/othername": {"equals": "${/source/email}"},
+                },
                 "validity": "30d",
                 "extended_key_usage": ["client_auth"],
             }

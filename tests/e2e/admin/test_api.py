@@ -80,6 +80,10 @@ async def test_lists_of_cas_templates_platforms_sources_and_lookups(admin: Admin
     status, body = await admin.get("/api/v1/templates")
     assert status == 200 and [t["name"] for t in body["templates"]] == ["device"]
     assert body["templates"][0]["validity_seconds"] == 30 * 86400
+    assert body["templates"][0]["csr_rules"]["/csr/san/othername"] == {
+        "equals": ["${/source/email}"],
+        "matches": [],
+    }
 
     status, body = await admin.get("/api/v1/platforms")
     assert status == 200

@@ -33,6 +33,8 @@ certificate_templates:
       dns: ["${/csr/san/dnsname}"]
       rfc822: ["${/source/email}"]
       permanent_identifier: ["${/device/serialnumber}"]
+    csr_rules:
+      /csr/san/dnsname: {matches: '[a-z0-9-]+\\.example\\.com'}
     required: [subject.CN]
     validity: 30d
 device_management_platforms:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from acmegate.common.config.model import CertificateTemplateConfig, SanTemplate
+from acmegate.common.config import load_config
+from acmegate.common.config.model import CertificateTemplateConfig, CsrValueRule, SanTemplate
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.messages import NameAttribute, SanEntry
+from acmegate.policy.csr_rules import CSR_LABELS
 from acmegate.policy.sources import DeviceRecord
 from acmegate.policy.subject_dn import parse_subject
 from acmegate.policy.templates import (
@@ -22,10 +26,16 @@ CN, ORG, OU = "2.5.4.3", "2.5.4.10", "2.5.4.11"
 WHERE = "$.certificate_templates[0]"
 
 
+# The rendering tests admit every CSR value on purpose, so that they test rendering; the rules
+# themselves are tested in their own section below.
+ANY_CSR_VALUE = {path: CsrValueRule(matches=".*") for path in CSR_LABELS}
+
+
 def template(**fields: object) -> CompiledTemplate:
     fields.setdefault("name", "t")
+    fields.setdefault("csr_rules", ANY_CSR_VALUE)
     config = CertificateTemplateConfig(**fields)  # type: ignore[arg-type]
-    return compile_template(config, where=WHERE, source_attributes={"department", "email"})
+    return compile_template(config, where=WHERE, source_attributes={"department", "email", "upn"})
 
 
 def problems_of(**fields: object) -> list[str]:
@@ -302,3 +312,199 @@ def test_a_rendered_value_that_cannot_be_encoded_is_a_bad_csr() -> None:
 def test_a_variable_parse_error_is_a_value_error() -> None:
     with pytest.raises(VariableError):
         parse_subject("CN=${/device/imei}")
+
+
+# --- CSR value rules -------------------------------------------------------------------------
+
+UPN_TEMPLATE = {
+    "subject": "CN=${/csr/subject/commonname}",
+    "san": SanTemplate(other_name=["${/csr/san/othername}"]),
+    "csr_rules": {"/csr/san/othername": CsrValueRule(equals="${/source/upn}")},
+}
+LLAMA = DeviceRecord(SERIAL, None, True, {"upn": "llama@corp.example", "department": "I.T"})
+
+
+def refusal_of(compiled: CompiledTemplate, render: RenderContext) -> str:
+    with pytest.raises(AcmeError) as raised:
+        compiled.render(ca="ca", context=render)
+    assert raised.value.kind is ErrorKind.BAD_CSR
+    return raised.value.detail
+
+
+def test_a_csr_upn_naming_the_administrator_is_not_issued() -> None:
+    """The issue's case: a device wrote administrator@corp.example as its UPN."""
+    compiled = template(name="wifi", **UPN_TEMPLATE)
+    forged = context(csr(upns=["administrator@corp.example"]), LLAMA)
+    assert refusal_of(compiled, forged) == (
+        "template 'wifi': the CSR's UPN otherName 'administrator@corp.example' is not admitted "
+        "by csr_rules./csr/san/othername (equals ${/source/upn})"
+    )
+    honest = compiled.render(ca="ca", context=context(csr(upns=["llama@corp.example"]), LLAMA))
+    assert honest.sans == [SanEntry("upn", "llama@corp.example")]
+    # The source has no UPN for the device: nothing to compare with, nothing issued.
+    nameless = DeviceRecord(SERIAL, None, True, {})
+    assert "is not admitted" in refusal_of(
+        compiled, context(csr(upns=["llama@corp.example"]), nameless)
+    )
+
+
+def test_a_pattern_expands_trusted_values_escaped_and_must_match_whole() -> None:
+    compiled = template(
+        san=SanTemplate(dns=["${/csr/san/dnsname}"], rfc822=["${/csr/san/rfc822name}"]),
+        csr_rules={
+            "/csr/san/dnsname": CsrValueRule(matches=r"^${/device/serialnumber}\.corp\.example$"),
+            "/csr/san/rfc822name": CsrValueRule(matches=["${/source/department}@corp"]),
+        },
+    )
+    good = csr(dns=[f"{SERIAL.lower()}.corp.example"], emails=["I.T@corp"])
+    spec = compiled.render(ca="ca", context=context(good, LLAMA))
+    assert [entry.value for entry in spec.sans] == [f"{SERIAL.lower()}.corp.example", "I.T@corp"]
+    for bad in (
+        csr(dns=["C02OTHER0000.corp.example"], emails=["I.T@corp"]),
+        csr(dns=[f"{SERIAL}.corp.example.attacker.net"], emails=["I.T@corp"]),
+        csr(dns=[f"x{SERIAL}.corp.example"], emails=["I.T@corp"]),
+        # "." of the department is a literal dot, not "any character".
+        csr(dns=[f"{SERIAL}.corp.example"], emails=["IXT@corp"]),
+    ):
+        assert "is not admitted by csr_rules" in refusal_of(compiled, context(bad, LLAMA))
+    detail = refusal_of(compiled, context(bad, LLAMA))
+    assert detail.endswith("(matches '${/source/department}@corp')")
+
+
+def test_every_value_that_lands_is_checked() -> None:
+    compiled = template(
+        san=SanTemplate(dns=["${/csr/san/dnsname}"]),
+        csr_rules={"/csr/san/dnsname": CsrValueRule(equals=["${/device/serialnumber}.lan"])},
+    )
+    names = [f"{SERIAL}.lan", "intranet.corp.example", f"{SERIAL}.LAN"]
+    assert refusal_of(compiled, context(csr(dns=names))) == (
+        "template 't': the CSR's dNSName 'intranet.corp.example' is not admitted by "
+        "csr_rules./csr/san/dnsname (equals ${/device/serialnumber}.lan)"
+    )
+    # DNS names compare without regard to case (RFC 4343).
+    spec = compiled.render(ca="ca", context=context(csr(dns=[names[0], names[2]])))
+    assert [entry.value for entry in spec.sans] == [names[0], names[2]]
+
+
+def test_the_common_name_and_permanent_identifier_default_to_the_attested_identity() -> None:
+    compiled = compile_template(
+        CertificateTemplateConfig(
+            name="t",
+            san=SanTemplate(permanent_identifier=["${/csr/san/permanentidentifier}"]),
+        ),
+        where=WHERE,
+    )
+    spec = compiled.render(ca="ca", context=context(csr(permanent_identifiers=[SERIAL])))
+    assert spec.subject == [NameAttribute(CN, SERIAL)]
+    assert refusal_of(compiled, context(csr("administrator"))) == (
+        "template 't': the CSR's subject commonName 'administrator' is not admitted by the "
+        "default rule of ${/csr/subject/commonname} (equals ${/device/serialnumber} or "
+        "equals ${/device/udid})"
+    )
+    udid = claims().udid
+    assert udid is not None
+    assert compiled.render(ca="ca", context=context(csr(udid))).subject == [NameAttribute(CN, udid)]
+    # A rule of its own replaces the default.
+    own = compile_template(
+        CertificateTemplateConfig(
+            name="t",
+            csr_rules={"/csr/subject/commonname": CsrValueRule(matches="[a-z]+")},
+        ),
+        where=WHERE,
+    )
+    assert own.render(ca="ca", context=context(csr("administrator"))).subject == [
+        NameAttribute(CN, "administrator")
+    ]
+
+
+def test_a_csr_variable_without_a_rule_does_not_load() -> None:
+    problems = problems_of(
+        subject="CN=${/csr/san/dnsname}",
+        san=SanTemplate(dns=["${/csr/san/dnsname}"], rfc822=["${/csr/san/rfc822name}"]),
+        csr_rules={},
+    )
+    assert problems == [
+        f"{WHERE}.subject: ${{/csr/san/dnsname}} comes from the CSR and has no rule: add "
+        "csr_rules./csr/san/dnsname with equals or matches",
+        f"{WHERE}.san.rfc822[0]: ${{/csr/san/rfc822name}} comes from the CSR and has no rule: "
+        "add csr_rules./csr/san/rfc822name with equals or matches",
+    ]
+
+
+def test_every_rule_problem_names_its_key() -> None:
+    rules = WHERE + ".csr_rules."
+    problems = problems_of(
+        san=SanTemplate(dns=["${/csr/san/dnsname}"], other_name=["${/csr/san/othername}"]),
+        csr_rules={
+            "/csr/san/dnsname": CsrValueRule(matches=["(unclosed", "${/csr/subject/commonname}"]),
+            "/csr/san/othername": CsrValueRule(),
+            "/csr/san/nickname": CsrValueRule(equals="x"),
+            "${/csr/san/uri}": CsrValueRule(equals="x"),
+            "/csr/san/rfc822name": CsrValueRule(equals=["${/source/nickname}", ""]),
+        },
+    )
+    assert [problem.split(": ")[0] for problem in problems] == [
+        rules + "/csr/san/dnsname.matches[0]",
+        rules + "/csr/san/dnsname.matches[1]",
+        rules + "/csr/san/othername",
+        rules + "/csr/san/nickname",
+        rules + "${/csr/san/uri}",
+        rules + "/csr/san/rfc822name.equals[0]",
+        rules + "/csr/san/rfc822name.equals[1]",
+    ]
+    assert "not a valid regular expression: missing ), unterminated subpattern" in problems[0]
+    assert "${/csr/subject/commonname} comes from the CSR itself" in problems[1]
+    assert "a rule needs equals or matches" in problems[2]
+    assert "not a CSR variable; one of /csr/san/dnsname" in problems[3]
+    assert "write the path without ${ }" in problems[4]
+    assert "no signal source offers the attribute 'nickname'" in problems[5]
+    assert problems[6].endswith("is empty")
+
+
+def test_a_rule_loads_from_yaml_with_single_values_or_lists() -> None:
+    config = make_config(
+        r"""
+        certificate_templates:
+          - name: wifi
+            san:
+              dns: ["${/csr/san/dnsname}"]
+              other_name: ["${/csr/san/othername}"]
+            csr_rules:
+              /csr/san/dnsname:
+                matches: '^${/device/serialnumber}\.corp\.example$'
+              /csr/san/othername:
+                equals: ["${/source/upn}", "${/source/email}"]
+        """
+    )
+    [wifi] = config.certificate_templates
+    assert wifi.csr_rules["/csr/san/dnsname"].matches_list == [
+        r"^${/device/serialnumber}\.corp\.example$"
+    ]
+    compiled = compile_templates(config, {"upn", "email"})["wifi"]
+    info = csr(dns=[f"{SERIAL}.corp.example"], upns=["alice@example.com"])
+    record = DeviceRecord(SERIAL, None, True, {"email": "alice@example.com"})
+    assert len(compiled.render(ca="ca", context=context(info, record)).sans) == 2
+
+
+def test_the_shipped_dev_template_keeps_the_guides_variables_but_not_forged_values() -> None:
+    config = load_config(Path(__file__).resolve().parents[3] / "examples" / "dev.yaml")
+    compiled = compile_templates(config)["jamf-device"]
+    demo = DeviceRecord(
+        SERIAL, None, True, {"email": "demo@example.com", "upn": "demo@corp.example"}
+    )
+    honest = csr(
+        dns=[f"{SERIAL.lower()}.corp.example"],
+        emails=["demo@example.com"],
+        upns=["demo@corp.example"],
+    )
+    spec = compiled.render(ca="devices", context=context(honest, demo))
+    assert spec.sans == [
+        SanEntry("dns", f"{SERIAL.lower()}.corp.example"),
+        SanEntry("rfc822", "demo@example.com"),
+        SanEntry("upn", "demo@corp.example"),
+        SanEntry("permanent_identifier", SERIAL),
+    ]
+    forged = csr(upns=["administrator@corp.example"])
+    assert "'administrator@corp.example' is not admitted" in refusal_of(
+        compiled, context(forged, demo)
+    )

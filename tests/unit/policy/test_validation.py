@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
+import pytest
 
+from acmegate.common.config import load_config
 from acmegate.common.config.model import (
     CertificateTemplateConfig,
     DeviceRoleConditions,
@@ -64,6 +66,7 @@ def test_every_policy_problem_is_reported_with_its_key(tmp_path: Path) -> None:
         "$.signal_sources[2].file",
         "$.certificate_templates[0].subject",
         "$.certificate_templates[0].san.dns[1]",
+        "$.certificate_templates[0].san.dns[0]",
         "$.device_roles[0].conditions.min_os_version",
         "$.device_roles[0].conditions.secure_boot[1]",
         "$.policy_workflows[0].conditions.lookup_policy",
@@ -71,8 +74,9 @@ def test_every_policy_problem_is_reported_with_its_key(tmp_path: Path) -> None:
     assert "duplicate serial number 'A'" in problems[0]
     assert f"{tmp_path / 'nowhere.yaml'}: cannot read" in problems[1]
     assert "no signal source offers the attribute 'nickname'" in problems[2]
-    assert "unknown secure boot status 'Medium Security'" in problems[5]
-    assert "identifies devices by certificate_san_dns" in problems[6]
+    assert "${/csr/san/dnsname} comes from the CSR and has no rule" in problems[4]
+    assert "unknown secure boot status 'Medium Security'" in problems[6]
+    assert "identifies devices by certificate_san_dns" in problems[7]
 
 
 async def test_validating_a_lookup_shows_the_mapped_attributes_and_groups() -> None:
@@ -117,3 +121,27 @@ async def test_a_permanent_identifier_lookup_tries_serial_then_udid() -> None:
     live = StaticSource(source)
     report = await validate_lookup(config, "radius", "00008103-001A2B3C4D5E6F70", source=live)
     assert report.ok and report.attributes["department"] == "IT"
+
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+@pytest.mark.parametrize("name", ["dev.yaml", "production.yaml"])
+def test_the_shipped_examples_are_valid_policy_configurations(name: str) -> None:
+    config = load_config(EXAMPLES / name)
+    # production.yaml reads its inventory from /etc/acmegate; the example file stands in.
+    sources = [
+        msgspec.structs.replace(source, file=str(EXAMPLES / "inventory.yaml"))
+        if isinstance(source, StaticSourceConfig) and source.file
+        else source
+        for source in config.signal_sources
+    ]
+    config = msgspec.structs.replace(config, signal_sources=sources)
+    assert validate_config(config) == []
+    # Every template in them guards the CSR values it copies.
+    for template in config.certificate_templates:
+        assert set(template.csr_rules) >= {
+            "/csr/san/othername",
+            "/csr/san/rfc822name",
+            "/csr/san/dnsname",
+        }

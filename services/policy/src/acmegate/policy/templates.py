@@ -19,6 +19,7 @@ from typing import Literal
 from acmegate.common.config.model import CertificateTemplateConfig, Config, seconds
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.messages import CertificateSpec, NameAttribute, SanEntry, SanType
+from acmegate.policy.csr_rules import CsrCheck, compile_rules
 from acmegate.policy.subject_dn import (
     DOTTED_OID,
     SubjectAttribute,
@@ -113,10 +114,17 @@ class CompiledTemplate:
     signature_hash: Literal["sha256", "sha384", "sha512"]
     key_usage: tuple[str, ...]
     extended_key_usage: tuple[str, ...]
+    # One per CSR variable the template uses: its values must pass their rule (csr_rules.py).
+    csr_checks: tuple[CsrCheck, ...] = ()
 
     def render(self, *, ca: str, context: RenderContext) -> CertificateSpec:
-        """The certificate spec for one order; raises :class:`AcmeError` if a required
-        entry renders empty (badCSR when the CSR lacks it) or a value is unusable."""
+        """The certificate spec for one order; raises :class:`AcmeError` if a CSR value is
+        not admitted by its rule or a required entry renders empty (badCSR), or a value is
+        unusable."""
+        for check in self.csr_checks:
+            refusal = check.refusal(self.name, context)
+            if refusal is not None:
+                raise AcmeError(ErrorKind.BAD_CSR, refusal)
         subject: list[NameAttribute] = []
         for attribute in self.subject:
             value = attribute.value.first(context)
@@ -211,6 +219,9 @@ def compile_template(
                 continue
             sans.append(SanTemplateEntry(kind, field, key, value))
 
+    csr_checks, rule_problems = _csr_checks(template, subject, sans, where, source_attributes)
+    problems.extend(rule_problems)
+
     required_subject: set[str] = set()
     required_san: set[str] = set()
     for index, name in enumerate(template.required):
@@ -261,7 +272,49 @@ def compile_template(
         signature_hash=template.signature_algorithm,
         key_usage=tuple(dict.fromkeys(template.key_usage)),
         extended_key_usage=tuple(ekus),
+        csr_checks=csr_checks,
     )
+
+
+def _csr_checks(
+    template: CertificateTemplateConfig,
+    subject: list[SubjectAttribute],
+    sans: list[SanTemplateEntry],
+    where: str,
+    source_attributes: Collection[str] | None,
+) -> tuple[tuple[CsrCheck, ...], list[str]]:
+    """The rule of every CSR variable the subject and SANs use; a variable without one is a
+    problem at the first entry that uses it."""
+    rules, problems = compile_rules(
+        template.csr_rules, where=where, source_attributes=source_attributes
+    )
+    # The subject uses each variable's first value; a SAN entry that is one variable alone
+    # yields all of them (variables.py).
+    uses = [(f"{where}.subject", attribute.value, False) for attribute in subject]
+    uses += [
+        (f"{where}.{entry.key}", entry.value, len(entry.value.segments) == 1) for entry in sans
+    ]
+    checks: dict[str, CsrCheck] = {}
+    unruled: set[str] = set()
+    for key, expression, every_value in uses:
+        for variable in expression.variables:
+            if not variable.from_csr:
+                continue
+            rule = rules.get(variable.path)
+            if rule is None:
+                # Reported once, at the first entry using it (an invalid rule is reported
+                # where it is written).
+                if variable.path not in template.csr_rules and variable.path not in unruled:
+                    unruled.add(variable.path)
+                    problems.append(
+                        f"{key}: ${{{variable.path}}} comes from the CSR and has no rule: add "
+                        f"csr_rules.{variable.path} with equals or matches"
+                    )
+                continue
+            previous = checks.get(variable.path)
+            every = every_value or (previous is not None and previous.every_value)
+            checks[variable.path] = CsrCheck(variable, rule, every)
+    return tuple(checks.values()), problems
 
 
 def compile_templates(

@@ -333,6 +333,28 @@ class SanTemplate(_Base, frozen=True, kw_only=True):
     permanent_identifier: list[str] = msgspec.field(default_factory=list)
 
 
+class CsrValueRule(_Base, frozen=True, kw_only=True):
+    """What a value the CSR supplies must be before a template copies it into a certificate.
+
+    A value passes if it equals one of ``equals`` or fully matches one of ``matches``. Both
+    may use variables of the attestation, the order and the signal source (never of the CSR):
+    in ``matches`` their values are regex-escaped before the pattern is compiled.
+    """
+
+    equals: str | list[str] = msgspec.field(default_factory=list)
+    matches: str | list[str] = msgspec.field(default_factory=list)
+
+    @property
+    def equals_list(self) -> list[str]:
+        """``equals`` as a list (a single value may be written without brackets)."""
+        return [self.equals] if isinstance(self.equals, str) else list(self.equals)
+
+    @property
+    def matches_list(self) -> list[str]:
+        """``matches`` as a list (a single pattern may be written without brackets)."""
+        return [self.matches] if isinstance(self.matches, str) else list(self.matches)
+
+
 KeyUsageName = Literal[
     "digital_signature",
     "content_commitment",
@@ -352,6 +374,8 @@ class CertificateTemplateConfig(_Base, frozen=True, kw_only=True):
     san: SanTemplate = msgspec.field(default_factory=SanTemplate)
     # Entries whose value renders empty are an issuance error, not silently dropped.
     required: list[str] = msgspec.field(default_factory=list)
+    # ${/csr/...} variable path → the rule its values must pass to reach the certificate.
+    csr_rules: dict[str, CsrValueRule] = msgspec.field(default_factory=dict)
     validity: int | str = "365d"
     signature_algorithm: Literal["sha256", "sha384", "sha512"] = "sha256"
     key_usage: list[KeyUsageName] = msgspec.field(default_factory=lambda: ["digital_signature"])

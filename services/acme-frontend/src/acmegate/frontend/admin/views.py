@@ -47,6 +47,13 @@ class SubjectAltNames(msgspec.Struct, frozen=True):
     permanent_identifier: list[str]
 
 
+class CsrRule(msgspec.Struct, frozen=True):
+    """What a value from the CSR must equal or fully match to be issued (as configured)."""
+
+    equals: list[str]
+    matches: list[str]
+
+
 class Template(msgspec.Struct, frozen=True):
     """A certificate template of the configuration."""
 
@@ -55,6 +62,9 @@ class Template(msgspec.Struct, frozen=True):
     subject: str
     subject_alt_names: SubjectAltNames
     required: list[str]
+    # ${/csr/...} variable path → its rule (the defaults of the CN and PermanentIdentifier
+    # are not listed).
+    csr_rules: dict[str, CsrRule]
     validity_seconds: int
     signature_algorithm: Literal["sha256", "sha384", "sha512"]
     key_usage: list[str]

@@ -8,7 +8,7 @@ from acmegate.common.config import seconds
 from acmegate.common.config.model import CertificateTemplateConfig
 from acmegate.frontend.admin.context import ADMIN
 from acmegate.frontend.admin.render import json_response
-from acmegate.frontend.admin.views import SubjectAltNames, Template
+from acmegate.frontend.admin.views import CsrRule, SubjectAltNames, Template
 
 
 def template_json(template: CertificateTemplateConfig) -> Template:
@@ -26,6 +26,10 @@ def template_json(template: CertificateTemplateConfig) -> Template:
             permanent_identifier=san.permanent_identifier,
         ),
         required=template.required,
+        csr_rules={
+            path: CsrRule(equals=rule.equals_list, matches=rule.matches_list)
+            for path, rule in template.csr_rules.items()
+        },
         validity_seconds=seconds(template.validity),
         signature_algorithm=template.signature_algorithm,
         key_usage=list(template.key_usage),
