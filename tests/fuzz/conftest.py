@@ -58,6 +58,9 @@ async def edges(
         attestation_ca,
         overrides={
             "admin": {"host": "127.0.0.1", "port": admin_port, "token": {"env": ADMIN_TOKEN_ENV}},
+            "device_management_platforms": [
+                {"name": "jamf-macs", "profile": {"subject": "CN=$SERIALNUMBER"}}
+            ],
             "lookup_policies": [
                 {
                     "name": "inventory-issuance",

@@ -185,3 +185,31 @@ async def test_non_utf8_or_deep_json_at_the_radius_endpoint_is_a_400_reply(
                 assert answer["Reply-Message"].startswith(
                     "acmegate: the body is not acceptable JSON"
                 ), answer
+
+
+async def test_a_radius_reason_quoting_control_characters_still_gets_its_answer(
+    edges: Edges,
+) -> None:
+    """The refusal quotes the issuer the caller sent; a line feed in it once broke the
+    reason header, and the connection was dropped without an answer."""
+    attributes = {
+        "TLS-Client-Cert-Issuer": {"type": "string", "value": ["/CN=Evil\r\nX-Injected: 1"]},
+        "TLS-Client-Cert-Common-Name": {"type": "string", "value": ["C02E2E00001"]},
+    }
+    headers = {
+        "Authorization": f"Bearer {edges.radius_token}",
+        "Content-Type": "application/json",
+    }
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{edges.radius_url}/radius/authorize",
+            data=json.dumps(attributes).encode(),
+            headers=headers,
+        ) as response,
+    ):
+        answer = await response.json(content_type=None)
+        assert response.status == 401
+        assert "not issued by this gateway" in answer["Reply-Message"]
+        assert "X-Injected" not in response.headers
+        assert response.headers["X-Acmegate-Reason"].isprintable()

@@ -17,6 +17,7 @@ rlm_rest's authorize section (raddb/mods-available/rest):
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
@@ -39,8 +40,17 @@ MAX_BODY = 64 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# Anything but visible ASCII and spaces: a reason may quote what the caller sent (an issuer
+# name with a line feed), and a header value must not break the header block.
+_NOT_HEADER_TEXT = re.compile(r"[^\x20-\x7e]")
+
+
+def _reason_header(reason: str) -> dict[str, str]:
+    return {"X-Acmegate-Reason": _NOT_HEADER_TEXT.sub("?", reason)[:300]}
+
+
 def _answer(status: int, reason: str, *, challenge: bool = False) -> web.Response:
-    headers = {"X-Acmegate-Reason": reason.encode("ascii", "replace").decode("ascii")[:300]}
+    headers = _reason_header(reason)
     if challenge:
         headers["WWW-Authenticate"] = 'Bearer realm="acmegate-radius"'
     return web.json_response(
@@ -73,7 +83,7 @@ async def authorize(request: web.Request) -> web.Response:
     except SignerUnavailable as exc:
         return _answer(503, str(exc))
     if decision.accept:
-        return web.Response(status=204, headers={"X-Acmegate-Reason": decision.reason})
+        return web.Response(status=204, headers=_reason_header(decision.reason))
     return _answer(401, decision.reason)
 
 
