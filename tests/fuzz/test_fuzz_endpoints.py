@@ -260,7 +260,7 @@ async def test_signed_requests_with_generated_payloads_never_reach_a_5xx(
     seen = Seen()
 
     def fuzz(call: Caller) -> None:
-        @fuzz_settings(1500)
+        @fuzz_settings(1000)
         @example(
             target="newOrder",
             payload=encoded(
@@ -328,7 +328,7 @@ async def test_raw_requests_to_every_acme_path_never_reach_a_5xx(
     )
 
     def fuzz(call: Caller) -> None:
-        @fuzz_settings(1000)
+        @fuzz_settings(700)
         @given(
             target=st.sampled_from(sorted(urls)),
             method=st.sampled_from(["POST", "POST", "POST", "GET", "HEAD", "PUT", "DELETE"]),
@@ -422,7 +422,7 @@ async def test_every_admin_operation_answers_generated_input_with_a_4xx_document
         http = call(_session())
         try:
 
-            @fuzz_settings(1000)
+            @fuzz_settings(700)
             @given(
                 operation=st.sampled_from(ADMIN_OPERATIONS),
                 name=st.sampled_from(NAMES) | st.text(min_size=1, max_size=20),
@@ -533,7 +533,7 @@ async def test_the_radius_endpoint_answers_generated_input_with_a_reply_message(
         http = call(_session())
         try:
 
-            @fuzz_settings(800)
+            @fuzz_settings(600)
             @given(
                 body=bodies,
                 content_type=content_types,
