@@ -43,7 +43,7 @@ async def enrolled_serial(gateway: Gateway, attestation_ca: AttestationCA, seria
         serial,
         LeafClaims.macos(serial, "00006030-000651690A84001C"),
         attestation_ca,
-        subject_alt_name={"dNSName": "llama-mac.example.com"},
+        subject_alt_name={"dNSName": f"{serial.lower()}.corp.example"},
     )
     try:
         result = await device.enroll()
@@ -119,7 +119,7 @@ async def test_cert_list_show_revoke_and_crl_show(
         "status:       valid",
         "subject:      OU=Engineering,O=acmegate tests,CN=C02E2E00001",
         "  permanentIdentifier: C02E2E00001",
-        "  DNS: llama-mac.example.com",
+        "  DNS: c02e2e00001.corp.example",
         "identifier:   permanent-identifier C02E2E00001",
         "  attested device (apple, apple):",
         "    serial number: C02E2E00001",

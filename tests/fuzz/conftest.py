@@ -58,6 +58,9 @@ async def edges(
         attestation_ca,
         overrides={
             "admin": {"host": "127.0.0.1", "port": admin_port, "token": {"env": ADMIN_TOKEN_ENV}},
+            # The fuzzing sends wrong tokens on purpose; with the failed-login throttle on,
+            # the right token would soon get 429 too and the operations would go unreached.
+            "rate_limits": {"failed_admin_logins_per_ip": None},
             "device_management_platforms": [
                 {"name": "jamf-macs", "profile": {"subject": "CN=$SERIALNUMBER"}}
             ],
