@@ -17,7 +17,7 @@ from acmegate.policy.service import PolicyService
 from acmegate.testkit.acme_session import AcmeSession
 from acmegate.testkit.apple_ca import AttestationCA
 from tests.e2e.admin.conftest import TOKEN_ENV
-from tests.support.gateway import free_port, gateway_config, running_gateway
+from tests.support.gateway import edge_overrides, free_port, gateway_config, running_gateway
 from tests.support.tls import self_signed, trusting
 
 pytestmark = pytest.mark.e2e
@@ -95,25 +95,7 @@ async def test_no_listener_names_a_library_version(
     files = gateway_config(
         folder,
         attestation_ca,
-        overrides={
-            "admin": {"host": "127.0.0.1", "port": admin_port, "token": {"env": TOKEN_ENV}},
-            "lookup_policies": [
-                {"name": "inventory-issuance", "signal_source": "inventory"},
-                {
-                    "name": "radius-check",
-                    "purpose": "radius_authentication",
-                    "signal_source": "inventory",
-                    "identity": "certificate_permanent_identifier",
-                },
-            ],
-            "radius": {
-                "enabled": True,
-                "host": "127.0.0.1",
-                "port": radius_port,
-                "lookup_policy": "radius-check",
-                "token": {"file": "radius-token"},
-            },
-        },
+        overrides=edge_overrides(admin_port, radius_port, TOKEN_ENV),
     )
     health_port = free_port()
     async with running_gateway(files, database_url) as gateway:

@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from acmegate.testkit.apple_ca import AttestationCA
-from tests.support.gateway import Gateway, free_port, gateway_config, running_gateway
+from tests.support.gateway import (
+    Gateway,
+    edge_overrides,
+    free_port,
+    gateway_config,
+    running_gateway,
+)
 
 ADMIN_TOKEN_ENV = "ACMEGATE_TEST_FUZZ_ADMIN_TOKEN"
 
@@ -57,33 +63,13 @@ async def edges(
         folder,
         attestation_ca,
         overrides={
-            "admin": {"host": "127.0.0.1", "port": admin_port, "token": {"env": ADMIN_TOKEN_ENV}},
+            **edge_overrides(admin_port, radius_port, ADMIN_TOKEN_ENV),
             # The fuzzing sends wrong tokens on purpose; with the failed-login throttle on,
             # the right token would soon get 429 too and the operations would go unreached.
             "rate_limits": {"failed_admin_logins_per_ip": None},
             "device_management_platforms": [
                 {"name": "jamf-macs", "profile": {"subject": "CN=$SERIALNUMBER"}}
             ],
-            "lookup_policies": [
-                {
-                    "name": "inventory-issuance",
-                    "signal_source": "inventory",
-                    "identity": "attested_serial",
-                },
-                {
-                    "name": "radius-check",
-                    "purpose": "radius_authentication",
-                    "signal_source": "inventory",
-                    "identity": "certificate_permanent_identifier",
-                },
-            ],
-            "radius": {
-                "enabled": True,
-                "host": "127.0.0.1",
-                "port": radius_port,
-                "lookup_policy": "radius-check",
-                "token": {"file": "radius-token"},
-            },
         },
     )
     async with running_gateway(files, database_url) as gateway:

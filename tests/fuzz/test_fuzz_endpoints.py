@@ -412,12 +412,6 @@ async def test_every_admin_operation_answers_generated_input_with_a_4xx_document
         ),
     )
 
-    async def send(
-        http: aiohttp.ClientSession, method: str, url: str, **kw: Any
-    ) -> tuple[int, str, bytes]:
-        async with http.request(method, url, allow_redirects=False, **kw) as response:
-            return response.status, response.content_type, await response.read()
-
     def fuzz(call: Caller) -> None:
         http = call(_session())
         try:
@@ -485,6 +479,14 @@ async def _session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession()
 
 
+async def send(
+    http: aiohttp.ClientSession, method: str, url: str, **kw: Any
+) -> tuple[int, str, bytes]:
+    """One request, redirects not followed: (status, content type, body)."""
+    async with http.request(method, url, allow_redirects=False, **kw) as response:
+        return response.status, response.content_type, await response.read()
+
+
 def _segment(text: str) -> str:
     """``text`` as one percent-encoded path segment (never ``.`` or ``..``)."""
     quoted = URL.build(path="/" + text.replace("/", "_")).raw_path[1:]
@@ -522,12 +524,6 @@ async def test_the_radius_endpoint_answers_generated_input_with_a_reply_message(
         )
     )
     bodies = st.one_of(payloads, rlm_rest, pem_like)
-
-    async def send(
-        http: aiohttp.ClientSession, method: str, url: str, **kw: Any
-    ) -> tuple[int, str, bytes]:
-        async with http.request(method, url, **kw) as response:
-            return response.status, response.content_type, await response.read()
 
     def fuzz(call: Caller) -> None:
         http = call(_session())

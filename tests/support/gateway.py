@@ -88,6 +88,31 @@ def free_port() -> int:
         return port
 
 
+def edge_overrides(admin_port: int, radius_port: int, admin_token_env: str) -> dict[str, Any]:
+    """``gateway_config`` overrides opening every public edge besides ACME: the admin listener
+    (token from ``admin_token_env``) and the RADIUS endpoint (token in the file
+    ``radius-token`` next to the configuration) with a lookup policy on the inventory."""
+    return {
+        "admin": {"host": "127.0.0.1", "port": admin_port, "token": {"env": admin_token_env}},
+        "lookup_policies": [
+            {"name": "inventory-issuance", "signal_source": "inventory"},
+            {
+                "name": "radius-check",
+                "purpose": "radius_authentication",
+                "signal_source": "inventory",
+                "identity": "certificate_permanent_identifier",
+            },
+        ],
+        "radius": {
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": radius_port,
+            "lookup_policy": "radius-check",
+            "token": {"file": "radius-token"},
+        },
+    }
+
+
 @dataclass
 class GatewayFiles:
     config_path: Path
@@ -362,6 +387,7 @@ __all__ = [
     "Gateway",
     "GatewayFiles",
     "distributed_gateway",
+    "edge_overrides",
     "enroll",
     "gateway_config",
     "issued_and_delivered",

@@ -255,30 +255,13 @@ async def test_policies_sharing_a_workflow_look_the_device_up_once() -> None:
 
 
 async def test_a_lookup_by_csr_dns_name_finds_the_device_by_its_dns_name_attribute() -> None:
-    base = make_config()
-    source = base.signal_sources[0]
-    assert isinstance(source, StaticSourceConfig)
-    devices = [
-        msgspec.structs.replace(
-            source.devices[0],
-            attributes={**source.devices[0].attributes, "dns_name": "Mac-42.corp.example.com"},
-        )
-    ]
-    config = with_policies(
-        policy("by-dns", role="by-dns"),
-        signal_sources=[msgspec.structs.replace(source, devices=devices)],
-        lookup_policies=[
-            LookupPolicyConfig(name="dns", signal_source="inventory", identity="csr_san_dns")
-        ],
-        policy_workflows=[
-            PolicyWorkflowConfig(name="by-dns", conditions=WorkflowConditions(lookup_policy="dns"))
-        ],
-    )
-    engine, sources = engine_for(config)
-    info = csr(dns=["mac-42.corp.example.com", "other.example.com"])
-    decision = await engine.decide(order(info=info))
+    engine, sources = engine_for(by_dns_config())
+    device = claims()
+    # The first dNSName is looked up; DNS names compare without regard to case.
+    info = csr(dns=[f"{SERIAL.lower()}.corp.example", "other.example.com"], key=device.attested_key)
+    decision = await engine.decide(order(device=device, info=info))
     assert decision.source_record is not None and decision.source_record.serial_number == SERIAL
-    assert sources["inventory"].calls == [("dns_name", "mac-42.corp.example.com")]
+    assert sources["inventory"].calls == [("dns_name", f"{SERIAL.lower()}.corp.example")]
     with pytest.raises(AcmeError, match="the CSR has no dNSName to look up"):
         await engine.decide(order(info=csr(dns=[])))
 

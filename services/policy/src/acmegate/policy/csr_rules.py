@@ -116,6 +116,22 @@ def _no_csr_variables(expression: Expression) -> str | None:
     return None
 
 
+def _trusted_value(
+    text: str, where: str, source_attributes: Collection[str] | None, problems: list[str]
+) -> Expression | None:
+    """``text`` parsed, if it is a non-empty value without CSR variables; else a problem."""
+    try:
+        expression = parse_text(text, source_attributes)
+    except VariableError as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+    problem = _no_csr_variables(expression) or ("is empty" if not text else None)
+    if problem:
+        problems.append(f"{where}: {problem}")
+        return None
+    return expression
+
+
 def compile_rule(
     path: str,
     rule: CsrValueRule,
@@ -133,27 +149,14 @@ def compile_rule(
     flags = re.IGNORECASE if path in _IGNORE_CASE else 0
     equals: list[tuple[str, Expression]] = []
     for index, text in enumerate(rule.equals_list):
-        try:
-            expression = parse_text(text, source_attributes)
-        except VariableError as exc:
-            problems.append(f"{key}.equals[{index}]: {exc}")
-            continue
-        problem = _no_csr_variables(expression) or ("is empty" if not text else None)
-        if problem:
-            problems.append(f"{key}.equals[{index}]: {problem}")
-            continue
-        equals.append((text, expression))
+        expression = _trusted_value(text, f"{key}.equals[{index}]", source_attributes, problems)
+        if expression is not None:
+            equals.append((text, expression))
     patterns: list[_Pattern] = []
     for index, text in enumerate(rule.matches_list):
         where = f"{key}.matches[{index}]"
-        try:
-            expression = parse_text(text, source_attributes)
-        except VariableError as exc:
-            problems.append(f"{where}: {exc}")
-            continue
-        problem = _no_csr_variables(expression) or ("is empty" if not text else None)
-        if problem:
-            problems.append(f"{where}: {problem}")
+        expression = _trusted_value(text, where, source_attributes, problems)
+        if expression is None:
             continue
         trial = "".join(
             segment if isinstance(segment, str) else _PLACEHOLDER for segment in expression.segments
