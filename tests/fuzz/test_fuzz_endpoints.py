@@ -270,6 +270,7 @@ async def test_signed_requests_with_generated_payloads_never_reach_a_5xx(
             overrides={},
             use_jwk=False,
         )
+        @example(target="account", payload=b"", query={}, overrides={}, use_jwk=False)
         @given(
             target=st.sampled_from(sorted(urls)),
             payload=payloads,
@@ -415,8 +416,27 @@ async def test_every_admin_operation_answers_generated_input_with_a_4xx_document
     def fuzz(call: Caller) -> None:
         http = call(_session())
         try:
-
+            # Explicit cases make sure the operations are reached with the token and refused
+            # without it, whatever the generated ones happen to be.
             @fuzz_settings(700)
+            @example(
+                operation=("GET", "/api/v1/certificates"),
+                name="x",
+                serial="01",
+                query={},
+                body=b"",
+                content_type="",
+                auth="token",
+            )
+            @example(
+                operation=("GET", "/api/v1/certificates"),
+                name="x",
+                serial="01",
+                query={},
+                body=b"",
+                content_type="",
+                auth="none",
+            )
             @given(
                 operation=st.sampled_from(ADMIN_OPERATIONS),
                 name=st.sampled_from(NAMES) | st.text(min_size=1, max_size=20),
@@ -530,6 +550,8 @@ async def test_the_radius_endpoint_answers_generated_input_with_a_reply_message(
         try:
 
             @fuzz_settings(600)
+            @example(body=b"", content_type="text/plain", token=edges.radius_token, health=False)
+            @example(body=b"x", content_type="text/plain", token="", health=False)
             @given(
                 body=bodies,
                 content_type=content_types,
