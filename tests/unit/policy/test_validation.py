@@ -123,15 +123,25 @@ async def test_a_permanent_identifier_lookup_tries_serial_then_udid() -> None:
     assert report.ok and report.attributes["department"] == "IT"
 
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.mark.parametrize("name", ["dev.yaml", "production.yaml"])
-def test_the_shipped_examples_are_valid_policy_configurations(name: str) -> None:
-    config = load_config(EXAMPLES / name)
-    # production.yaml reads its inventory from /etc/acmegate; the example file stands in.
+@pytest.mark.parametrize(
+    "path",
+    [
+        "examples/dev.yaml",
+        "examples/production.yaml",
+        "deploy/compose/acmegate.yaml",
+        "deploy/k8s/base/acmegate.yaml",
+    ],
+)
+def test_the_shipped_configurations_are_valid_policy_configurations(path: str) -> None:
+    config = load_config(ROOT / path)
+    # They read their inventory from where they are installed; the file shipped beside them
+    # (examples/inventory.yaml for production.yaml) stands in.
+    beside = (ROOT / path).parent / "inventory.yaml"
     sources = [
-        msgspec.structs.replace(source, file=str(EXAMPLES / "inventory.yaml"))
+        msgspec.structs.replace(source, file=str(beside))
         if isinstance(source, StaticSourceConfig) and source.file
         else source
         for source in config.signal_sources
