@@ -31,7 +31,7 @@ class DeviceRecord:
     with one serial: ambiguous); such a record is never ``managed``. ``from_cache`` marks an
     answer served from the source's cache: a refusal is never based on one (see engine.py).
     ``identifiers_ignore_case`` says how the source compares serial numbers and UDIDs: Jamf
-    Pro ignores case (jamf-pro-api.md §2a), the static inventory does not.
+    Pro ignores case (docs/jamf.md §8.3), the static inventory does not.
     """
 
     serial_number: str | None
