@@ -1,5 +1,6 @@
-"""A tiny HTTP listener for orchestrators: ``/healthz`` (the process answers) and ``/readyz``
-(its database and broker connections work), as Kubernetes probes expect."""
+"""The health listener of each process, for orchestrators and Prometheus: ``/healthz`` (the
+process answers), ``/readyz`` (its database and broker connections work), as Kubernetes probes
+expect, and ``/metrics`` (every metric of this process, ``acmegate.common.metrics``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp import web
 
+from acmegate.common import metrics
+from acmegate.common.http_observation import observe_requests
 from acmegate.common.runtime import Runtime
 from acmegate.common.server_header import hide_server_version
 
@@ -23,10 +26,18 @@ class HealthServer:
     port: int
     _runner: web.AppRunner | None = None
 
+    @property
+    def url(self) -> str:
+        """Where the listener answers."""
+        return f"http://{self.host}:{self.port}"
+
     async def start(self) -> None:
-        app = hide_server_version(web.Application())
+        # Probes and scrapes come every few seconds: counted in /metrics, not access-logged.
+        observe = observe_requests("health", service="health", log_access=False)
+        app = hide_server_version(web.Application(middlewares=[observe]))
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
@@ -51,3 +62,9 @@ class HealthServer:
         if problems:
             return web.json_response({"status": "unavailable", "problems": problems}, status=503)
         return web.json_response({"status": "ready"})
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        # A few hundred series: rendered in a millisecond or two, once per scrape.
+        response = web.Response(body=metrics.exposition())
+        response.headers["Content-Type"] = metrics.CONTENT_TYPE
+        return response

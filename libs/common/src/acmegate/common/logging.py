@@ -1,5 +1,10 @@
 """structlog set-up: one JSON object per line, every line carrying the correlation id.
 
+The libraries' own records (aiohttp, aio-pika/aiormq, asyncpg, anything using the standard
+library's ``logging``) go through the same processors and renderer: with ``logging.json`` on,
+every line on stderr is a JSON object with ``event``, ``level``, ``timestamp``, ``service``
+and ``logger``, an exception included (``exception`` holds its traceback as one string).
+
 Secrets never reach a log: configuration secrets are :class:`acmegate.common.config.secrets.Secret`
 objects whose ``repr`` is redacted, and the processor below also masks well-known secret keys.
 """
@@ -43,31 +48,68 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     return event
 
 
-def configure(level: str = "info", *, json: bool = True, service: str | None = None) -> None:
-    """Configure structlog and the standard library logging it renders through."""
+# Whether the HTTP listeners write access-log lines (logging.access_log; on by default).
+_ACCESS_LOG = True
+
+
+def access_log_enabled() -> bool:
+    """Whether every HTTP request gets an access-log line (``logging.access_log``)."""
+    return _ACCESS_LOG
+
+
+def current_correlation_id() -> str | None:
+    """The correlation id bound to this task, if any."""
+    return _CORRELATION_ID.get()
+
+
+class _StdlibHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler :func:`configure` installs on the root logger (replaced, never stacked)."""
+
+
+def configure(
+    level: str = "info", *, json: bool = True, service: str | None = None, access_log: bool = True
+) -> None:
+    """Configure structlog, and route the standard library's records through it."""
+    global _ACCESS_LOG
+    _ACCESS_LOG = access_log
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
-    processors: list[Any] = [
+    shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         _add_correlation_id,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _redact,
-        structlog.processors.format_exc_info,
     ]
     if service:
-        processors.insert(0, _static("service", service))
-    processors.append(
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-    )
+        shared.insert(0, _static("service", service))
+    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
-        processors=processors,
+        processors=[*shared, _redact, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
+    handler = _StdlibHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _redact,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StdlibHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    # The libraries' INFO chatter (one line per AMQP channel, per pool connection) is not
+    # the operator's business; their warnings and errors are.
+    root.setLevel(max(numeric, logging.WARNING))
+    logging.captureWarnings(True)
 
 
 def _static(key: str, value: str) -> Any:

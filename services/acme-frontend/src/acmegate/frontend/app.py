@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from acmegate.common.config import seconds
+from acmegate.common.http_observation import observe_requests
 from acmegate.common.server_header import hide_server_version
 from acmegate.frontend.context import FRONTEND, Frontend
 from acmegate.frontend.handlers import account, authz, certificate, directory, order, revoke
@@ -13,8 +14,9 @@ from acmegate.frontend.middleware import ALWAYS_HTTPS, HSTS, acme_middleware
 
 
 def create_app(frontend: Frontend) -> web.Application:
+    # Outermost: access log, metrics and the server span see the final response.
     app = web.Application(
-        middlewares=[acme_middleware],
+        middlewares=[observe_requests("acme", service="frontend"), acme_middleware],
         client_max_size=frontend.config.server.max_body_bytes,
     )
     app[FRONTEND] = frontend

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.ids import new_correlation_id
-from acmegate.common.logging import bind_correlation_id
+from acmegate.common.logging import bind_correlation_id, current_correlation_id
 from acmegate.frontend.context import FRONTEND
 from acmegate.frontend.db.gate import StaleAccount
 from acmegate.frontend.problems import problem_response
@@ -44,7 +44,9 @@ _HTTP_KINDS = {
 @web.middleware
 async def acme_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     frontend = request.app[FRONTEND]
-    request[CORRELATION_ID] = correlation_id = new_correlation_id()
+    # The one the access log (common/http_observation.py) gave this request, if it ran.
+    correlation_id = current_correlation_id() or new_correlation_id()
+    request[CORRELATION_ID] = correlation_id
     with bind_correlation_id(correlation_id):
         try:
             response = await handler(request)

@@ -13,6 +13,7 @@ from datetime import datetime
 import structlog
 from cryptography import x509
 
+from acmegate.common import metrics
 from acmegate.common.bus import Delivery, Queue, Reject
 from acmegate.common.bus.codec import Message
 from acmegate.common.ids import new_id
@@ -70,6 +71,8 @@ class ResultsConsumer:
             failures=frontend.limits.failed_validations,
         )
         outcome = self._outcome(result.problem) if applied else None
+        if applied and result.problem is not None:
+            metrics.enrollment_ended("challenge", result.problem.kind)
         if result.problem is not None:
             log.info(
                 "challenge failed",
@@ -82,7 +85,7 @@ class ResultsConsumer:
     async def _order(self, result: OrderFinalized) -> None:
         frontend = self.frontend
         certificate_id = new_id()
-        applied = await work_db.apply_order_result(
+        created = await work_db.apply_order_result(
             frontend.pool,
             result.order_id,
             certificate_id=certificate_id,
@@ -99,9 +102,15 @@ class ResultsConsumer:
             not_after=_not_after(result.chain_pem),
         )
         outcome = None
-        if applied:
+        if created is not None:
             outcome = self._outcome(result.problem, None if result.problem else certificate_id)
-            if result.problem is not None:
+            if result.problem is None:
+                metrics.ENROLLMENT_ISSUED.inc()
+                # Clocks may disagree by a little: the database stamped the order's creation.
+                elapsed = (outcome.at - created).total_seconds()
+                metrics.ENROLLMENT_DURATION.observe(max(elapsed, 0.0))
+            else:
+                metrics.enrollment_ended("finalize", result.problem.kind)
                 log.info(
                     "order failed",
                     order=result.order_id,

@@ -5,8 +5,9 @@ Every ``acme.sweep_interval`` each replica leases late outbox rows (``SKIP LOCKE
 share the work without overlap). A row within its deadline is published again — every stage is
 idempotent per challenge/order, so a duplicate costs only work. A row past its deadline fails
 its subject with ``serverInternal`` (Boulder's ``failOrder``). The sweeper also forgets expired
-nonces, keeps the nonce key in step (``nonces.py``) and, every ``retention.interval``, purges
-finished records (``retention.py``).
+nonces, keeps the nonce key in step (``nonces.py``), every ``retention.interval`` purges
+finished records (``retention.py``), and reports the outbox backlog in ``/metrics`` (how many
+rows, how old the oldest).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime
 import asyncpg
 import structlog
 
+from acmegate.common import metrics
 from acmegate.common.bus import Queue, codec
 from acmegate.common.errors import ErrorKind
 from acmegate.common.messages import Problem
@@ -73,6 +75,10 @@ class Sweeper:
                 log.info("republishing late work", work=row.id, attempt=row.attempts)
                 # The stored bytes go out as they are (pipeline.py encoded them once).
                 await frontend.bus.publish(Queue(row.queue), codec.stored(row.body))
+                metrics.SWEEPER_REPUBLISHED.inc()
+        backlog, oldest = await work_db.outbox_backlog(frontend.pool, frontend.clock.now())
+        metrics.OUTBOX_BACKLOG.set(backlog)
+        metrics.OUTBOX_OLDEST_AGE.set(oldest)
         await self._purge(now)
         return len(rows)
 
@@ -90,8 +96,9 @@ class Sweeper:
     async def _fail(self, row: work_db.OutboxRow) -> None:
         frontend = self.frontend
         log.warning("work exceeded its budget; failing it", work=row.id, attempts=row.attempts)
+        metrics.SWEEPER_FAILED.inc()
         if row.kind == "challenge":
-            await work_db.apply_challenge_result(
+            applied = await work_db.apply_challenge_result(
                 frontend.pool,
                 row.subject_id,
                 claims=None,
@@ -99,7 +106,7 @@ class Sweeper:
                 now=frontend.clock.now(),
             )
         else:
-            await work_db.apply_order_result(
+            created = await work_db.apply_order_result(
                 frontend.pool,
                 row.subject_id,
                 certificate_id=None,
@@ -107,6 +114,11 @@ class Sweeper:
                 chain_pem=None,
                 problem=TIMEOUT_PROBLEM,
                 now=frontend.clock.now(),
+            )
+            applied = created is not None
+        if applied:
+            metrics.enrollment_ended(
+                "challenge" if row.kind == "challenge" else "finalize", TIMEOUT_PROBLEM.kind
             )
         # A row whose subject already left `processing` is deleted by neither call above.
         await frontend.pool.execute("DELETE FROM acme.outbox WHERE id = $1", row.id)

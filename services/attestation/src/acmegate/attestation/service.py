@@ -16,6 +16,7 @@ from acmegate.attestation.apple import AppleFormat
 from acmegate.attestation.csr import check_csr
 from acmegate.attestation.device_attest import DeviceAttestChallenge, format_registry
 from acmegate.attestation.roots import ProviderTrust, load_trust, validate_config
+from acmegate.common import metrics
 from acmegate.common.bus import Delivery, Queue, Reject
 from acmegate.common.bus.codec import Message
 from acmegate.common.config.model import AttestationProviderConfig
@@ -28,8 +29,11 @@ from acmegate.common.messages import (
     VerifyChallenge,
 )
 from acmegate.common.runtime import Runtime, ServiceSpec
+from acmegate.common.stages import stage
 
 log = structlog.get_logger(__name__)
+
+SCOPE = "acmegate.attestation"
 
 
 class AttestationService:
@@ -83,7 +87,8 @@ class AttestationService:
         if not isinstance(message, VerifyChallenge):
             raise Reject(f"unexpected {type(message).__name__} on {delivery.queue}")
         with bind_correlation_id(message.correlation_id):
-            result = self.verify_challenge(message)
+            with stage(SCOPE, "verify attestation", metrics.STAGE_ATTESTATION):
+                result = self.verify_challenge(message)
             await self._runtime.bus.publish(Queue.FRONTEND_RESULTS, result)
 
     def verify_challenge(self, message: VerifyChallenge) -> ChallengeVerified:
@@ -126,7 +131,8 @@ class AttestationService:
         if not isinstance(message, FinalizeOrder):
             raise Reject(f"unexpected {type(message).__name__} on {delivery.queue}")
         with bind_correlation_id(message.correlation_id):
-            queue, result = self.check_finalize(message)
+            with stage(SCOPE, "check CSR", metrics.STAGE_CSR):
+                queue, result = self.check_finalize(message)
             await self._runtime.bus.publish(queue, result)
 
     def check_finalize(self, message: FinalizeOrder) -> tuple[Queue, Message]:

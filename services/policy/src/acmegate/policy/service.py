@@ -23,6 +23,7 @@ from importlib.resources import files
 
 import structlog
 
+from acmegate.common import metrics
 from acmegate.common.bus import Delivery, Queue, Reject, RpcQueue
 from acmegate.common.bus.codec import Message, schema_of
 from acmegate.common.config import ConfigError, seconds
@@ -32,6 +33,7 @@ from acmegate.common.logging import bind_correlation_id
 from acmegate.common.messages import FinalizeOrder, OrderFinalized
 from acmegate.common.migrations import SchemaMigrations
 from acmegate.common.runtime import Runtime, ServiceSpec
+from acmegate.common.stages import stage
 from acmegate.policy.audit import LookupAudit
 from acmegate.policy.engine import PolicyEngine
 from acmegate.policy.finalize import PolicyStage
@@ -42,11 +44,14 @@ from acmegate.policy.retention import LookupRetention
 from acmegate.policy.rpc import PolicyRpc
 from acmegate.policy.sources.base import SignalSource, SourceUnavailable
 from acmegate.policy.sources.factory import build_source
+from acmegate.policy.sources.measured import MeasuredSource
 from acmegate.policy.templates import compile_templates
 from acmegate.policy.validation import validate_config
 from acmegate.policy.watch import Watch, watch_for
 
 log = structlog.get_logger(__name__)
+
+SCOPE = "acmegate.policy"
 
 SourceFactory = Callable[[SignalSourceConfig], SignalSource]
 
@@ -98,7 +103,8 @@ class PolicyService:
         if problems:
             raise ConfigError("policy: " + "; ".join(problems))
         self._sources = {
-            source.name: self._source_factory(source) for source in config.signal_sources
+            source.name: MeasuredSource(self._source_factory(source))
+            for source in config.signal_sources
         }
         # Variables were checked against the sources' attributes by validate_config.
         templates = compile_templates(config)
@@ -154,12 +160,13 @@ class PolicyService:
             await self._finalize(message, delivery)
 
     async def _finalize(self, order: FinalizeOrder, delivery: Delivery) -> None:
-        stage = self._stage
-        if stage is None:
+        policy_stage = self._stage
+        if policy_stage is None:
             raise RuntimeError("the policy service is not started")
         session = LookupSession()
         try:
-            ready = await stage.apply(order, session)
+            with stage(SCOPE, "decide", metrics.STAGE_POLICY):
+                ready = await policy_stage.apply(order, session)
         except AcmeError as error:
             log.info(
                 "order refused", order_id=order.order_id, kind=str(error.kind), detail=error.detail

@@ -6,7 +6,8 @@ that makes it); a CA gets a new CRL when the counter moved, when ``crl.regenerat
 passed, or when it has none. A revocation handled by this process also wakes the publisher
 at once. Replicas coordinate through PostgreSQL: a transaction-scoped advisory lock per CA
 lets one of them regenerate while the others skip, and the ``(ca_name, number)`` primary key
-keeps CRL numbers strictly increasing even if that lock were bypassed.
+keeps CRL numbers strictly increasing even if that lock were bypassed. Each check also
+reports every CA's newest CRL (thisUpdate, nextUpdate) in ``/metrics``, whoever made it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncpg
 import structlog
 from cryptography.hazmat.primitives import serialization
 
+from acmegate.common import metrics
 from acmegate.common.clock import Clock
 from acmegate.common.config import seconds
 from acmegate.signer.authorities import Authorities, Authority
@@ -104,9 +106,17 @@ class CrlPublisher:
         by_name = {state.ca_name: state for state in states}
         published = []
         for authority in self._authorities:
-            if is_stale(authority, by_name[authority.name], now):
+            state = by_name[authority.name]
+            if state.this_update is not None and state.next_update is not None:
+                metrics.newest_crl(
+                    authority.name, this_update=state.this_update, next_update=state.next_update
+                )
+            if is_stale(authority, state, now):
                 crl = await self.regenerate(authority)
                 if crl is not None:
+                    metrics.newest_crl(
+                        authority.name, this_update=crl.this_update, next_update=crl.next_update
+                    )
                     published.append(crl)
         return published
 

@@ -28,6 +28,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
 from acmegate.common.config.model import PkiConfig
+from acmegate.common.http_observation import observe_requests
 from acmegate.common.server_header import hide_server_version
 from acmegate.signer.authorities import Authorities
 from acmegate.signer.db.crls import latest_crl
@@ -122,7 +123,9 @@ def _cache_headers(response: web.Response, answer: OcspAnswer, now: datetime) ->
 def create_app(
     authorities: Authorities, pool: asyncpg.Pool, responder: OcspResponder
 ) -> web.Application:
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    app = web.Application(
+        client_max_size=MAX_REQUEST_BYTES, middlewares=[observe_requests("pki", service="signer")]
+    )
     app[_AUTHORITIES] = authorities
     app[_POOL] = pool
     app[_OCSP] = responder

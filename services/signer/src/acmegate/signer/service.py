@@ -17,6 +17,7 @@ from importlib.resources import files
 import structlog
 from cryptography.hazmat.primitives import serialization
 
+from acmegate.common import metrics
 from acmegate.common.bus import Delivery, Queue, Reject, RpcQueue
 from acmegate.common.bus.codec import Message
 from acmegate.common.config import seconds
@@ -30,6 +31,7 @@ from acmegate.common.messages import (
 )
 from acmegate.common.migrations import SchemaMigrations
 from acmegate.common.runtime import Runtime, ServiceSpec
+from acmegate.common.stages import stage
 from acmegate.common.vocabulary import RevocationReason
 from acmegate.signer.authorities import Authorities, KeyOpener, load_authorities, validate_config
 from acmegate.signer.chains import pem
@@ -45,6 +47,8 @@ from acmegate.signer.rpc import SignerRpc
 from acmegate.signer.serials import new_serial, parse_serial, serial_hex
 
 log = structlog.get_logger(__name__)
+
+SCOPE = "acmegate.signer"
 
 # Without a `pki:` section: how often the CRL publisher looks for revocations.
 DEFAULT_CRL_CHECK_INTERVAL = 5.0
@@ -197,7 +201,10 @@ class SignerService:
                 pem(certificate) + authority.issuer_chain_pem,
             )
 
-        signed = await issue_once(pool, pending, sign)
+        with stage(SCOPE, "sign", metrics.STAGE_SIGNING):
+            signed = await issue_once(pool, pending, sign)
+        if signed.fresh:
+            metrics.certificates_issued(authority.name).inc()
         log.info(
             "certificate issued" if signed.fresh else "order already has a certificate",
             order_id=message.order_id,

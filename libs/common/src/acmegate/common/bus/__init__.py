@@ -15,7 +15,7 @@ from acmegate.common.bus.base import (
     RpcUnavailable,
 )
 from acmegate.common.bus.inprocess import InProcessBus
-from acmegate.common.config import Config
+from acmegate.common.config import Config, ConfigError
 from acmegate.common.config.secrets import env_override
 
 __all__ = [
@@ -45,5 +45,5 @@ def bus_from_config(config: Config, *, in_process: bool = False) -> Bus:
         return InProcessBus(max_deliveries=config.bus.max_deliveries)
     url = amqp_url(config)
     if not url:
-        raise ValueError("bus.url (or ACMEGATE_AMQP_URL) is required outside standalone mode")
+        raise ConfigError("bus.url (or ACMEGATE_AMQP_URL) is required outside standalone mode")
     return AmqpBus(url, namespace=config.bus.namespace, max_deliveries=config.bus.max_deliveries)

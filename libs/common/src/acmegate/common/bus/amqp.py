@@ -28,6 +28,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from acmegate.common import metrics, tracing
 from acmegate.common.bus import codec, rpc
 from acmegate.common.bus.base import (
     BroadcastHandler,
@@ -40,6 +41,7 @@ from acmegate.common.bus.base import (
     RpcUnavailable,
     retry_backoff,
 )
+from acmegate.common.bus.observed import observed
 from acmegate.common.logging import bind_correlation_id
 
 log = structlog.get_logger(__name__)
@@ -110,23 +112,27 @@ class AmqpBus:
         assert self._publish_channel is not None, "bus not started"
         if not isinstance(message, codec.Encoded):
             message = codec.encoded(message)
+        headers: dict[str, Any] = {"x-schema": message.schema}
+        tracing.inject(headers)
         await self._publish_channel.default_exchange.publish(
             aio_pika.Message(
                 message.body,
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 correlation_id=message.correlation_id,
-                headers={"x-schema": message.schema},
+                headers=headers,
             ),
             routing_key=self.name(queue),
             mandatory=True,
         )
+        metrics.QUEUES[queue].published.inc()
 
     async def consume(self, queue: Queue, handler: Handler, *, prefetch: int = 32) -> None:
         assert self._connection is not None, "bus not started"
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
         amqp_queue = await channel.get_queue(self.name(queue), ensure=True)
+        handler = observed(queue, handler, max_deliveries=self.max_deliveries)
 
         async def on_message(incoming: AbstractIncomingMessage) -> None:
             task = asyncio.current_task()
@@ -147,13 +153,19 @@ class AmqpBus:
         # Quorum queues count earlier deliveries in x-delivery-count (absent on the first).
         raw_count = (incoming.headers or {}).get("x-delivery-count", 0)
         count = (raw_count if isinstance(raw_count, int) else 0) + 1
+        if count > 1:
+            metrics.QUEUES[queue].redelivered.inc()
         try:
             message = codec.decode(incoming.body)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             log.error("undecodable message dead-lettered", queue=str(queue), error=str(exc))
+            metrics.QUEUES[queue].dead_undecodable.inc()
             await incoming.reject(requeue=False)
             return
-        with bind_correlation_id(getattr(message, "correlation_id", None)):
+        with (
+            bind_correlation_id(getattr(message, "correlation_id", None)),
+            tracing.consumer_span(queue, incoming.headers),
+        ):
             try:
                 await handler(message, Delivery(queue, count, incoming.redelivered or count > 1))
             except Reject as exc:

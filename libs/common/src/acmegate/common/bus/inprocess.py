@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import msgspec
 import structlog
 
+from acmegate.common import metrics, tracing
 from acmegate.common.bus import codec, rpc
 from acmegate.common.bus.base import (
     BroadcastHandler,
@@ -26,6 +27,7 @@ from acmegate.common.bus.base import (
     RpcUnavailable,
     retry_backoff,
 )
+from acmegate.common.bus.observed import observed
 from acmegate.common.logging import bind_correlation_id
 
 log = structlog.get_logger(__name__)
@@ -35,6 +37,8 @@ log = structlog.get_logger(__name__)
 class _Envelope:
     body: bytes
     deliveries: int = 0
+    # The trace context of the publisher, as AMQP headers would carry it (tracing on only).
+    headers: dict[str, str] | None = None
 
 
 @dataclass
@@ -70,9 +74,11 @@ class InProcessBus:
 
     async def publish(self, queue: Queue, message: codec.Message | codec.Encoded) -> None:
         body = message.body if isinstance(message, codec.Encoded) else codec.encode(message)
-        self._queue(queue).put_nowait(_Envelope(body))
+        self._queue(queue).put_nowait(_Envelope(body, headers=tracing.trace_headers()))
+        metrics.QUEUES[queue].published.inc()
 
     async def consume(self, queue: Queue, handler: Handler, *, prefetch: int = 32) -> None:
+        handler = observed(queue, handler, max_deliveries=self.max_deliveries)
         for _ in range(prefetch):
             self._tasks.append(asyncio.create_task(self._worker(queue, handler)))
 
@@ -121,15 +127,21 @@ class InProcessBus:
         while True:
             envelope = await source.get()
             envelope.deliveries += 1
+            if envelope.deliveries > 1:
+                metrics.QUEUES[queue].redelivered.inc()
             try:
                 message = codec.decode(envelope.body)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 log.error("undecodable message dead-lettered", queue=str(queue))
+                metrics.QUEUES[queue].dead_undecodable.inc()
                 self.dead_letters[queue].append(envelope.body)
                 continue
             delivery = Delivery(queue, envelope.deliveries, envelope.deliveries > 1)
             try:
-                with bind_correlation_id(getattr(message, "correlation_id", None)):
+                with (
+                    bind_correlation_id(getattr(message, "correlation_id", None)),
+                    tracing.consumer_span(queue, envelope.headers),
+                ):
                     await handler(message, delivery)
             except asyncio.CancelledError:
                 # Shutting down mid-message: like a closed AMQP channel, it goes back.

@@ -239,6 +239,53 @@ class RetentionConfig(_Base, frozen=True, kw_only=True):
 class LoggingConfig(_Base, frozen=True, kw_only=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json: bool = True
+    # One line per HTTP request on every listener (method, route, status, duration).
+    access_log: bool = True
+
+
+class HealthConfig(_Base, frozen=True, kw_only=True):
+    """The health listener of each process: ``/healthz``, ``/readyz`` and ``/metrics``."""
+
+    # Probes and Prometheus come from outside the pod; `acmegate run --health-host` overrides.
+    host: str = "0.0.0.0"  # noqa: S104
+    # 0: no listener (`acmegate run --health-port` / ACMEGATE_HEALTH_PORT override).
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port < 65536:
+            raise ValueError("port must be between 0 (off) and 65535")
+
+
+class TracingConfig(_Base, frozen=True, kw_only=True):
+    """OpenTelemetry traces: one enrollment request followed across the four services."""
+
+    enabled: bool = False
+    # `otlp`: OTLP over HTTP/protobuf to `endpoint`; `console`: JSON on stdout; `none`:
+    # spans are made (and propagated) but not exported.
+    exporter: Literal["otlp", "console", "none"] = "otlp"
+    # The OTLP/HTTP traces URL; default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or the SDK's
+    # http://localhost:4318/v1/traces.
+    endpoint: str | None = None
+    # The share of new traces recorded (a request that arrives with a sampled parent is kept).
+    sample_ratio: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.sample_ratio <= 1.0:
+            raise ValueError("sample_ratio must be between 0 and 1")
+        if self.endpoint is not None:
+            parts = urlsplit(self.endpoint)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("endpoint must be an absolute http(s) URL")
+
+
+class StartupConfig(_Base, frozen=True, kw_only=True):
+    """How a starting service treats an unreachable PostgreSQL or RabbitMQ."""
+
+    # Keep retrying (with backoff, logging each attempt) this long, then exit 1; 0: no retry.
+    retry_for: int | str = "2m"
+
+    def __post_init__(self) -> None:
+        _seconds(self.retry_for)
 
 
 # --- PKI -----------------------------------------------------------------------------------
@@ -629,6 +676,9 @@ class Config(_Base, frozen=True, kw_only=True):
     rate_limits: RateLimitsConfig = msgspec.field(default_factory=RateLimitsConfig)
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    health: HealthConfig = msgspec.field(default_factory=HealthConfig)
+    tracing: TracingConfig = msgspec.field(default_factory=TracingConfig)
+    startup: StartupConfig = msgspec.field(default_factory=StartupConfig)
     dev: DevConfig = msgspec.field(default_factory=DevConfig)
     attestation_providers: list[AttestationProviderConfig] = msgspec.field(
         default_factory=lambda: [AttestationProviderConfig(name="apple")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from acmegate.common.http_observation import observe_requests
 from acmegate.common.server_header import hide_server_version
 from acmegate.frontend.admin import dashboard
 from acmegate.frontend.admin.auth import LOGIN_PATH, auth_middleware
@@ -32,9 +33,11 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 def create_admin_app(admin: Admin) -> web.Application:
     """The admin API under ``/api/v1``, the dashboard at ``/dashboard``, login at ``/login``."""
-    # Error rendering outermost, so a refused login is a problem document too.
+    # Error rendering outermost (after the access log), so a refused login is a problem
+    # document too.
+    observe = observe_requests("admin", service="frontend")
     app = web.Application(
-        middlewares=[admin_middleware, auth_middleware, query_middleware],
+        middlewares=[observe, admin_middleware, auth_middleware, query_middleware],
         client_max_size=64 * 1024,
     )
     document = openapi_document(admin.frontend.config)

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from acmegate.common.errors import AcmeError
 from acmegate.common.ids import new_correlation_id
-from acmegate.common.logging import bind_correlation_id
+from acmegate.common.logging import bind_correlation_id, current_correlation_id
 from acmegate.frontend.admin.auth import Handler
 from acmegate.frontend.admin.context import ADMIN
 from acmegate.frontend.admin.problems import error_problem, problem
@@ -29,7 +29,7 @@ _HTTP_DETAIL = {
 
 @web.middleware
 async def admin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    with bind_correlation_id(new_correlation_id()):
+    with bind_correlation_id(current_correlation_id() or new_correlation_id()):
         response: web.StreamResponse
         try:
             response = await handler(request)

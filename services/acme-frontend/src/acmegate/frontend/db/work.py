@@ -229,7 +229,7 @@ _ORDER_VALID = f"""
         WITH o AS (
             UPDATE acme.orders SET status = 'valid', certificate_id = $2
             WHERE id = $1 AND status = 'processing'
-            RETURNING id, account_id, platform, identifiers
+            RETURNING id, account_id, platform, identifiers, created_at
         ), c AS (
             -- not_after ($11) decides when retention may delete the chain (retention.py).
             INSERT INTO acme.certificates (id, order_id, account_id, serial, chain_pem, not_after)
@@ -238,19 +238,19 @@ _ORDER_VALID = f"""
             DELETE FROM acme.outbox WHERE id = $12
         ), ev AS ({_order_event("completed", problem="NULL", serial="$3", first=5)}
         )
-        SELECT count(*) FROM o
+        SELECT created_at FROM o
 """  # noqa: S608
 
 _ORDER_INVALID = f"""
         WITH o AS (
             UPDATE acme.orders SET status = 'invalid', error = $2::text::jsonb
             WHERE id = $1 AND status = 'processing'
-            RETURNING id, account_id, platform, identifiers
+            RETURNING id, account_id, platform, identifiers, created_at
         ), ob AS (
             DELETE FROM acme.outbox WHERE id = $9
         ), ev AS ({_order_event("failed", problem="$2::text::jsonb", serial="NULL", first=3)}
         )
-        SELECT count(*) FROM o
+        SELECT created_at FROM o
 """  # noqa: S608
 
 
@@ -266,8 +266,9 @@ async def apply_order_result(
     record: EnrollmentRecord | None = None,
     template: str | None = None,
     not_after: datetime | None = None,
-) -> bool:
-    """``processing → valid`` with the certificate, or ``→ invalid`` with the problem.
+) -> datetime | None:
+    """``processing → valid`` with the certificate, or ``→ invalid`` with the problem; the
+    order's creation time if this call applied it (None: it was no longer processing).
 
     ``record`` (the policy stage's, when the result carries it) and ``template`` (its
     enrollment policy's) go into the enrollment event; without a record the device serial
@@ -283,13 +284,14 @@ async def apply_order_result(
         record.signal_source if record is not None else None,
     )
     key = work_key("order", order_id)
+    created: datetime | None
     if problem is None and certificate_id and chain_pem and serial:
-        applied = await pool.fetchval(
+        created = await pool.fetchval(
             _ORDER_VALID, order_id, certificate_id, serial, chain_pem, *event, not_after, key
         )
     else:
-        applied = await pool.fetchval(_ORDER_INVALID, order_id, _json(problem), *event, key)
-    return bool(applied)
+        created = await pool.fetchval(_ORDER_INVALID, order_id, _json(problem), *event, key)
+    return created
 
 
 async def order_certificate_serial(pool: asyncpg.Pool, order_id: str) -> tuple[str, str | None]:
@@ -305,6 +307,14 @@ async def order_certificate_serial(pool: asyncpg.Pool, order_id: str) -> tuple[s
     if row is None:
         return "missing", None
     return row["status"], row["serial"]
+
+
+async def outbox_backlog(pool: asyncpg.Pool, now: datetime) -> tuple[int, float]:
+    """Unanswered outbox rows, and the age in seconds of the oldest (0 without any)."""
+    row = await pool.fetchrow("SELECT count(*) AS n, min(created_at) AS oldest FROM acme.outbox")
+    assert row is not None
+    oldest = row["oldest"]
+    return int(row["n"]), (now - oldest).total_seconds() if oldest is not None else 0.0
 
 
 async def claim_due(

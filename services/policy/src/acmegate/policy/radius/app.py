@@ -24,6 +24,7 @@ import structlog
 from aiohttp import web
 
 from acmegate.common.config import ConfigError, SecretUnavailable
+from acmegate.common.http_observation import observe_requests
 from acmegate.common.runtime import Runtime
 from acmegate.common.server_header import hide_server_version
 from acmegate.policy.radius.check import RadiusCheck, SignerUnavailable
@@ -93,7 +94,10 @@ async def health(request: web.Request) -> web.Response:
 
 def radius_app(check: RadiusCheck, token: str) -> web.Application:
     """The endpoint's application (tests mount it on their own runner)."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_bearer])
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[observe_requests("radius", service="policy"), _bearer],
+    )
     app[CHECK] = check
     app[TOKEN] = token.encode()
     app.router.add_post("/radius/authorize", authorize)

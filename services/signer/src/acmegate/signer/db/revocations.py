@@ -10,6 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
+from acmegate.common import metrics
 from acmegate.common.vocabulary import RevocationReason
 from acmegate.signer.db.inventory import CertificateRecord, find_certificate
 from acmegate.signer.serials import parse_serial
@@ -47,13 +48,15 @@ async def revoke_certificates(
             SELECT ca_name, 1 FROM revoked GROUP BY ca_name
             ON CONFLICT (ca_name) DO UPDATE SET generation = state.generation + 1
         )
-        SELECT serial FROM revoked
+        SELECT serial, ca_name FROM revoked
         """,
         [parse_serial(s) for s in serials],
         device_serial,
         at,
         reason,
     )
+    for row in rows:
+        metrics.certificates_revoked(row["ca_name"], reason).inc()
     return [row["serial"] for row in rows]
 
 

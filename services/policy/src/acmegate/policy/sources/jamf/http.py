@@ -9,9 +9,12 @@ session, so they count too.
 
 Retries: connection errors, timeouts and 5xx answers are retried ``retries`` times with
 exponential backoff and jitter (docs/jamf.md §8.6; Jamf documents no 429);
-anything else is the caller's to interpret. Cookies are not kept: Jamf Cloud's sticky-session
-cookie is only needed for write-then-read flows, and Jamf warns against pinning all traffic
-(docs/jamf.md §8.6).
+anything else is the caller's to interpret. Every attempt is timed in ``/metrics``
+(``acmegate_jamf_request_duration_seconds{source, endpoint, status}``, numeric path segments
+written ``{id}``) and, with tracing on, is a span of its own.
+
+Cookies are not kept: Jamf Cloud's sticky-session cookie is only needed for write-then-read
+flows, and Jamf warns against pinning all traffic (docs/jamf.md §8.6).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import contextvars
 import random
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +34,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 
+from acmegate.common import metrics, tracing
 from acmegate.policy.sources.jamf.errors import JamfError, JamfFailure
 
 USER_AGENT = "acmegate/0.1 (Jamf Pro signal source; +https://github.com/acmegate)"
@@ -63,6 +68,11 @@ class JamfResponse:
     status: int
     body: Any
     text: str
+
+
+def _endpoint(url: str) -> str:
+    """The API path of ``url`` with numeric segments as ``{id}`` (a bounded metric label)."""
+    return "/".join("{id}" if part.isdigit() else part for part in urlsplit(url).path.split("/"))
 
 
 def _describe(method: str, url: str) -> str:
@@ -107,6 +117,7 @@ class JamfHttp:
         self,
         base_url: str,
         *,
+        source: str = "jamf",
         timeout: float,
         max_connections: int,
         retries: int,
@@ -116,6 +127,7 @@ class JamfHttp:
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.source = source
         self.timeout = timeout
         self.max_connections = max_connections
         self.retries = retries
@@ -198,22 +210,33 @@ class JamfHttp:
     ) -> JamfResponse:
         session = self._open()
         limit = timeout if timeout is not None else self.timeout
+        endpoint = _endpoint(url)
         async with self._slots:
+            started = time.perf_counter()
+            outcome = "error"
             try:
-                async with session.request(
-                    method,
-                    url,
-                    params=list(params) if params else None,
-                    data=dict(form) if form is not None else None,
-                    headers=dict(headers) if headers else None,
-                    timeout=aiohttp.ClientTimeout(total=limit),
-                    allow_redirects=False,
-                ) as response:
-                    raw = await response.read()
-                    status = response.status
-                    content_type = response.content_type
+                with tracing.span("acmegate.policy", f"jamf {method} {endpoint}"):
+                    async with session.request(
+                        method,
+                        url,
+                        params=list(params) if params else None,
+                        data=dict(form) if form is not None else None,
+                        headers=dict(headers) if headers else None,
+                        timeout=aiohttp.ClientTimeout(total=limit),
+                        allow_redirects=False,
+                    ) as response:
+                        raw = await response.read()
+                        status = response.status
+                        content_type = response.content_type
+                outcome = str(status)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise classify(exc, method=method, url=url, timeout=limit) from exc
+                error = classify(exc, method=method, url=url, timeout=limit)
+                outcome = error.kind.name.lower()
+                raise error from exc
+            finally:
+                metrics.jamf_requests(self.source, endpoint, outcome).observe(
+                    time.perf_counter() - started
+                )
         text = raw[:_TEXT_LIMIT].decode("utf-8", errors="replace")
         body: Any = None
         if raw and (content_type.endswith("json") or raw[:1] in (b"{", b"[")):

@@ -107,6 +107,7 @@ class JamfSource:
         self.mapping = AttributeMapping(config.attribute_mapping, config.groups)
         http = JamfHttp(
             config.url,
+            source=config.name,
             timeout=float(seconds(config.timeout)),
             max_connections=config.max_connections,
             retries=config.retries,
