@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import re
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,11 +19,18 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
-from acmegate.common.bus import Bus, bus_from_config
-from acmegate.common.config import Config
+from acmegate.common.bus import AmqpBus, Bus, bus_from_config
+from acmegate.common.config import Config, ConfigError, seconds
 from acmegate.common.db import database_url, pool_from_config
 from acmegate.common.migrations import SchemaMigrations, migrate
 from acmegate.common.runtime import Runtime, Service, ServiceSpec
+from acmegate.common.startup import (
+    StartupError,
+    broker_problem,
+    database_problem,
+    retrying,
+    where,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -113,33 +122,98 @@ async def running(
     bus: Bus | None = None,
     in_process: bool = False,
 ) -> AsyncIterator[Running]:
-    """Start the named services on one runtime; stop them (in reverse) on exit."""
+    """Start the named services on one runtime; stop them (in reverse) on exit.
+
+    An unreachable PostgreSQL or RabbitMQ is retried for ``startup.retry_for`` (then
+    :class:`~acmegate.common.startup.DependencyUnavailable`); a listener whose address is
+    taken is a :class:`StartupError` naming the configuration key; a missing database URL is
+    a :class:`ConfigError`.
+    """
     # Consumers first, the HTTP edge last: nothing is accepted before it can be processed.
     specs = [service_spec(name) for name in sorted(names, key=lambda n: n == "frontend")]
     schemas = schema_migrations(names)
-    pool: asyncpg.Pool | None = None
-    # Services that own a schema keep state in PostgreSQL (attestation runs without one).
-    if schemas:
-        if not database:
-            raise ValueError("database.url (or ACMEGATE_DATABASE_URL) is required")
-        await _migrate(database, schemas)
-        pool = await pool_from_config(config, database)
-    the_bus = bus if bus is not None else bus_from_config(config, in_process=in_process)
-    await the_bus.start()
-    runtime = Runtime(config=config, bus=the_bus, pool=pool)
-    state = Running(runtime)
-    try:
-        for spec in specs:
-            service = spec.create(runtime)
-            await service.start()
-            state.services[spec.name] = service
-        yield state
-    finally:
-        for service in reversed(list(state.services.values())):
-            await service.stop()
-        await the_bus.close()
-        if pool is not None:
-            await pool.close()
+    retry_for = float(seconds(config.startup.retry_for))
+    async with contextlib.AsyncExitStack() as cleanup:
+        pool: asyncpg.Pool | None = None
+        # Services that own a schema keep state in PostgreSQL (attestation runs without one).
+        if schemas:
+            if not database:
+                needing = ", ".join(spec.name for spec in specs if spec.migrations())
+                raise ConfigError(
+                    f"database.url (or ACMEGATE_DATABASE_URL) is required by {needing} "
+                    "(state is kept in PostgreSQL)"
+                )
+            url = database
+            target = f"PostgreSQL at {where(url)}"
+            await retrying(
+                target,
+                lambda: _migrate(url, schemas),
+                problem=database_problem,
+                retry_for=retry_for,
+            )
+            pool = await retrying(
+                target,
+                lambda: pool_from_config(config, url),
+                problem=database_problem,
+                retry_for=retry_for,
+            )
+            cleanup.push_async_callback(pool.close)
+        the_bus = bus if bus is not None else bus_from_config(config, in_process=in_process)
+        await retrying(
+            f"RabbitMQ at {where(the_bus.url)}" if isinstance(the_bus, AmqpBus) else "the bus",
+            the_bus.start,
+            problem=broker_problem,
+            retry_for=retry_for,
+        )
+        cleanup.push_async_callback(the_bus.close)
+        runtime = Runtime(config=config, bus=the_bus, pool=pool)
+        state = Running(runtime)
+        try:
+            for spec in specs:
+                service = spec.create(runtime)
+                try:
+                    await service.start()
+                except OSError as exc:
+                    raise listener_error(config, spec.name, exc) from exc
+                state.services[spec.name] = service
+            yield state
+        finally:
+            for service in reversed(list(state.services.values())):
+                await service.stop()
+
+
+def _listener_ports(config: Config) -> list[tuple[str, int]]:
+    """The configuration key of each listener's port, to name it when its address is taken."""
+    ports = [("server.port", config.server.port), ("health.port", config.health.port)]
+    if config.admin.enabled:
+        ports.append(("admin.port", config.admin.port))
+    if config.pki is not None and config.pki.listen:
+        ports.append(("pki.port", config.pki.port))
+    if config.radius.enabled:
+        ports.append(("radius.port", config.radius.port))
+    return ports
+
+
+_LISTEN_ERRORS = {
+    errno.EADDRINUSE: "is already in use (another gateway or program listens there)",
+    errno.EACCES: "may not be opened by this user (ports below 1024 need privileges)",
+    errno.EADDRNOTAVAIL: "is not an address of this machine",
+}
+
+
+def listener_error(config: Config, service: str, exc: OSError) -> Exception:
+    """One clear line for a listener that cannot bind; other errors are returned unchanged."""
+    what = _LISTEN_ERRORS.get(exc.errno or 0)
+    if what is None:
+        return exc
+    # uvloop and asyncio both say "... on address ('127.0.0.1', 8443): ...".
+    found = re.search(r"\('?([^',]*)'?, (\d+)\)", str(exc))
+    if found is None:
+        return StartupError(f"{service} cannot listen: {exc.strerror or exc}")
+    host, port = found[1], int(found[2])
+    keys = [key for key, value in _listener_ports(config) if value == port]
+    named = f" ({' or '.join(keys)})" if keys else ""
+    return StartupError(f"{service} cannot listen on {host}:{port}{named}: the address {what}")
 
 
 async def wait_for_signal() -> None:

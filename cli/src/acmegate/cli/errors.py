@@ -7,6 +7,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from acmegate.common import logging as acmegate_logging
+from acmegate.common import tracing
 from acmegate.common.config import Config, ConfigError, load_config
 
 EXIT_FAILED = 1
@@ -42,7 +43,18 @@ def load(path: str) -> Config:
 
 
 def configure_logging(config: Config, service: str) -> None:
-    acmegate_logging.configure(config.logging.level, json=config.logging.json, service=service)
+    acmegate_logging.configure(
+        config.logging.level,
+        json=config.logging.json,
+        service=service,
+        access_log=config.logging.access_log,
+    )
+
+
+def configure_observability(config: Config, service: str) -> None:
+    """Logging and (if ``tracing.enabled``) tracing of a process that runs services."""
+    configure_logging(config, service)
+    tracing.configure(config.tracing, service=service)
 
 
 def check(config: Config, names: Sequence[str]) -> None:
@@ -62,10 +74,13 @@ def env_secret(name: str, what: str) -> str:
 
 
 def run_async(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """Run ``coroutine`` on uvloop; Ctrl-C ends it quietly."""
+    """Run ``coroutine`` on uvloop; Ctrl-C ends it quietly. Spans still buffered are exported
+    before the process ends."""
     import uvloop
 
     try:
         return uvloop.run(coroutine)
     except KeyboardInterrupt:
         return None
+    finally:
+        tracing.shutdown()

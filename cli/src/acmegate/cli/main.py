@@ -1,7 +1,8 @@
 """The ``acmegate`` command: every module of :mod:`acmegate.cli.commands` adds its subcommands.
 
-Exit codes: 0 success, 1 the operation failed (e.g. an enrollment was refused), 2 bad usage or
-configuration (the message names the key or option).
+Exit codes: 0 success, 1 the operation failed (e.g. an enrollment was refused, PostgreSQL or
+RabbitMQ stayed unreachable at start, a listener's port is taken), 2 bad usage or configuration
+(the message names the key or option).
 """
 
 from __future__ import annotations
@@ -11,16 +12,26 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from acmegate.cli import commands
-from acmegate.cli.errors import EXIT_USAGE, CliError, missing_dev_extra
-from acmegate.common.config import SecretUnavailable
+from acmegate.cli.errors import EXIT_FAILED, EXIT_USAGE, CliError, missing_dev_extra
+from acmegate.common.config import ConfigError, SecretUnavailable
+from acmegate.common.startup import StartupError
+
+
+def _version() -> str:
+    try:
+        return version("acmegate-cli")
+    except PackageNotFoundError:  # a source tree without installed metadata
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="acmegate", description="ACME gateway for managed Apple devices."
     )
+    parser.add_argument("--version", action="version", version=f"acmegate {_version()}")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         importlib.import_module(f"{commands.__name__}.{module.name}").register(subcommands)
@@ -41,6 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"acmegate: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except ConfigError as exc:
+        print(f"acmegate: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StartupError as exc:
+        print(f"acmegate: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -11,14 +11,72 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sys
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import structlog
 
 from acmegate.common.config import Config, Secret
-from acmegate.common.config.model import FileKey
+from acmegate.common.config.model import CertificateAuthorityConfig, FileKey
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class DevBootstrap:
+    """What ``dev.bootstrap`` creates on the first start because it is missing."""
+
+    # The first CA, if its certificate is missing (its key is a passphrase-protected file).
+    ca: CertificateAuthorityConfig | None
+    # The admin token file, if missing.
+    admin_token: Secret | None
+    # The first attestation provider's first root, if missing.
+    attestation_root: str | None
+
+    @classmethod
+    def plan(cls, config: Config) -> DevBootstrap:
+        """What is missing now (nothing when ``dev.bootstrap`` is off)."""
+        if not config.dev.bootstrap:
+            return cls(None, None, None)
+        ca = next(iter(config.certificate_authorities), None)
+        if ca is not None and (Path(ca.certificate).exists() or not isinstance(ca.key, FileKey)):
+            ca = None
+        token = config.admin.token
+        if token is None or token.file is None or Path(token.file).exists():
+            token = None
+        provider = next(iter(config.attestation_providers), None)
+        root = provider.roots[0] if provider is not None and provider.roots else None
+        if root is not None and Path(root).exists():
+            root = None
+        return cls(ca, token, root)
+
+    def lines(self) -> list[str]:
+        """What will be (or was) created, one line each."""
+        lines = []
+        if self.ca is not None:
+            lines.append(f"a development CA in {Path(self.ca.certificate).parent}")
+        if self.admin_token is not None:
+            lines.append(f"a development admin token in {self.admin_token.file}")
+        if self.attestation_root is not None:
+            lines.append(f"a TEST Apple attestation CA in {Path(self.attestation_root).parent}")
+        return lines
+
+    def as_if_done(self, config: Config) -> Config:
+        """``config`` without what is still to be created, so that the rest can be checked
+        today (the CA and the root are made right, by the code that makes them)."""
+        cas = [ca for ca in config.certificate_authorities if ca is not self.ca]
+        providers = [
+            msgspec.structs.replace(
+                provider, roots=[root for root in provider.roots if root != self.attestation_root]
+            )
+            for provider in config.attestation_providers
+        ]
+        return msgspec.structs.replace(
+            config, certificate_authorities=cas, attestation_providers=providers
+        )
 
 
 def bootstrap_dev(config: Config) -> list[str]:
@@ -27,12 +85,10 @@ def bootstrap_dev(config: Config) -> list[str]:
     from acmegate.signer.setup.create import init_ca
     from acmegate.testkit.apple_ca import AttestationCA
 
-    done: list[str] = []
-    for ca in config.certificate_authorities[:1]:
-        certificate = Path(ca.certificate)
-        if certificate.exists() or not isinstance(ca.key, FileKey):
-            continue
-        passphrase = _dev_secret(ca.key.passphrase)
+    plan = DevBootstrap.plan(config)
+    if plan.ca is not None:
+        assert isinstance(plan.ca.key, FileKey)
+        certificate = Path(plan.ca.certificate)
         init_ca(
             certificate.parent,
             name=certificate.stem,
@@ -40,20 +96,14 @@ def bootstrap_dev(config: Config) -> list[str]:
             subject=[("O", "acmegate development")],
             key_type="ec-p256",
             hash="sha256",
-            passphrase=passphrase,
+            passphrase=_dev_secret(plan.ca.key.passphrase),
             root_common_name="acmegate development root CA",
         )
-        done.append(f"created a development CA in {certificate.parent}")
-    token = config.admin.token
-    if token is not None and token.file is not None and not Path(token.file).exists():
-        _dev_secret(token)
-        done.append(f"created a development admin token in {token.file}")
-    for provider in config.attestation_providers[:1]:
-        if provider.roots and not Path(provider.roots[0]).exists():
-            directory = Path(provider.roots[0]).parent
-            AttestationCA.load_or_generate(directory)
-            done.append(f"created a TEST Apple attestation CA in {directory}")
-    return done
+    if plan.admin_token is not None:
+        _dev_secret(plan.admin_token)
+    if plan.attestation_root is not None:
+        AttestationCA.load_or_generate(Path(plan.attestation_root).parent)
+    return [f"created {line}" for line in plan.lines()]
 
 
 def _dev_secret(secret: Secret) -> str:
@@ -86,11 +136,8 @@ def warn_dev(config: Config) -> None:
 
 async def embedded_database(data_dir: str) -> str:
     """Start (or reuse) the embedded PostgreSQL in ``data_dir``; its URL for database acmegate."""
-    import pgserver
-
     await asyncio.to_thread(Path(data_dir).mkdir, parents=True, exist_ok=True)
-    get_server = pgserver.get_server  # type: ignore[attr-defined]
-    server = await asyncio.to_thread(get_server, data_dir, cleanup_mode="stop")
+    server = await asyncio.to_thread(_pgserver, data_dir)
     exists = await asyncio.to_thread(
         server.psql, "SELECT 1 FROM pg_database WHERE datname = 'acmegate';"
     )
@@ -98,6 +145,18 @@ async def embedded_database(data_dir: str) -> str:
         await asyncio.to_thread(server.psql, "CREATE DATABASE acmegate;")
     uri: str = server.get_uri("acmegate")
     return uri
+
+
+def _pgserver(data_dir: str) -> Any:
+    with warnings.catch_warnings():
+        # pgserver (through platformdirs) warns when XDG_RUNTIME_DIR is unset, as in ssh
+        # sessions and containers, and uses a folder in /tmp instead: nothing for the person
+        # who started the gateway to do.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+        import pgserver
+
+        get_server = pgserver.get_server  # type: ignore[attr-defined]
+        return get_server(data_dir, cleanup_mode="stop")
 
 
 def banner(config: Config, frontend: object) -> list[str]:

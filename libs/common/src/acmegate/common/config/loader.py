@@ -80,7 +80,7 @@ _SECRET_FIELDS = {"passphrase", "pin", "client_secret", "password", "token", "no
 def _resolve_paths(value: Any, base: Path) -> Any:
     if isinstance(value, Secret):
         if value.file is not None:
-            return Secret(file=str(base / value.file))
+            return Secret(file=_join(base, value.file))
         return value
     if isinstance(value, list):
         return [_resolve_paths(item, base) for item in value]
@@ -103,8 +103,13 @@ def _resolve_path_value(value: Any, base: Path) -> Any:
     if value is None:
         return None
     if isinstance(value, list):
-        return [str(base / item) for item in value]
-    return str(base / value)
+        return [_join(base, item) for item in value]
+    return _join(base, value)
+
+
+def _join(base: Path, path: str) -> str:
+    # Normalised, so that messages say /srv/var/dev, not /srv/examples/../var/dev.
+    return os.path.normpath(base / path)
 
 
 def _unique(kind: str, names: Iterable[str]) -> Iterable[str]:
