@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from acmegate.testkit.apple_ca import AttestationCA
+from tests.support import metrics
 from tests.support.gateway import Gateway, free_port
 from tests.support.openssl import verify_client_chain
 
@@ -236,8 +237,11 @@ def test_standalone_starts_with_embedded_postgres_and_enrolls_a_device(tmp_path:
         .replace("port: 8088", f"port: {pki_port}")
         .replace("http://127.0.0.1:8088", f"http://127.0.0.1:{pki_port}")
     )
+    health_port = free_port()
+    config = config.replace("port: 9464", f"port: {health_port}")
     (work / "examples" / "dev.yaml").write_text(config)
     env = {k: v for k, v in os.environ.items() if k != "ACMEGATE_DATABASE_URL"}
+    env.pop("XDG_RUNTIME_DIR", None)  # pgserver's warning about it must not reach the user
     process = subprocess.Popen(
         [sys.executable, "-m", "acmegate.cli.main", "standalone", "--config", "examples/dev.yaml"],
         cwd=work,
@@ -250,8 +254,10 @@ def test_standalone_starts_with_embedded_postgres_and_enrolls_a_device(tmp_path:
         assert process.stdout is not None
         banner = process.stdout.readline()
         assert f"http://127.0.0.1:{port}/acme/directory" in banner, banner
-        rest = [process.stdout.readline() for _ in range(3)]
+        rest = [process.stdout.readline() for _ in range(6)]
         assert any("dashboard" in line for line in rest), rest
+        assert f"  health and metrics: http://127.0.0.1:{health_port}/metrics\n" in rest, rest
+        assert not any("/../" in line for line in rest), rest
         done = acmegate(
             "simulate-device",
             "--directory",
@@ -267,6 +273,19 @@ def test_standalone_starts_with_embedded_postgres_and_enrolls_a_device(tmp_path:
             .strip()
             .endswith("OK")
         )
+        # The operator's view of that enrollment.
+        _, samples = asyncio.run(metrics.scrape(f"http://127.0.0.1:{health_port}/metrics"))
+        assert metrics.total(samples, "acmegate_enrollments_total", outcome="issued") == 1
+        assert metrics.total(samples, "acmegate_certificates_issued_total", ca="devices") == 1
+        # The README's `acmegate profile NAME` works on the dev configuration, loudly.
+        profile = subprocess.run(
+            [sys.executable, "-m", "acmegate.cli.main", "profile", "jamf", "--config",
+             "examples/dev.yaml"],
+            cwd=work, env=env, capture_output=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert profile.returncode == 0, profile.stderr
+        assert b"<key>DirectoryURL</key>" in profile.stdout
+        assert b"WARNING" in profile.stderr and b"http://" in profile.stderr
         serial = re.search(r"serial:\s+([0-9a-f]+)", done.stdout)
         assert serial is not None, done.stdout
 
@@ -298,4 +317,5 @@ def test_standalone_starts_with_embedded_postgres_and_enrolls_a_device(tmp_path:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     assert "DEVELOPMENT MODE" in stderr
+    assert "XDG_RUNTIME_DIR" not in stderr
     assert process.returncode == 0, stderr[-2000:]

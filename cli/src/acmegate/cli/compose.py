@@ -216,13 +216,14 @@ def listener_error(config: Config, service: str, exc: OSError) -> Exception:
     return StartupError(f"{service} cannot listen on {host}:{port}{named}: the address {what}")
 
 
-async def wait_for_signal() -> None:
-    """Until SIGINT or SIGTERM."""
+def stop_signal() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM from now on (call it before saying "running", so
+    that a signal sent as soon as the process says so stops it cleanly)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
 def resolve_database(config: Config) -> str | None:

@@ -56,6 +56,16 @@ def cmd_profile(args: argparse.Namespace) -> int:
     )
     for label, value in profile.jamf_form:
         print(f"  {label + ':':20} {value}", file=sys.stderr)
+    directory = Linker(config.server.base_url).directory
+    if directory.startswith("http://"):
+        bar = "!" * 78
+        print(
+            f"\n{bar}\n!! WARNING: the profile's DirectoryURL is {directory}"
+            "\n!! Apple devices refuse an ACME directory over plain http: serve it over https"
+            "\n!! (server.tls, or server.external_url behind a TLS proxy). Only simulated"
+            f"\n!! devices enroll with this profile.\n{bar}",
+            file=sys.stderr,
+        )
     return 0
 
 

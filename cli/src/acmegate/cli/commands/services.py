@@ -33,7 +33,7 @@ from acmegate.common.runtime import Runtime
 
 def cmd_standalone(args: argparse.Namespace) -> int:
     from acmegate.cli import standalone
-    from acmegate.cli.compose import SERVICE_NAMES, resolve_database, running, wait_for_signal
+    from acmegate.cli.compose import SERVICE_NAMES, resolve_database, running, stop_signal
 
     config = _with_health_options(load(args.config), args)
     configure_observability(config, "standalone")
@@ -53,11 +53,12 @@ def cmd_standalone(args: argparse.Namespace) -> int:
             running(config, SERVICE_NAMES, database=database, in_process=True) as state,
             health_listener(state.runtime, config) as health,
         ):
+            stop = stop_signal()
             for line in standalone.banner(config, state.services["frontend"]):
                 print(line, flush=True)
             if health is not None:
                 print(f"  health and metrics: {health.url}/metrics", flush=True)
-            await wait_for_signal()
+            await stop.wait()
 
     run_async(main())
     return 0
@@ -69,7 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         resolve_database,
         running,
         schema_migrations,
-        wait_for_signal,
+        stop_signal,
     )
 
     if args.service not in SERVICE_NAMES:
@@ -87,12 +88,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             running(config, [args.service], database=database) as state,
             health_listener(state.runtime, config),
         ):
+            stop = stop_signal()
             service: Any = state.services[args.service]
             where = getattr(service, "directory_url", None)
             print(
                 f"acmegate {args.service} is running" + (f": {where}" if where else ""), flush=True
             )
-            await wait_for_signal()
+            await stop.wait()
 
     run_async(main())
     return 0
