@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import aiohttp
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -14,6 +14,11 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 def local(name: str, **labels: str) -> float:
     """A sample of this process's registry (0 if the series does not exist yet)."""
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def local_total(name: str, **labels: str) -> float:
+    """The sum of ``name`` in this process's registry over the series matching ``labels``."""
+    return total(parse(generate_latest(REGISTRY).decode()), name, **labels)
 
 
 def parse(text: str) -> Samples:
