@@ -5,6 +5,7 @@ certificates, and keeps issuing."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import shutil
 import subprocess
@@ -46,12 +47,15 @@ async def empty_database(postgres_url: str) -> AsyncIterator[str]:
             await admin.close()
 
 
-def run(*command: str | Path) -> str:
-    done = subprocess.run(
-        [str(part) for part in command], capture_output=True, text=True, timeout=120, check=False
+async def run(*command: str | Path) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [str(part) for part in command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 async def test_a_restored_gateway_knows_what_it_issued_and_keeps_issuing(
@@ -67,23 +71,20 @@ async def test_a_restored_gateway_knows_what_it_issued_and_keeps_issuing(
         assert first.ok and first.order_url and first.certificate_url, first.problems
 
         backup = tmp_path / "backup"
-        run(BACKUP / "acmegate-backup.sh", database_url, backup, site)
+        done = await run(BACKUP / "acmegate-backup.sh", database_url, backup, site)
+        assert done.returncode == 0, done.stdout + done.stderr
         assert sorted(p.name for p in backup.iterdir()) == [
             "SHA256SUMS",
             "acmegate.dump",
             "files.tar",
         ]
         # A second restore into a database that holds the gateway is refused.
-        refused = subprocess.run(
-            [BACKUP / "acmegate-restore.sh", backup, database_url, tmp_path / "x"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        refused = await run(BACKUP / "acmegate-restore.sh", backup, database_url, tmp_path / "x")
         assert refused.returncode == 1 and "empty database" in refused.stderr
 
         restored_root = tmp_path / "restored"
-        run(BACKUP / "acmegate-restore.sh", backup, empty_database, restored_root)
+        done = await run(BACKUP / "acmegate-restore.sh", backup, empty_database, restored_root)
+        assert done.returncode == 0, done.stdout + done.stderr
         restored_site = restored_root / site.relative_to("/")
         restored = GatewayFiles(
             restored_site / "acmegate.yaml",

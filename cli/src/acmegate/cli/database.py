@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import asyncpg
 
@@ -11,6 +13,8 @@ from acmegate.cli.compose import migrate_database, resolve_database
 from acmegate.cli.errors import CliError
 from acmegate.common.config import Config
 from acmegate.common.db import create_pool
+
+T = TypeVar("T")
 
 
 async def database_url(config: Config) -> str:
@@ -38,3 +42,16 @@ async def state_pool(config: Config, services: Sequence[str]) -> AsyncIterator[a
         yield pool
     finally:
         await pool.close()
+
+
+def with_state_pool(
+    config: Config, services: Sequence[str], work: Callable[[asyncpg.Pool], Awaitable[T]]
+) -> T:
+    """Run ``work`` on the gateway's database (``database.url``/``ACMEGATE_DATABASE_URL``, or
+    the embedded PostgreSQL of ``acmegate standalone``, started or joined here)."""
+
+    async def run() -> T:
+        async with state_pool(config, services) as pool:
+            return await work(pool)
+
+    return asyncio.run(run())

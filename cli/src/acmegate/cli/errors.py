@@ -18,6 +18,10 @@ class CliError(Exception):
     """A clear error for the person at the terminal (exit code 2)."""
 
 
+class OperationFailed(Exception):
+    """The operation could not be done, e.g. the gateway is unreachable (exit code 1)."""
+
+
 # Modules of the ``dev`` extra of acmegate-cli, which production installs (the container image)
 # leave out.
 DEV_EXTRA_MODULES = ("acmegate.testkit", "pgserver")

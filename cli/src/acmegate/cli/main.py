@@ -15,7 +15,13 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from acmegate.cli import commands
-from acmegate.cli.errors import EXIT_FAILED, EXIT_USAGE, CliError, missing_dev_extra
+from acmegate.cli.errors import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    CliError,
+    OperationFailed,
+    missing_dev_extra,
+)
 from acmegate.common.config import ConfigError, SecretUnavailable
 from acmegate.common.startup import StartupError
 
@@ -55,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"acmegate: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except StartupError as exc:
+    except (StartupError, OperationFailed) as exc:
         print(f"acmegate: {exc}", file=sys.stderr)
         return EXIT_FAILED
 

@@ -23,10 +23,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from acmegate.cli.errors import EXIT_FAILED, CliError, env_secret, load, run_async
-from acmegate.common.vocabulary import CertificateState, CertificateStatus
+from acmegate.cli.certificates import utc
+from acmegate.cli.commands import pki
+from acmegate.cli.errors import EXIT_FAILED, CliError, OperationFailed, env_secret, load, run_async
 
 if TYPE_CHECKING:
     from acmegate.frontend.db.enrollments import EnrollmentOutcome
@@ -35,10 +36,6 @@ TOKEN_ENV = "ACMEGATE_ADMIN_TOKEN"  # noqa: S105 - the variable's name, not a se
 URL_ENV = "ACMEGATE_ADMIN_URL"
 API = "/api/v1"
 TIMEOUT = 30.0
-
-
-class OperationFailed(Exception):
-    """The operation could not be done (exit code 1)."""
 
 
 class AdminApi:
@@ -90,24 +87,12 @@ def _problem(error: urllib.error.HTTPError) -> Exception:
     return OperationFailed(f"the admin API answered {error.code}: {detail}")
 
 
-def _api(args: argparse.Namespace) -> AdminApi:
+def api_client(args: argparse.Namespace) -> AdminApi:
+    """The admin API the command line names (``--admin-url`` or ``ACMEGATE_ADMIN_URL``)."""
     url = args.admin_url or os.environ.get(URL_ENV)
     if not url:
         raise CliError(f"give the admin API's URL with --admin-url or {URL_ENV}")
     return AdminApi(url, env_secret(TOKEN_ENV, "the admin token"))
-
-
-def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Exit 1 with the message for an operation that failed (usage errors stay exit 2)."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except OperationFailed as failure:
-            print(f"acmegate: {failure}", file=sys.stderr)
-            return EXIT_FAILED
-
-    return run
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -125,18 +110,13 @@ def _print(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None
     print(json.dumps(data, indent=2) if getattr(args, "json", False) else text())
 
 
-def _time(value: str | None) -> str:
-    # RFC 3339 from the API → "2025-06-01 12:00:00" (UTC).
-    return value[:19].replace("T", " ") if value else "-"
-
-
 # --- enrollments -----------------------------------------------------------------------------
 
 
 def _event_rows(events: Sequence[dict[str, Any]]) -> list[list[str]]:
     return [
         [
-            _time(e["at"]),
+            utc(e["at"]),
             e["outcome"],
             e["device_serial"] or e["identifier"] or "-",
             e["platform"] or "-",
@@ -178,7 +158,7 @@ def cmd_enrollments(args: argparse.Namespace) -> int:
     if args.config:
         events = _local_events(args.config, outcome, args.limit)
     elif args.admin_url or os.environ.get(URL_ENV):
-        events = _api(args).json(
+        events = api_client(args).json(
             "GET", "/enrollments", params={"outcome": outcome, "limit": args.limit}
         )["enrollments"]
     else:
@@ -199,14 +179,14 @@ def cmd_enrollments(args: argparse.Namespace) -> int:
 
 
 def cmd_ca_list(args: argparse.Namespace) -> int:
-    cas = _api(args).json("GET", "/certificate-authorities")["certificate_authorities"]
+    cas = api_client(args).json("GET", "/certificate-authorities")["certificate_authorities"]
 
     def text() -> str:
         blocks = []
         for ca in cas:
             lines = [f"{ca['name']}: {ca['subject']}"]
             lines += [f"  issued by: {issuer}" for issuer in ca["chain"][1:]]
-            lines.append(f"  valid:     {_time(ca['not_before'])} → {_time(ca['not_after'])} UTC")
+            lines.append(f"  valid:     {utc(ca['not_before'])} → {utc(ca['not_after'])} UTC")
             lines.append(f"  key:       {ca['key_algorithm']}, {ca['key_storage']}")
             if ca["crl_url"]:
                 lines.append(f"  CRL:       {ca['crl_url']}")
@@ -220,7 +200,7 @@ def cmd_ca_list(args: argparse.Namespace) -> int:
 
 
 def cmd_template_list(args: argparse.Namespace) -> int:
-    templates = _api(args).json("GET", "/templates")["templates"]
+    templates = api_client(args).json("GET", "/templates")["templates"]
     rows = [
         [
             t["name"],
@@ -235,14 +215,14 @@ def cmd_template_list(args: argparse.Namespace) -> int:
 
 
 def cmd_platform_list(args: argparse.Namespace) -> int:
-    platforms = _api(args).json("GET", "/platforms")["platforms"]
+    platforms = api_client(args).json("GET", "/platforms")["platforms"]
     rows = [
         [
             p["name"],
             p["vendor"],
             p["client_identifier"],
             "signed" if p["signed"] else "unsigned",
-            _time(p["token_created_at"]) if p["token_created_at"] else "no token yet",
+            utc(p["token_created_at"]) if p["token_created_at"] else "no token yet",
         ]
         for p in platforms
     ]
@@ -253,7 +233,7 @@ def cmd_platform_list(args: argparse.Namespace) -> int:
 
 def cmd_platform_profile(args: argparse.Namespace) -> int:
     path = f"/platforms/{urllib.parse.quote(args.name, safe='')}/profile"
-    data, _ = _api(args).request("GET", path)
+    data, _ = api_client(args).request("GET", path)
     if args.out:
         Path(args.out).write_bytes(data)
         print(f"profile for platform {args.name!r} written to {args.out}", file=sys.stderr)
@@ -265,7 +245,7 @@ def cmd_platform_profile(args: argparse.Namespace) -> int:
 
 def cmd_platform_rotate(args: argparse.Namespace) -> int:
     path = f"/platforms/{urllib.parse.quote(args.name, safe='')}/token/rotate"
-    token = _api(args).json("POST", path)
+    token = api_client(args).json("POST", path)
     _print(
         args,
         token,
@@ -278,7 +258,7 @@ def cmd_platform_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_source_list(args: argparse.Namespace) -> int:
-    sources = _api(args).json("GET", "/signal-sources")["signal_sources"]
+    sources = api_client(args).json("GET", "/signal-sources")["signal_sources"]
     rows = [[s["name"], s["type"], s["url"] or "-", s["description"]] for s in sources]
     _print(args, sources, lambda: _table(("NAME", "TYPE", "URL", "DESCRIPTION"), rows))
     return 0
@@ -286,14 +266,14 @@ def cmd_source_list(args: argparse.Namespace) -> int:
 
 def cmd_source_validate(args: argparse.Namespace) -> int:
     path = f"/signal-sources/{urllib.parse.quote(args.name, safe='')}/validate"
-    result = _api(args).json("POST", path)
+    result = api_client(args).json("POST", path)
     state = "OK" if result["ok"] else "FAILED"
     _print(args, result, lambda: f"{result['name']}: {state}: {result['message']}")
     return 0 if result["ok"] else EXIT_FAILED
 
 
 def cmd_lookup_list(args: argparse.Namespace) -> int:
-    lookups = _api(args).json("GET", "/lookup-policies")["lookup_policies"]
+    lookups = api_client(args).json("GET", "/lookup-policies")["lookup_policies"]
     rows = [[p["name"], p["purpose"], p["signal_source"], p["identity"]] for p in lookups]
     _print(args, lookups, lambda: _table(("NAME", "PURPOSE", "SIGNAL SOURCE", "IDENTITY"), rows))
     return 0
@@ -301,7 +281,7 @@ def cmd_lookup_list(args: argparse.Namespace) -> int:
 
 def cmd_lookup_validate(args: argparse.Namespace) -> int:
     path = f"/lookup-policies/{urllib.parse.quote(args.name, safe='')}/validate"
-    result = _api(args).json("POST", path, body={"identity": args.identity})
+    result = api_client(args).json("POST", path, body={"identity": args.identity})
 
     def text() -> str:
         lines = [result["message"]]
@@ -316,105 +296,16 @@ def cmd_lookup_validate(args: argparse.Namespace) -> int:
     return 0 if result["ok"] else EXIT_FAILED
 
 
-def _certificate_status(c: dict[str, Any]) -> str:
-    return CertificateState.of(c["status"], expired=c["expired"])
-
-
-def cmd_cert_list(args: argparse.Namespace) -> int:
-    params = {
-        "device": args.device,
-        "account": args.account,
-        "ca": args.ca,
-        "status": args.status,
-        "limit": args.limit,
-    }
-    certificates = _api(args).json("GET", "/certificates", params=params)["certificates"]
-    rows = [
-        [
-            c["serial"],
-            _certificate_status(c),
-            c["ca"],
-            c["device_serial"] or "-",
-            _time(c["not_after"])[:10],
-            c["template"],
-        ]
-        for c in certificates
-    ]
-    header = ("SERIAL", "STATUS", "CA", "DEVICE", "NOT AFTER", "TEMPLATE")
-    _print(args, certificates, lambda: _table(header, rows) or "no certificates match")
-    return 0
-
-
-def _certificate_lines(c: dict[str, Any]) -> list[str]:
-    status = _certificate_status(c)
-    if c["revoked_at"]:
-        status += f" on {_time(c['revoked_at'])} UTC ({c['revocation_reason']})"
-    lines = [
-        f"serial:       {c['serial']}",
-        f"status:       {status}",
-        f"subject:      {c['subject'] or '(empty)'}",
-        *[f"  {name}" for name in c["subject_alt_names"]],
-        f"validity:     {_time(c['not_before'])} → {_time(c['not_after'])} UTC",
-        f"issued:       {_time(c['issued_at'])} UTC by CA {c['ca']}, template {c['template']}",
-        f"order:        {c['order_id']} (account {c['account_id']})",
-    ]
-    record = c.get("record")
-    if record:
-        device = record.get("device") or {}
-        for label, key in (
-            ("device serial", "serial_number"),
-            ("device UDID", "udid"),
-            ("OS version", "os_version"),
-        ):
-            if device.get(key):
-                lines.append(f"  {label}: {device[key]}")
-        for label, key in (
-            ("platform", "platform"),
-            ("signal source", "signal_source"),
-            ("lookup policy", "lookup_policy"),
-            ("enrollment policy", "enrollment_policy"),
-        ):
-            if record.get(key):
-                lines.append(f"  {label}: {record[key]}")
-    return lines
-
-
-def _serial_path(serial: str) -> str:
-    return f"/certificates/{urllib.parse.quote(serial, safe='')}"
-
-
-def cmd_cert_show(args: argparse.Namespace) -> int:
-    certificate = _api(args).json("GET", _serial_path(args.serial))["certificate"]
-    if args.pem:
-        print(certificate["chain_pem"], end="")
-        return 0
-    _print(args, certificate, lambda: "\n".join(_certificate_lines(certificate)))
-    return 0
-
-
-def cmd_cert_revoke(args: argparse.Namespace) -> int:
-    result = _api(args).json(
-        "POST", _serial_path(args.serial) + "/revoke", body={"reason": args.reason}
-    )
-    certificate = result["certificate"]
-
-    def text() -> str:
-        if not result["revoked_now"]:
-            return (
-                f"{certificate['serial']} was already revoked on "
-                f"{_time(certificate['revoked_at'])} UTC ({certificate['revocation_reason']}); "
-                "nothing changed"
-            )
-        return (
-            f"revoked {certificate['serial']} ({certificate['revocation_reason']}), issued by "
-            f"CA {certificate['ca']}\nOCSP reports it now; the next CRL, within seconds, lists it"
-        )
-
-    _print(args, result, text)
-    return 0
-
-
 # --- the parser ------------------------------------------------------------------------------
+
+# `admin cert …`: the same commands as `acmegate cert …`, always through the admin API.
+CERT_COMMANDS: tuple[
+    tuple[Literal["list", "show", "revoke"], str, Callable[[argparse.Namespace], int]], ...
+] = (
+    ("list", "search issued certificates", pki.cmd_cert_list),
+    ("show", "one certificate and its enrollment record", pki.cmd_cert_show),
+    ("revoke", "revoke a certificate", pki.cmd_cert_revoke),
+)
 
 
 def _remote(parser: argparse.ArgumentParser, *, json_output: bool = True) -> None:
@@ -444,7 +335,7 @@ def register(commands: Any) -> None:
         f"option: {URL_ENV}",
     )
     p.add_argument("--json", action="store_true", help="print the API's JSON")
-    p.set_defaults(func=_guarded(cmd_enrollments))
+    p.set_defaults(func=cmd_enrollments)
 
     admin = commands.add_parser("admin", help="a running gateway's admin API (--admin-url)")
     areas = admin.add_subparsers(dest="admin_area", required=True, metavar="AREA")
@@ -454,7 +345,7 @@ def register(commands: Any) -> None:
     ) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = parent.add_parser(name, help=helptext)
         _remote(parser)
-        parser.set_defaults(func=_guarded(func))
+        parser.set_defaults(func=func)
         return parser
 
     ca = areas.add_parser("ca", help="certificate authorities").add_subparsers(
@@ -495,15 +386,7 @@ def register(commands: Any) -> None:
     cert = areas.add_parser("cert", help="issued certificates").add_subparsers(
         dest="admin_command", required=True
     )
-    p = command(cert, "list", "search issued certificates", cmd_cert_list)
-    p.add_argument("--device", help="attested device serial number")
-    p.add_argument("--account", help="ACME account id")
-    p.add_argument("--ca", help="issuing CA name")
-    p.add_argument("--status", choices=list(CertificateStatus))
-    p.add_argument("--limit", type=int, default=100)
-    p = command(cert, "show", "one certificate and its enrollment record", cmd_cert_show)
-    p.add_argument("serial")
-    p.add_argument("--pem", action="store_true", help="print the certificate chain")
-    p = command(cert, "revoke", "revoke a certificate", cmd_cert_revoke)
-    p.add_argument("serial")
-    p.add_argument("--reason", default="unspecified", help="RFC 5280 reason name")
+    for name, helptext, func in CERT_COMMANDS:
+        p = cert.add_parser(name, help=helptext)
+        pki.certificate_options(p, name, local=False)
+        p.set_defaults(func=func)

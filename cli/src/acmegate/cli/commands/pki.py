@@ -14,239 +14,67 @@ once. ``crl sync --url`` needs no database: it downloads from the signer's PKI l
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import asyncpg
 
 from acmegate.cli.errors import EXIT_FAILED, CliError, load
-from acmegate.common.vocabulary import CertificateState, CertificateStatus
+from acmegate.common.vocabulary import CertificateStatus
 
 if TYPE_CHECKING:
     from cryptography import x509
 
     from acmegate.common.config import Config
     from acmegate.signer.db.crls import StoredCrl
-    from acmegate.signer.db.inventory import CertificateRecord
 
 T = TypeVar("T")
 
 
 def _with_pool(config: Config, work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
-    """Run ``work`` on the gateway's database: ``database.url``/``ACMEGATE_DATABASE_URL``, or
-    the embedded PostgreSQL of ``acmegate standalone`` (started or joined here)."""
-    from acmegate.cli.database import state_pool
+    from acmegate.cli.database import with_state_pool
 
-    async def run() -> T:
-        async with state_pool(config, ["signer"]) as pool:
-            return await work(pool)
-
-    return asyncio.run(run())
-
-
-def _certificate_json(record: CertificateRecord, *, full: bool) -> dict[str, Any]:
-    import msgspec
-
-    data: dict[str, Any] = {
-        "serial": record.serial,
-        "status": record.status,
-        "ca": record.ca_name,
-        "template": record.template,
-        "account_id": record.account_id,
-        "order_id": record.order_id,
-        "identifier": (
-            {"type": record.identifier_type, "value": record.identifier_value}
-            if record.identifier_type
-            else None
-        ),
-        "device_serial": record.device_serial,
-        "not_before": record.not_before.isoformat(),
-        "not_after": record.not_after.isoformat(),
-        "issued_at": record.created_at.isoformat(),
-        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
-        "revocation_reason": record.revocation_reason,
-    }
-    if full:
-        certificate = record.certificate()
-        data["subject"] = certificate.subject.rfc4514_string()
-        data["subject_alt_names"] = _san_lines(record)
-        # bytes (the attested key) become base64, as in the bus messages.
-        data["record"] = msgspec.to_builtins(record.record) if record.record else None
-        data["chain_pem"] = record.chain_pem
-    return data
-
-
-def _san_lines(record: CertificateRecord) -> list[str]:
-    from acmegate.common.x509names import describe_subject_alt_names
-
-    return describe_subject_alt_names(record.certificate())
-
-
-def _status_text(record: CertificateRecord, now: datetime) -> str:
-    return CertificateState.of(record.status, expired=record.not_after <= now)
+    return with_state_pool(config, ["signer"], work)
 
 
 def cmd_cert_list(args: argparse.Namespace) -> int:
-    from acmegate.signer.db.inventory import list_certificates
+    from acmegate.cli import certificates
 
-    config = load(args.config)
-    records = _with_pool(
-        config,
-        lambda pool: list_certificates(
-            pool,
-            device_serial=args.device,
-            account_id=args.account,
-            ca_name=args.ca,
-            status=args.status,
-            limit=args.limit,
-        ),
-    )
-    if args.json:
-        print(json.dumps([_certificate_json(r, full=False) for r in records], indent=2))
-        return 0
-    if not records:
-        print("no certificates match")
-        return 0
-    now = datetime.now(UTC)
-    rows = [("SERIAL", "STATUS", "CA", "DEVICE", "NOT AFTER", "TEMPLATE", "ACCOUNT")]
-    rows += [
-        (
-            r.serial,
-            _status_text(r, now),
-            r.ca_name,
-            r.device_serial or "-",
-            f"{r.not_after:%Y-%m-%d}",
-            r.template,
-            r.account_id,
-        )
-        for r in records
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+    filters = {
+        "device": args.device,
+        "account": args.account,
+        "ca": args.ca,
+        "status": args.status,
+        "limit": args.limit,
+    }
+    found = certificates.inventory(args).search({k: v for k, v in filters.items() if v})
+    print(json.dumps(found, indent=2) if args.json else certificates.table(found))
     return 0
 
 
-def _show_lines(record: CertificateRecord) -> list[str]:
-    certificate = record.certificate()
-    now = datetime.now(UTC)
-    status = _status_text(record, now)
-    if record.revoked_at is not None:
-        status += f" on {record.revoked_at:%Y-%m-%d %H:%M:%S} UTC ({record.revocation_reason})"
-    lines = [
-        f"serial:       {record.serial}",
-        f"status:       {status}",
-        f"subject:      {certificate.subject.rfc4514_string() or '(empty)'}",
-    ]
-    lines += [f"  {line}" for line in _san_lines(record)]
-    lines += [
-        f"validity:     {record.not_before:%Y-%m-%d %H:%M:%S} → "
-        f"{record.not_after:%Y-%m-%d %H:%M:%S} UTC",
-        f"issued:       {record.created_at:%Y-%m-%d %H:%M:%S} UTC by CA {record.ca_name}, "
-        f"template {record.template}",
-        f"order:        {record.order_id} (account {record.account_id})",
-    ]
-    if record.identifier_type:
-        lines.append(f"identifier:   {record.identifier_type} {record.identifier_value}")
-    enrollment = record.record
-    if enrollment is None:
-        lines.append("enrollment record: none")
-        return lines
-    lines.append("enrollment record:")
-    device = enrollment.device
-    if device is not None:
-        claims = {
-            "serial number": device.serial_number,
-            "UDID": device.udid,
-            "OS version": device.os_version,
-            "sepOS version": device.sepos_version,
-            "LLB version": device.llb_version,
-            "SIP enabled": device.sip_enabled,
-            "secure boot": device.secure_boot,
-            "third-party kexts": device.third_party_kexts_allowed,
-        }
-        lines.append(f"  attested device ({device.provider}, {device.format}):")
-        lines += [f"    {k}: {v}" for k, v in claims.items() if v is not None]
-    for label, value in (
-        ("platform", enrollment.platform),
-        ("signal source", enrollment.signal_source),
-        ("lookup policy", enrollment.lookup_policy),
-        ("policy workflow", enrollment.workflow),
-        ("device role", enrollment.device_role),
-        ("enrollment policy", enrollment.enrollment_policy),
-    ):
-        if value:
-            lines.append(f"  {label}: {value}")
-    if enrollment.source_attributes:
-        lines.append("  signal-source attributes:")
-        lines += [f"    {k}: {v}" for k, v in sorted(enrollment.source_attributes.items())]
-    if enrollment.source_groups:
-        lines.append(f"  groups: {', '.join(enrollment.source_groups)}")
-    if enrollment.revoke_on_failure:
-        lines.append("  revoke on failure: yes")
-    return lines
-
-
-def _find(config: Config, serial: str) -> CertificateRecord:
-    from acmegate.signer.db.inventory import find_certificate
-    from acmegate.signer.serials import parse_serial
-
-    try:
-        parse_serial(serial)
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
-    record = _with_pool(config, lambda pool: find_certificate(pool, serial))
-    if record is None:
-        raise CliError(f"no certificate with serial {serial} was issued by this gateway")
-    return record
-
-
 def cmd_cert_show(args: argparse.Namespace) -> int:
-    config = load(args.config)
-    record = _find(config, args.serial)
+    from acmegate.cli import certificates
+
+    certificate = certificates.inventory(args).show(args.serial)
     if args.json:
-        print(json.dumps(_certificate_json(record, full=True), indent=2))
+        print(json.dumps(certificate, indent=2))
     elif args.pem:
-        print(record.chain_pem, end="")
+        print(certificate["chain_pem"], end="")
     else:
-        print("\n".join(_show_lines(record)))
+        print("\n".join(certificates.details(certificate)))
     return 0
 
 
 def cmd_cert_revoke(args: argparse.Namespace) -> int:
-    from acmegate.signer.db.revocations import revoke_certificate
-    from acmegate.signer.revocation import parse_reason
-    from acmegate.signer.serials import parse_serial
+    from acmegate.cli import certificates
 
-    config = load(args.config)
-    try:
-        reason = parse_reason(args.reason)
-        parse_serial(args.serial)
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
-    outcome = _with_pool(
-        config,
-        lambda pool: revoke_certificate(pool, args.serial, reason=reason, at=datetime.now(UTC)),
-    )
-    if outcome is None:
-        raise CliError(f"no certificate with serial {args.serial} was issued by this gateway")
-    record = outcome.certificate
-    if not outcome.revoked_now:
-        assert record.revoked_at is not None
-        print(
-            f"{record.serial} was already revoked on {record.revoked_at:%Y-%m-%d %H:%M:%S} UTC "
-            f"({record.revocation_reason}); nothing changed"
-        )
-        return 0
-    print(f"revoked {record.serial} ({reason}), issued by CA {record.ca_name}")
-    print("OCSP reports it now; the next CRL, within seconds, lists it")
+    reason = certificates.revocation_reason(args.reason)
+    result = certificates.inventory(args).revoke(args.serial, reason)
+    print(json.dumps(result, indent=2) if args.json else certificates.revocation(result))
     return 0
 
 
@@ -395,35 +223,20 @@ def _from_database(config: Config, names: list[str] | None) -> list[Fetched]:
 
 
 def register(commands: Any) -> None:
-    cert = commands.add_parser("cert", help="issued certificates: list, show, revoke")
+    cert = commands.add_parser(
+        "cert",
+        help="issued certificates: list, show, revoke (through a running gateway's admin API, "
+        "or on its database)",
+    )
     cert_commands = cert.add_subparsers(dest="cert_command", required=True)
     p = cert_commands.add_parser("list", help="search issued certificates")
-    p.add_argument("--config", required=True)
-    p.add_argument("--device", help="attested device serial number")
-    p.add_argument("--account", help="ACME account id")
-    p.add_argument("--ca", help="issuing CA name")
-    p.add_argument("--status", choices=list(CertificateStatus))
-    p.add_argument("--limit", type=int, default=100)
-    p.add_argument("--json", action="store_true")
+    certificate_options(p, "list")
     p.set_defaults(func=cmd_cert_list)
-
     p = cert_commands.add_parser("show", help="one certificate and its enrollment record")
-    p.add_argument("serial", help="hexadecimal serial (colons allowed)")
-    p.add_argument("--config", required=True)
-    output = p.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true")
-    output.add_argument("--pem", action="store_true", help="print the certificate chain")
+    certificate_options(p, "show")
     p.set_defaults(func=cmd_cert_show)
-
     p = cert_commands.add_parser("revoke", help="revoke a certificate")
-    p.add_argument("serial", help="hexadecimal serial (colons allowed)")
-    p.add_argument("--config", required=True)
-    p.add_argument(
-        "--reason",
-        default="unspecified",
-        help="RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged, "
-        "superseded, cessationOfOperation, privilegeWithdrawn, aACompromise (or its code)",
-    )
+    certificate_options(p, "revoke")
     p.set_defaults(func=cmd_cert_revoke)
 
     crl = commands.add_parser("crl", help="certificate revocation lists")
@@ -456,3 +269,46 @@ def register(commands: Any) -> None:
         "with crl.enabled)",
     )
     p.set_defaults(func=cmd_crl_sync)
+
+
+def certificate_options(
+    parser: argparse.ArgumentParser,
+    command: Literal["list", "show", "revoke"],
+    *,
+    local: bool = True,
+) -> None:
+    """The options of ``cert <command>``; ``admin cert <command>`` has them without
+    ``--config`` (it always asks the admin API)."""
+    from acmegate.cli.certificates import URL_ENV
+
+    if command != "list":
+        parser.add_argument("serial", help="hexadecimal serial (colons allowed)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--admin-url",
+        default=None,
+        help=f"a running gateway's admin listener, e.g. http://127.0.0.1:9443 (default: "
+        f"{URL_ENV}); the token comes from ACMEGATE_ADMIN_TOKEN",
+    )
+    if local:
+        where.add_argument("--config", help="work on the gateway's database instead (maintenance)")
+    if command == "list":
+        parser.add_argument("--device", help="attested device serial number")
+        parser.add_argument("--account", help="ACME account id")
+        parser.add_argument("--ca", help="issuing CA name")
+        parser.add_argument("--status", choices=list(CertificateStatus))
+        parser.add_argument("--limit", type=int, default=100)
+    if command == "show":
+        output = parser.add_mutually_exclusive_group()
+        output.add_argument("--json", action="store_true", help="print the admin API's JSON")
+        output.add_argument("--pem", action="store_true", help="print the certificate chain")
+    else:
+        parser.add_argument("--json", action="store_true", help="print the admin API's JSON")
+    if command == "revoke":
+        parser.add_argument(
+            "--reason",
+            default="unspecified",
+            help="RFC 5280 reason: unspecified, keyCompromise, cACompromise, "
+            "affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, "
+            "aACompromise (or its code)",
+        )

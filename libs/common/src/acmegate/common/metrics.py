@@ -301,6 +301,23 @@ def watch_pool(pool: _Pool) -> None:
     _POOLS.pools.add(pool)
 
 
+# --- rate limits and retention --------------------------------------------------------------
+
+RATE_LIMIT_REFUSALS = Counter(
+    "acmegate_rate_limit_refusals_total",
+    "Requests refused with rateLimited (429), by limit (the rate_limits key).",
+    ["limit"],
+)
+rate_limit_refusals: Children[Counter] = Children(RATE_LIMIT_REFUSALS)
+
+RETENTION_PURGED = Counter(
+    "acmegate_retention_purged_total",
+    "Rows the retention step deleted, by kind (certificates, orders, accounts, "
+    "enrollment_events, rate_limits, lookups).",
+    ["kind"],
+)
+retention_purged: Children[Counter] = Children(RETENTION_PURGED)
+
 # --- signer: certificates and CRLs -----------------------------------------------------------
 
 CERTIFICATES_ISSUED = Counter(

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from acmegate.common import metrics
 from acmegate.common.config import seconds
 from acmegate.common.config.model import RateLimit, RateLimitsConfig
 from acmegate.common.errors import AcmeError, ErrorKind
@@ -63,7 +64,9 @@ class Limit:
         return max(1, math.ceil(wait.total_seconds()))
 
     def exceeded(self, subject: str, tat: datetime | None, now: datetime) -> AcmeError:
-        """The ``rateLimited`` error of ``subject`` whose state is ``tat``."""
+        """The ``rateLimited`` error of ``subject`` whose state is ``tat`` (counted in
+        ``/metrics`` by limit)."""
+        metrics.rate_limit_refusals(self.name).inc()
         retry_after = self.retry_after(tat, now)
         return AcmeError(
             ErrorKind.RATE_LIMITED,

@@ -25,6 +25,7 @@ from functools import partial
 import asyncpg
 import structlog
 
+from acmegate.common import metrics
 from acmegate.common.config import seconds
 from acmegate.common.config.model import RetentionConfig
 from acmegate.common.purge import drain
@@ -78,6 +79,7 @@ class Retention:
             if period is None:
                 continue
             deleted[kind] = await drain(partial(purge, self._pool, now - period), self.batch)
+            metrics.retention_purged(kind).inc(deleted[kind])
         purged = Purged(**deleted)
         if any(deleted.values()):
             log.info("retention purged finished records", **deleted)

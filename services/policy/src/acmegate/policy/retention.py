@@ -16,6 +16,7 @@ from functools import partial
 import asyncpg
 import structlog
 
+from acmegate.common import metrics
 from acmegate.common.config import seconds
 from acmegate.common.purge import drain, oldest_first
 from acmegate.common.runtime import Runtime
@@ -45,6 +46,7 @@ class LookupRetention:
     async def purge(self, now: datetime) -> int:
         """Delete the audit rows older than the period as of ``now``; how many went."""
         deleted = await drain(partial(_purge_batch, self._pool, now - self._period), self._batch)
+        metrics.retention_purged("lookups").inc(deleted)
         if deleted:
             log.info("retention purged lookup audit rows", lookups=deleted)
         return deleted
