@@ -296,6 +296,8 @@ def test_standalone_starts_with_embedded_postgres_and_enrolls_a_device(tmp_path:
                 cwd=work, env=env, capture_output=True, text=True, timeout=120, check=False,
             )  # fmt: skip
 
+        migrated = local("migrate")  # the embedded database, found like the others
+        assert migrated.stdout.strip() == "database is up to date", migrated.stderr
         listed = local("cert", "list", "--device", "C02DEMO0001")
         assert listed.returncode == 0 and serial[1] in listed.stdout, listed.stdout + listed.stderr
         revoked = local("cert", "revoke", serial[1], "--reason", "keyCompromise")

@@ -140,17 +140,22 @@ def _with_health_options(config: Config, args: argparse.Namespace) -> Config:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from acmegate.cli.compose import SERVICE_NAMES, migrate_database, resolve_database
+    from acmegate.cli.compose import SERVICE_NAMES, migrate_database
+    from acmegate.cli.database import database_url
 
     # Without --config only ACMEGATE_DATABASE_URL is needed: a Kubernetes Job that mounts no
-    # configuration stays the same when the configuration changes (docs/deploy.md).
-    if args.config is None:
-        database = os.environ.get("ACMEGATE_DATABASE_URL") or None
-    else:
-        database = resolve_database(load(args.config))
-    if database is None:
-        raise CliError("database.url (or ACMEGATE_DATABASE_URL) is required to migrate")
-    applied = asyncio.run(migrate_database(database, SERVICE_NAMES))
+    # configuration stays the same when the configuration changes (docs/deploy.md). With
+    # it, the configured database or the standalone's embedded one, like every command.
+    async def migrate() -> list[str]:
+        if args.config is None:
+            database = os.environ.get("ACMEGATE_DATABASE_URL") or None
+            if database is None:
+                raise CliError("database.url (or ACMEGATE_DATABASE_URL) is required to migrate")
+        else:
+            database = await database_url(load(args.config))
+        return await migrate_database(database, SERVICE_NAMES)
+
+    applied = asyncio.run(migrate())
     print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
     return 0
 
