@@ -15,6 +15,7 @@ middleware), and once the response is decided it
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
@@ -29,6 +30,7 @@ from acmegate.common.logging import access_log_enabled, bind_correlation_id
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 access_log = structlog.get_logger("acmegate.access")
+NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 UNMATCHED = "unmatched"
 
@@ -51,11 +53,15 @@ def observe_requests(listener: str, *, service: str, log_access: bool = True) ->
         status = 500
         with (
             bind_correlation_id(new_correlation_id()),
-            tracing.server_span(
-                scope,
-                f"{request.method} {route}",
-                request.headers,
-                {"http.request.method": request.method, "http.route": route},
+            (
+                tracing.server_span(
+                    scope,
+                    f"{request.method} {route}",
+                    request.headers,
+                    {"http.request.method": request.method, "http.route": route},
+                )
+                if tracing.enabled()
+                else NO_SPAN
             ) as span,
         ):
             try:

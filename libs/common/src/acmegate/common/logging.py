@@ -53,7 +53,8 @@ _ACCESS_LOG = True
 
 
 def access_log_enabled() -> bool:
-    """Whether every HTTP request gets an access-log line (``logging.access_log``)."""
+    """Whether every HTTP request gets an access-log line (``logging.access_log``, at level
+    ``info`` or below)."""
     return _ACCESS_LOG
 
 
@@ -71,10 +72,11 @@ def configure(
 ) -> None:
     """Configure structlog, and route the standard library's records through it."""
     global _ACCESS_LOG
-    _ACCESS_LOG = access_log
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
+    # Access lines are info: below that level they are not even built.
+    _ACCESS_LOG = access_log and numeric <= logging.INFO
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         _add_correlation_id,
