@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,8 +23,6 @@ from tests.support.gateway import (
     GatewayFiles,
     free_port,
     gateway_config,
-    start_service,
-    stop_service,
 )
 
 pytestmark = pytest.mark.e2e
@@ -238,21 +237,38 @@ async def test_a_database_that_starts_late_is_waited_for(
     )
     parts = urlsplit(database_url)
     via_door = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{late_door.port}"))
-    opening = asyncio.create_task(asyncio.sleep(2))
-    opening.add_done_callback(lambda _: asyncio.ensure_future(late_door.open()))
-    proc, pump = await start_service(
-        "signer",
-        files,
-        {"ACMEGATE_DATABASE_URL": via_door, "ACMEGATE_AMQP_URL": amqp_server_url},
-        wait=45,
-    )
+    environment = {
+        **os.environ,
+        "ACMEGATE_DATABASE_URL": via_door,
+        "ACMEGATE_AMQP_URL": amqp_server_url,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "acmegate.cli.main", "run", "signer",
+        "--config", str(files.config_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=environment,
+    )  # fmt: skip
+    assert process.stdout is not None
+    lines: list[str] = []
+
+    async def until(text: str) -> None:
+        assert process.stdout is not None
+        while text not in (line := (await process.stdout.readline()).decode()):
+            assert line, f"the signer ended before {text!r}: {lines}"
+            lines.append(line)
+
     try:
-        waited = [line for line in proc.output if "waiting for PostgreSQL" in line]
-        assert waited, proc.output
-        assert all(json.loads(line)["level"] == "warning" for line in waited)
+        # The database "starts" only once the service has found it missing and said so.
+        await asyncio.wait_for(until("waiting for PostgreSQL"), 45)
+        await late_door.open()
+        await asyncio.wait_for(until("acmegate signer is running"), 45)
     finally:
-        await stop_service(proc, pump)
-    assert proc.process.returncode == 0
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
+    waited = [line for line in lines if "waiting for PostgreSQL" in line]
+    assert all(json.loads(line)["level"] == "warning" for line in waited)
+    assert "Traceback" not in "".join(lines)
+    assert process.returncode == 0
 
 
 def test_config_check_on_a_fresh_clone_says_what_standalone_will_create(tmp_path: Path) -> None:
