@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -33,9 +34,9 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-@pytest.fixture
-async def database_url(postgres_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database for one test, dropped afterwards."""
+@contextlib.asynccontextmanager
+async def fresh_database(postgres_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the server of ``postgres_url``, dropped afterwards."""
     name = f"acmegate_t_{secrets.token_hex(6)}"
     admin = await asyncpg.connect(postgres_url)
     try:
@@ -50,6 +51,13 @@ async def database_url(postgres_url: str) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@pytest.fixture
+async def database_url(postgres_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    async with fresh_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture

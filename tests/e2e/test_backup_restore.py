@@ -6,19 +6,17 @@ certificates, and keeps issuing."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 from acmegate.signer.db.inventory import find_certificate
 from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
 from acmegate.testkit.device import SimulatedDevice
+from tests.conftest import fresh_database
 from tests.support.gateway import GatewayFiles, gateway_config, running_gateway
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -31,20 +29,8 @@ if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
 @pytest.fixture
 async def empty_database(postgres_url: str) -> AsyncIterator[str]:
     """A second empty database for the restore."""
-    name = f"acmegate_restore_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
-    finally:
-        admin = await asyncpg.connect(postgres_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with fresh_database(postgres_url) as url:
+        yield url
 
 
 async def run(*command: str | Path) -> subprocess.CompletedProcess[str]:

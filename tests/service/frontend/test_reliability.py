@@ -17,6 +17,7 @@ from acmegate.testkit.acme_session import AcmeSession
 from acmegate.testkit.apple_ca import AttestationCA
 from tests.e2e.test_protocol import csr_der, ready_order
 from tests.support.gateway import GatewayFiles, gateway_config
+from tests.support.metrics import local
 
 
 @dataclass
@@ -131,3 +132,37 @@ async def test_a_challenge_nobody_validates_fails_after_its_budget(
         )
         pool = state.runtime.require_pool()
         assert await pool.fetchval("SELECT count(*) FROM acme.outbox") == 0
+
+
+async def test_an_order_nobody_finishes_is_republished_then_failed_in_the_metrics(
+    files: GatewayFiles, attestation_ca: AttestationCA, database_url: str
+) -> None:
+    failed = {"stage": "finalize", "outcome": "failed", "problem": "serverInternal"}
+    before = {
+        "failed": local("acmegate_enrollments_total", **failed),
+        "republished": local("acmegate_sweeper_actions_total", action="republished"),
+        "swept": local("acmegate_sweeper_actions_total", action="failed"),
+    }
+    backlog_seen = 0.0
+    config = load_config(files.config_path)
+    # No policy or signer: the order cannot finish.
+    async with running(
+        config, ["frontend", "attestation"], database=database_url, bus=InProcessBus()
+    ) as state:
+        sweeper = state.services["frontend"].sweeper  # type: ignore[attr-defined]
+        async with AcmeSession(files.directory_url) as acme:
+            await acme.new_account()
+            order, order_url, key = await ready_order(acme, attestation_ca)
+            await acme.post(order["finalize"], {"csr": b64url(csr_der(key, "C02E2E00001"))})
+            for _ in range(100):
+                await sweeper.sweep_once()
+                backlog_seen = max(backlog_seen, local("acmegate_outbox_backlog"))
+                if (await acme.post_as_get(order_url)).json_object()["status"] == "invalid":
+                    break
+                await asyncio.sleep(0.1)
+            await sweeper.sweep_once()
+    assert backlog_seen == 1
+    assert local("acmegate_outbox_backlog") == 0
+    assert local("acmegate_enrollments_total", **failed) - before["failed"] == 1
+    assert local("acmegate_sweeper_actions_total", action="failed") - before["swept"] == 1
+    assert local("acmegate_sweeper_actions_total", action="republished") > before["republished"]
