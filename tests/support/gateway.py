@@ -303,15 +303,26 @@ async def start_service(
     extra: Sequence[str] = (),
 ) -> tuple[Process, asyncio.Task[None]]:
     """``acmegate run <name>`` as a child process; returns once it says it is running."""
+    return await start_command(
+        name, ["run", name, "--config", str(files.config_path), *extra], env, wait=wait
+    )
+
+
+async def start_command(
+    name: str,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    wait: float = 30,
+    module: str = "acmegate.cli.main",
+) -> tuple[Process, asyncio.Task[None]]:
+    """``python -m <module> <args>`` as a child process called ``name``; returns once it says
+    it is running (``run`` and ``standalone`` both print "is running")."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "acmegate.cli.main",
-        "run",
-        name,
-        "--config",
-        str(files.config_path),
-        *extra,
+        module,
+        *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, **env},
@@ -392,6 +403,7 @@ __all__ = [
     "gateway_config",
     "issued_and_delivered",
     "running_gateway",
+    "start_command",
     "start_service",
     "stop_service",
 ]
