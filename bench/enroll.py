@@ -64,6 +64,7 @@ class Plan:
     profile_rate: int
     perf: bool
     count_sql: bool
+    unacked: bool
 
     def phases(self) -> list[tuple[str, int]]:
         """(label, devices) per measured phase: the closed loop (unless ``devices`` is 0),
@@ -151,7 +152,7 @@ async def measure(
         await gateway.start_profilers(
             plan.profile, native=plan.native, rate=plan.profile_rate, perf=plan.perf
         )
-    monitor = Monitor(gateway)
+    monitor = Monitor(gateway, unacked=plan.unacked)
     await monitor.start()
     for meter in [backends, *meters.values(), *per_process.values()]:
         meter.start()
@@ -309,6 +310,9 @@ async def main() -> None:
     parser.add_argument("--profile-rate", type=int, default=200, help="samples/s")
     parser.add_argument("--perf", action="store_true", help="with --profile: perf record too")
     parser.add_argument("--count-sql", action="store_true", help="count statements and hops")
+    parser.add_argument(
+        "--unacked", action="store_true", help="sample ready+unacked per queue (rabbitmqctl)"
+    )
     args = parser.parse_args()
     plan = Plan(
         concurrency=args.concurrency,
@@ -321,6 +325,7 @@ async def main() -> None:
         profile_rate=args.profile_rate,
         perf=args.perf,
         count_sql=args.count_sql,
+        unacked=args.unacked,
     )
     if plan.profile is not None:
         plan.profile.mkdir(parents=True, exist_ok=True)

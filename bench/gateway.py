@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import aio_pika
 import asyncpg
 import yaml
 
+from acmegate.common.bus import Queue, RpcQueue
 from acmegate.testkit.apple_ca import AttestationCA
 from tests.support.gateway import GatewayFiles, Process, gateway_config, start_command, stop_service
 
@@ -150,6 +152,22 @@ async def _fresh_database() -> str:
     return urlunsplit(urlsplit(POSTGRES)._replace(path=f"/{name}"))
 
 
+async def _delete_namespace(namespace: str) -> None:
+    """Delete the queues and exchanges the gateway declared on the shared broker."""
+    connection = await aio_pika.connect(AMQP)
+    try:
+        channel = await connection.channel()
+        for queue in Queue:
+            for suffix in ("", ".dead"):
+                await channel.queue_delete(f"{namespace}.{queue}{suffix}")
+        for rpc_queue in RpcQueue:
+            await channel.queue_delete(f"{namespace}.{rpc_queue}")
+        for exchange in ("dead-letter", "notify"):
+            await channel.exchange_delete(f"{namespace}.{exchange}")
+    finally:
+        await connection.close()
+
+
 async def _drop_database(url: str) -> None:
     admin = await asyncpg.connect(POSTGRES)
     try:
@@ -229,3 +247,5 @@ async def running_gateway(
         for service in reversed(gateway.services):
             await stop_service(service.process, service.pump)
         await _drop_database(database)
+        if mode == "distributed":
+            await _delete_namespace(namespace)

@@ -3,8 +3,13 @@
 Every ``interval`` seconds: the CPU each process used since the last sample, as a fraction of
 one core ("busy"), and, for a gateway on RabbitMQ, the ready messages of each work queue
 (a passive declare on its own connection, answered by the broker without touching the
-queue). A stage that serialises the pipeline shows as a process near 100 % busy with its
-queue growing while the others idle.
+queue). With a prefetch above the number of messages in flight, consumers take every message
+at once and "ready" stays 0: the backlog then sits in the consumer's prefetch buffer, so
+``unacked=True`` also samples ready + unacknowledged messages per queue with ``rabbitmqctl``
+every ``unacked_interval`` seconds (about 0.4 s of CPU per call, which the run's
+``rest_of_machine`` then includes). By Little's law the messages a stage holds are its
+arrival rate times the time a message spends there, so the stage holding the most is the
+slowest; one that serialises the pipeline shows near 100 % busy with its count growing.
 """
 
 from __future__ import annotations
@@ -29,19 +34,46 @@ class Monitor:
 
     gateway: Gateway
     interval: float = 0.5
+    unacked: bool = False
+    unacked_interval: float = 2.0
+    in_flight: dict[str, list[int]] = field(default_factory=dict)
+    in_flight_times: list[float] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     busy: dict[str, list[float]] = field(default_factory=dict)
     queues: dict[str, list[int]] = field(default_factory=dict)
-    _task: asyncio.Task[None] | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._tasks.append(asyncio.create_task(self._run()))
+        if self.unacked and self.gateway.mode == "distributed":
+            self._tasks.append(asyncio.create_task(self._sample_in_flight()))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+        self._tasks.clear()
+
+    async def _sample_in_flight(self) -> None:
+        began = time.perf_counter()
+        prefix = f"{self.gateway.namespace}."
+        wanted = {f"{prefix}{queue}": str(queue) for queue in Queue}
+        while True:
+            await asyncio.sleep(self.unacked_interval)
+            listing = await asyncio.create_subprocess_exec(
+                "rabbitmqctl",
+                *("list_queues", "-q", "name", "messages_ready", "messages_unacknowledged"),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            out, _ = await listing.communicate()
+            self.in_flight_times.append(round(time.perf_counter() - began, 2))
+            for line in out.decode().splitlines():
+                parts = line.split()
+                if len(parts) == 3 and parts[0] in wanted:
+                    held = int(parts[1]) + int(parts[2])
+                    self.in_flight.setdefault(wanted[parts[0]], []).append(held)
 
     async def _run(self) -> None:
         connection = None
@@ -91,7 +123,16 @@ class Monitor:
                 name: _stats(series) for name, series in sorted(per_service.items())
             },
             "queue_depth": {name: _stats(series) for name, series in sorted(self.queues.items())},
-            "series": {"t": self.times, "busy": self.busy, "queue_depth": self.queues},
+            "queue_ready_plus_unacked": {
+                name: _stats(series) for name, series in sorted(self.in_flight.items())
+            },
+            "series": {
+                "t": self.times,
+                "busy": self.busy,
+                "queue_depth": self.queues,
+                "t_unacked": self.in_flight_times,
+                "ready_plus_unacked": self.in_flight,
+            },
         }
 
 
