@@ -150,7 +150,11 @@ async def measure(
     commits_before = await commits(gateway.database)
     if plan.profile is not None:
         await gateway.start_profilers(
-            plan.profile, native=plan.native, rate=plan.profile_rate, perf=plan.perf
+            plan.profile,
+            native=plan.native,
+            rate=plan.profile_rate,
+            perf=plan.perf,
+            postgres=backends.pids,
         )
     monitor = Monitor(gateway, unacked=plan.unacked)
     await monitor.start()

@@ -84,10 +84,12 @@ _DSO_LAYERS = [
 ]
 
 
-def perf_shares(path: Path) -> dict[str, float]:
-    """On-CPU share per layer from ``perf report --sort dso`` of a perf.data file."""
+def perf_shares(path: Path, *, symbols: bool = False) -> dict[str, float]:
+    """On-CPU share per layer from ``perf report --sort dso`` of a perf.data file; with
+    ``symbols``, per library and symbol as perf names them."""
+    sort = "dso,sym" if symbols else "dso"
     output = subprocess.run(
-        ["perf", "report", "-i", str(path), "--sort", "dso", "--stdio", "-q"],
+        ["perf", "report", "-i", str(path), "--sort", sort, "--stdio", "-q"],
         capture_output=True,
         text=True,
         check=True,
@@ -96,6 +98,9 @@ def perf_shares(path: Path) -> dict[str, float]:
     for line in output.splitlines():
         parts = line.split()
         if len(parts) < 2 or not parts[0].endswith("%"):
+            continue
+        if symbols:
+            shares[" ".join(parts[1:])] += float(parts[0].rstrip("%")) / 100
             continue
         dso = parts[1]
         name = next((n for n, keys in _DSO_LAYERS if any(k in dso for k in keys)), None)
@@ -183,6 +188,16 @@ def main() -> None:
             report = analyse(path, cpu, args.top)
             analysis[f"{prefix}-{name}"] = report
             print(markdown(f"{prefix} {name}", report))
+        postgres = args.profiles / f"{prefix}-postgres.perf.data"
+        if postgres.exists():
+            cpu = phase["cpu_ms_per_enrollment"]["postgres_backends"]
+            shares = perf_shares(postgres, symbols=True)
+            analysis[f"{prefix}-postgres"] = {k: round(v * cpu, 3) for k, v in shares.items()}
+            print(f"### {prefix} PostgreSQL backends: {cpu} ms CPU per enrollment\n")
+            print("| on a core (perf), by library and symbol | ms / enrollment |\n|---|---|")
+            for key, value in list(analysis[f"{prefix}-postgres"].items())[: args.top]:
+                print(f"| `{key}` | {value} |")
+            print()
     if args.json:
         args.json.write_text(json.dumps(analysis, indent=1))
 

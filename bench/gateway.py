@@ -14,7 +14,7 @@ import dataclasses
 import os
 import secrets
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ class Gateway:
     database_url: str
     namespace: str
     services: list[Service] = field(default_factory=list)
+    profilers: list[asyncio.subprocess.Process] = field(default_factory=list)
 
     @property
     def database(self) -> str:
@@ -81,11 +82,29 @@ class Gateway:
                 os.kill(service.pid, signum)
 
     async def start_profilers(
-        self, folder: Path, *, native: bool, rate: int, perf: bool = False
+        self,
+        folder: Path,
+        *,
+        native: bool,
+        rate: int,
+        perf: bool = False,
+        postgres: Sequence[int] = (),
     ) -> None:
         """Attach ``py-spy record`` (raw collapsed stacks, ``<mode>-x<n>-<name>.txt``) to
         every gateway process, and with ``perf`` also ``perf record`` (on-CPU samples only,
-        ``….perf.data``); the folder must exist."""
+        ``….perf.data``) to each and to the ``postgres`` backends together (``…-postgres``);
+        the folder must exist."""
+        prefix = f"{self.mode}-x{self.replicas}"
+        if perf and postgres:
+            pids = ",".join(str(pid) for pid in postgres)
+            self.profilers.append(
+                await asyncio.create_subprocess_exec(
+                    *("perf", "record", "-e", "cpu-clock", "-F", str(rate), "-p", pids),
+                    *("-o", str(folder / f"{prefix}-postgres.perf.data"), "--quiet"),
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+            )
         for service in self.services:
             stem = folder / f"{self.mode}-x{self.replicas}-{service.name}"
             spy = [
@@ -111,13 +130,14 @@ class Gateway:
 
     async def stop_profilers(self) -> None:
         """Stop every profiler (SIGINT makes py-spy and perf write their files)."""
+        every = [*self.profilers, *(p for s in self.services for p in s.profilers)]
+        for profiler in every:
+            if profiler.returncode is None:
+                profiler.send_signal(signal.SIGINT)
+        for profiler in every:
+            await asyncio.wait_for(profiler.wait(), 60)
+        self.profilers.clear()
         for service in self.services:
-            for profiler in service.profilers:
-                if profiler.returncode is None:
-                    profiler.send_signal(signal.SIGINT)
-        for service in self.services:
-            for profiler in service.profilers:
-                await asyncio.wait_for(profiler.wait(), 60)
             service.profilers.clear()
 
 
