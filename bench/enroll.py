@@ -235,6 +235,7 @@ async def one_gateway(
     materials = precompute(serials)
     precompute_ms = (time.process_time() - precompute_began) * 1000 / total
     runs: list[dict[str, Any]] = []
+    names: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         counts = Path(tmp) / "counts" if plan.count_sql else None
         if counts is not None:
@@ -247,6 +248,7 @@ async def one_gateway(
             replicas=replicas,
             counts=counts / "counts" if counts else None,
         ) as gateway:
+            names = [service.name for service in gateway.services]
             async with Load(gateway.files.directory_url, ca) as load:
                 await load.closed_loop(materials[: plan.warmup], plan.concurrency)
                 start = plan.warmup
@@ -266,19 +268,10 @@ async def one_gateway(
     return {
         "mode": mode,
         "replicas": replicas,
-        "processes": _process_names(mode, replicas),
+        "processes": names,
         "load_generator_precompute_ms_per_device": round(precompute_ms, 2),
         "phases": runs,
     }
-
-
-def _process_names(mode: str, replicas: int) -> list[str]:
-    if mode == "standalone":
-        return ["standalone"]
-    names = [
-        f"{n}-{i}" for n in ("signer", "policy", "attestation") for i in range(1, replicas + 1)
-    ]
-    return [*names, "frontend"]
 
 
 def headline(mode: str, replicas: int, s: dict[str, Any]) -> str:
