@@ -18,15 +18,21 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import aio_pika
-import asyncpg
 import yaml
 
-from acmegate.common.bus import Queue, RpcQueue
 from acmegate.testkit.apple_ca import AttestationCA
-from tests.support.gateway import GatewayFiles, Process, gateway_config, start_command, stop_service
+from tests.support.gateway import (
+    GatewayFiles,
+    Process,
+    create_database,
+    delete_bus_namespace,
+    drop_database,
+    gateway_config,
+    start_command,
+    stop_service,
+)
 
 POSTGRES = os.environ.get("ACMEGATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 AMQP = os.environ.get("ACMEGATE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -162,41 +168,6 @@ def inventory(n: int) -> list[dict[str, Any]]:
     ]
 
 
-async def _fresh_database() -> str:
-    name = f"acmegate_bench_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(POSTGRES)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return urlunsplit(urlsplit(POSTGRES)._replace(path=f"/{name}"))
-
-
-async def _delete_namespace(namespace: str) -> None:
-    """Delete the queues and exchanges the gateway declared on the shared broker."""
-    connection = await aio_pika.connect(AMQP)
-    try:
-        channel = await connection.channel()
-        for queue in Queue:
-            for suffix in ("", ".dead"):
-                await channel.queue_delete(f"{namespace}.{queue}{suffix}")
-        for rpc_queue in RpcQueue:
-            await channel.queue_delete(f"{namespace}.{rpc_queue}")
-        for exchange in ("dead-letter", "notify"):
-            await channel.exchange_delete(f"{namespace}.{exchange}")
-    finally:
-        await connection.close()
-
-
-async def _drop_database(url: str) -> None:
-    admin = await asyncpg.connect(POSTGRES)
-    try:
-        name = urlsplit(url).path.lstrip("/")
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 def _replica_config(files: GatewayFiles) -> GatewayFiles:
     """The same configuration without the PKI listener, for signer replicas after the first."""
     config = yaml.safe_load(files.config_path.read_text())
@@ -238,7 +209,7 @@ async def running_gateway(
             },
         },
     )
-    database = await _fresh_database()
+    database = await create_database(POSTGRES, "acmegate_bench_")
     env = {"ACMEGATE_DATABASE_URL": database, "ACMEGATE_AMQP_URL": AMQP}
     module = "acmegate.cli.main"
     if counts is not None:
@@ -266,6 +237,6 @@ async def running_gateway(
         await gateway.stop_profilers()
         for service in reversed(gateway.services):
             await stop_service(service.process, service.pump)
-        await _drop_database(database)
+        await drop_database(POSTGRES, database)
         if mode == "distributed":
-            await _delete_namespace(namespace)
+            await delete_bus_namespace(AMQP, namespace)
