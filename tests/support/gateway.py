@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import random
+import secrets
 import signal
 import socket
 import sys
@@ -21,12 +22,14 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import aio_pika
 import asyncpg
 import yaml
 
 from acmegate.cli.compose import SERVICE_NAMES, Running, running
-from acmegate.common.bus import AmqpBus, Bus
+from acmegate.common.bus import AmqpBus, Bus, Queue, RpcQueue
 from acmegate.common.config import Config, load_config
 from acmegate.signer.setup.create import init_ca
 from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
@@ -303,15 +306,26 @@ async def start_service(
     extra: Sequence[str] = (),
 ) -> tuple[Process, asyncio.Task[None]]:
     """``acmegate run <name>`` as a child process; returns once it says it is running."""
+    return await start_command(
+        name, ["run", name, "--config", str(files.config_path), *extra], env, wait=wait
+    )
+
+
+async def start_command(
+    name: str,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    wait: float = 30,
+    module: str = "acmegate.cli.main",
+) -> tuple[Process, asyncio.Task[None]]:
+    """``python -m <module> <args>`` as a child process called ``name``; returns once it says
+    it is running (``run`` and ``standalone`` both print "is running")."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "acmegate.cli.main",
-        "run",
-        name,
-        "--config",
-        str(files.config_path),
-        *extra,
+        module,
+        *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, **env},
@@ -339,6 +353,43 @@ async def stop_service(proc: Process, pump: asyncio.Task[None], *, kill: bool = 
     pump.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await pump
+
+
+async def create_database(server_url: str, prefix: str) -> str:
+    """A fresh, empty database ``<prefix><random>`` on the server; its URL."""
+    name = f"{prefix}{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+
+
+async def drop_database(server_url: str, database_url: str) -> None:
+    """Drop the database ``database_url`` names (its connections closed by force)."""
+    name = urlsplit(database_url).path.lstrip("/")
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def delete_bus_namespace(amqp_url: str, namespace: str) -> None:
+    """Delete every queue and exchange a gateway declares under ``namespace`` on the broker."""
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        for queue in Queue:
+            for suffix in ("", ".dead"):
+                await channel.queue_delete(f"{namespace}.{queue}{suffix}")
+        for rpc_queue in RpcQueue:
+            await channel.queue_delete(f"{namespace}.{rpc_queue}")
+        await channel.exchange_delete(f"{namespace}.dead-letter")
+        await channel.exchange_delete(f"{namespace}.notify")
+    finally:
+        await connection.close()
 
 
 @contextlib.asynccontextmanager
@@ -386,12 +437,16 @@ __all__ = [
     "SERVICE_NAMES",
     "Gateway",
     "GatewayFiles",
+    "create_database",
+    "delete_bus_namespace",
     "distributed_gateway",
+    "drop_database",
     "edge_overrides",
     "enroll",
     "gateway_config",
     "issued_and_delivered",
     "running_gateway",
+    "start_command",
     "start_service",
     "stop_service",
 ]

@@ -12,13 +12,23 @@ import aiohttp
 import pytest
 from acme import errors as acme_errors
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from acmegate.testkit.acme_session import AcmeProblem, AcmeSession
 from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
 from acmegate.testkit.attobj import freshness_code
-from acmegate.testkit.device import DeviceMode, SimulatedDevice, Stage, format_result, simulate
-from acmegate.testkit.jws import LeadingZeros, b64url_decode
+from acmegate.testkit.csr import build_csr
+from acmegate.testkit.device import (
+    DEVICE_ATTESTATION,
+    DEVICE_CSR,
+    DeviceMode,
+    SimulatedDevice,
+    Stage,
+    format_result,
+    simulate,
+)
+from acmegate.testkit.jws import JwsSigner, LeadingZeros, b64url_decode
 from tests.support.certbot_client import enroll_with_certbot_acme
 from tests.support.device_fixtures import DeviceFactory
 from tests.unit.testkit.conftest import StubFactory
@@ -57,6 +67,33 @@ async def test_genuine_device_enrolls_and_gets_its_chain(
     report = format_result(result)
     assert f"permanentIdentifier: {SERIAL}" in report and "clientAuth" in report
     assert "-----BEGIN CERTIFICATE-----" in report
+
+
+async def test_precomputed_keys_and_csr_are_used_and_each_step_is_timed(
+    start_stub: StubFactory,
+    make_device: DeviceFactory,
+) -> None:
+    """What a load generator hands in (device key, account key, CSR) is what the server sees;
+    the result times every protocol step and the device's own attestation work."""
+    stub, url = await start_stub()
+    device_key = ec.generate_private_key(ec.SECP384R1())
+    account = JwsSigner.generate()
+    csr = build_csr(device_key, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SERIAL)]))
+    device = make_device(url, SERIAL, device_key=device_key, account=account, csr=csr)
+    result = await device.enroll()
+
+    assert result.ok, format_result(result)
+    assert result.csr is csr
+    assert result.certificate is not None
+    assert result.certificate.public_key() == device_key.public_key()
+    assert stub.protected_headers[0]["jwk"] == account.jwk
+    steps = {stage.value for stage in Stage} | {DEVICE_ATTESTATION, DEVICE_CSR}
+    assert set(result.timings) == steps - {Stage.ORDER.value}
+    assert all(seconds >= 0 for seconds in result.timings.values())
+    # newAccount, newOrder, authorization, challenge, finalize, certificate (+ any polls).
+    assert device.session.signed_requests == len(stub.protected_headers) >= 6
+    with pytest.raises(ValueError, match="P-384"):
+        make_device(url, SERIAL, device_key=ec.generate_private_key(ec.SECP256R1()))
 
 
 async def test_new_order_names_exactly_the_client_identifier(

@@ -205,6 +205,8 @@ class AcmeSession:
         self._owns_http = http is None
         self._directory: dict[str, Any] | None = None
         self._nonces: deque[str] = deque()
+        self.signed_requests = 0
+        """How many signed POSTs :meth:`post` sent (each one JWS the server verifies)."""
 
     async def __aenter__(self) -> AcmeSession:
         return self
@@ -352,6 +354,7 @@ class AcmeSession:
         headers = {"Accept": accept} if accept else None
         for attempt in range(2):
             jws = self.sign(url, payload, nonce=await self.take_nonce(), use_jwk=use_jwk)
+            self.signed_requests += 1
             response = await self.post_raw(url, jws, headers=headers)
             problem = response.problem()
             if problem is None:

@@ -12,10 +12,12 @@ docs/apple-attestation.md §12 so negative tests can see the server refuse it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -55,6 +57,9 @@ _T = TypeVar("_T")
 
 DEVICE_ATTEST_01 = "device-attest-01"
 PERMANENT_IDENTIFIER = "permanent-identifier"
+# Timing keys of the device's own work (EnrollmentResult.timings), besides the Stage values.
+DEVICE_ATTESTATION = "device-attestation"
+DEVICE_CSR = "device-csr"
 DEFAULT_ERROR_MESSAGE = "attestation failed: device could not obtain an attestation"
 
 
@@ -151,6 +156,9 @@ class EnrollmentResult:
     failed_stage: Stage | None = None
     key: ec.EllipticCurvePrivateKey | None = None
     """The private key the CSR carried (the certificate's key once issued)."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds spent in each step: a :class:`Stage` value (its requests, polls included) or
+    the device's own work (``device-attestation``, ``device-csr``)."""
 
     @property
     def ok(self) -> bool:
@@ -215,13 +223,18 @@ class SimulatedDevice:
         poll_interval: float = 0.2,
         poll_timeout: float = 30.0,
         foreign_key_type: ForeignKeyType = "rsa-2048",
+        device_key: ec.EllipticCurvePrivateKey | None = None,
+        account: JwsSigner | None = None,
+        csr: x509.CertificateSigningRequest | None = None,
     ) -> None:
         """``subject`` defaults to CN = ``client_identifier``; ``subject_alt_name`` takes a
         :class:`SubjectAltNames` or an Apple-profile dict; ``strip_leading_zeros=True``
         reproduces Apple's JWS bug when it happens (``LeadingZeros.FORCE_*`` forces it);
         ``wrong_ca`` is the CA used in :attr:`DeviceMode.WRONG_ROOT` (generated if omitted);
         ``clock`` dates the attestation leaf; ``foreign_key_type`` is the key type the leaf
-        attests in :attr:`DeviceMode.FOREIGN_KEY_TYPE`."""
+        attests in :attr:`DeviceMode.FOREIGN_KEY_TYPE`. ``device_key``, ``account`` and
+        ``csr`` hand in what a device makes before it talks to the server (a load generator
+        precomputes them); by default they are generated here (the CSR at finalize)."""
         if key_size not in (256, 384):
             raise ValueError(
                 "Apple hardware-bound keys are P-256 or P-384 (docs/apple-attestation.md §10)"
@@ -243,7 +256,10 @@ class SimulatedDevice:
         # Apple generates the key first, then talks to the server (docs/apple-attestation.md §1,
         # §12).
         curve: ec.EllipticCurve = ec.SECP384R1() if key_size == 384 else ec.SECP256R1()
-        self.device_key: ec.EllipticCurvePrivateKey = ec.generate_private_key(curve)
+        if device_key is not None and device_key.curve.name != curve.name:
+            raise ValueError(f"device_key is not a P-{key_size} key")
+        self.device_key: ec.EllipticCurvePrivateKey = device_key or ec.generate_private_key(curve)
+        self._csr = csr
         self._curve = curve
         self._wrong_ca = wrong_ca
         self.foreign_key_type = foreign_key_type
@@ -253,7 +269,7 @@ class SimulatedDevice:
         else:
             leading_zeros = LeadingZeros.STRIP if strip_leading_zeros else LeadingZeros.KEEP
         # Apple's account key is ES256 / P-256 (docs/apple-attestation.md §10).
-        self.account = JwsSigner.generate(leading_zeros=leading_zeros)
+        self.account = account or JwsSigner.generate(leading_zeros=leading_zeros)
         self.session = AcmeSession(
             directory_url, self.account, http=session, poll_interval=poll_interval
         )
@@ -369,30 +385,36 @@ class SimulatedDevice:
 
     async def _enroll(self, result: EnrollmentResult) -> None:
         session = self.session
-        await self._call(Stage.DIRECTORY, session.directory())
-        await self._call(Stage.NEW_ACCOUNT, session.new_account())
+        with _timed(result, Stage.DIRECTORY):
+            await self._call(Stage.DIRECTORY, session.directory())
+        with _timed(result, Stage.NEW_ACCOUNT):
+            await self._call(Stage.NEW_ACCOUNT, session.new_account())
         result.account_url = session.account_url
 
         stale_token: str | None = None
         if self.mode is DeviceMode.STALE_ATTESTATION:
             stale_token = self._last_token or await self._throwaway_token()
 
-        order_response = await self._new_order(result)
+        with _timed(result, Stage.NEW_ORDER):
+            order_response = await self._new_order(result)
         order = order_response.json_object()
         authorizations = order.get("authorizations")
         if not isinstance(authorizations, list) or len(authorizations) != 1:
             raise AcmeProtocolError(f"order has authorizations {authorizations!r}, expected one")
         result.authorization_url = str(authorizations[0])
-        authz = (
-            await self._call(Stage.AUTHORIZATION, session.post_as_get(result.authorization_url))
-        ).json_object()
+        with _timed(result, Stage.AUTHORIZATION):
+            response = await self._call(
+                Stage.AUTHORIZATION, session.post_as_get(result.authorization_url)
+            )
+        authz = response.json_object()
         result.authorization = authz
 
         if authz.get("status") != "valid":
             await self._answer_challenge(result, authz, stale_token)
 
         await self._finalize(result)
-        await self._download(result)
+        with _timed(result, Stage.CERTIFICATE):
+            await self._download(result)
 
     async def _new_order(self, result: EnrollmentResult) -> AcmeResponse:
         # Exactly one permanent-identifier = ClientIdentifier (docs/apple-attestation.md §2, §11).
@@ -431,12 +453,16 @@ class SimulatedDevice:
             )
         result.token = token
         result.challenge_url = str(challenge["url"])
-        attestation = self.attestation_for(token, stale_token=stale_token)
+        with _timed(result, DEVICE_ATTESTATION):
+            attestation = self.attestation_for(token, stale_token=stale_token)
         self._last_token = token
         result.attestation = attestation
+        with _timed(result, Stage.CHALLENGE):
+            await self._post_challenge(result, attestation)
 
+    async def _post_challenge(self, result: EnrollmentResult, attestation: Attestation) -> None:
         response = await self._call(
-            Stage.CHALLENGE, self.session.post(result.challenge_url, attestation.payload)
+            Stage.CHALLENGE, self.session.post(result.challenge_url or "", attestation.payload)
         )
         result.challenge = response.json_object()
         status = result.challenge.get("status")
@@ -459,9 +485,14 @@ class SimulatedDevice:
             raise _EnrollmentFailed(Stage.CHALLENGE, _embedded_problem(result.challenge))
 
     async def _finalize(self, result: EnrollmentResult) -> None:
-        csr = self.build_csr()
+        with _timed(result, DEVICE_CSR):
+            csr = self._csr or self.build_csr()
         result.csr = csr
         der = csr.public_bytes(serialization.Encoding.DER)
+        with _timed(result, Stage.FINALIZE):
+            await self._post_finalize(result, der)
+
+    async def _post_finalize(self, result: EnrollmentResult, der: bytes) -> None:
         response = await self._call(
             Stage.FINALIZE, self.session.post(result.finalize_url or "", {"csr": b64url(der)})
         )
@@ -494,6 +525,15 @@ class SimulatedDevice:
             )
         result.certificate_chain_pem = response.text
         result.chain = x509.load_pem_x509_certificates(response.body)
+
+
+@contextlib.contextmanager
+def _timed(result: EnrollmentResult, step: str) -> Iterator[None]:
+    began = time.perf_counter()
+    try:
+        yield
+    finally:
+        result.timings[step] = result.timings.get(step, 0.0) + time.perf_counter() - began
 
 
 def _cn(value: str) -> x509.Name:
