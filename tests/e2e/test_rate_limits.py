@@ -223,6 +223,55 @@ async def test_failed_validations_of_a_device_stop_its_new_orders(
             assert refused.problem is not None and refused.problem.kind != "rateLimited"
 
 
+async def test_forged_statements_naming_a_device_never_lock_the_real_device_out(
+    tmp_path: Path, attestation_ca: AttestationCA, database_url: str
+) -> None:
+    """Anyone can send a statement naming a managed serial: a failure Apple's chain does not
+    prove was that device's counts against the sender's account for that serial, not the
+    device (else an attacker who knows a serial locks the device out)."""
+    files = gateway_config(
+        tmp_path / "gw",
+        attestation_ca,
+        overrides=limits(failed_validations_per_device={"limit": 2, "period": "1h"}),
+    )
+    serial = "C02E2E00001"
+
+    def device(mode: DeviceMode = DeviceMode.GENUINE) -> SimulatedDevice:
+        return SimulatedDevice(
+            files.directory_url, serial, LeafClaims.macos(serial), attestation_ca, mode=mode
+        )
+
+    async with running_gateway(files, database_url):
+        # Five attackers (five accounts), each failing with a chain Apple did not sign.
+        for _ in range(5):
+            forger = device(DeviceMode.WRONG_ROOT)
+            try:
+                failed = await forger.enroll()
+            finally:
+                await forger.close()
+            assert failed.problem is not None
+            assert failed.problem.kind == "badAttestationStatement"
+        # One attacker's account that keeps trying is stopped for that serial.
+        forger = device(DeviceMode.WRONG_ROOT)
+        try:
+            for _ in range(2):
+                failed = await forger.enroll()
+                assert failed.problem is not None
+                assert failed.problem.kind == "badAttestationStatement"
+            stopped = await forger.enroll()
+        finally:
+            await forger.close()
+        assert stopped.problem is not None and stopped.problem.kind == "rateLimited"
+        assert serial in stopped.problem.detail
+        # The real device, with its own account, is not locked out.
+        real = device()
+        try:
+            enrolled = await real.enroll()
+        finally:
+            await real.close()
+        assert enrolled.ok, enrolled.problem
+
+
 @pytest.mark.parametrize(
     "on",
     [

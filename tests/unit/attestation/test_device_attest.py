@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from acmegate.attestation.device_attest import DeviceAttestChallenge
-from acmegate.common.errors import ErrorKind
-from acmegate.common.messages import Identifier
+from acmegate.common.errors import AcmeError, ErrorKind
+from acmegate.common.messages import Identifier, VerifyChallenge
 from acmegate.common.x509names import spki_der
 from acmegate.testkit.apple_ca import (
     FOREIGN_KEY_TYPES,
@@ -508,3 +508,36 @@ def _resign(
     return x509.load_der_x509_certificate(
         _tlv(0x30, tbs + algorithm + _tlv(0x03, b"\x00" + signature))
     )
+
+
+# --- who a failure is charged to (the failed-validations limit) -----------------------------
+
+
+def _failure(verifier: DeviceAttestChallenge, challenge: VerifyChallenge) -> AcmeError:
+    with pytest.raises(AcmeError) as caught:
+        verifier.verify(challenge, NOW)
+    return caught.value
+
+
+def test_a_stale_statement_from_a_genuine_chain_of_the_named_device_is_charged_to_it(
+    verifier: DeviceAttestChallenge, ca: AttestationCA, device_key: ec.EllipticCurvePrivateKey
+) -> None:
+    stale = mint(ca, device_key, token="an-earlier-token")
+    challenge = request(_chain_payload(ca, stale))
+    assert verifier.charged_to_device(challenge, _failure(verifier, challenge))
+
+
+def test_a_forged_or_foreign_statement_is_never_charged_to_the_named_device(
+    verifier: DeviceAttestChallenge, ca: AttestationCA, device_key: ec.EllipticCurvePrivateKey
+) -> None:
+    rogue = AttestationCA.generate(now=MINTED - timedelta(days=1))
+    forged = request(_chain_payload(rogue, mint(rogue, device_key)))
+    assert not verifier.charged_to_device(forged, _failure(verifier, forged))
+    # Apple vouches for the leaf, but for another device than the order names.
+    stale_other = request(
+        _chain_payload(ca, mint(ca, device_key, token="an-earlier-token")),
+        identifier="C02OTHER",
+    )
+    assert not verifier.charged_to_device(stale_other, _failure(verifier, stale_other))
+    mismatch = attested_request(ca, device_key, identifier="C02OTHER")
+    assert not verifier.charged_to_device(mismatch, _failure(verifier, mismatch))

@@ -172,6 +172,10 @@ class ChallengeVerified(msgspec.Struct, frozen=True, tag="challenge.result.v1", 
     challenge_id: str
     claims: DeviceClaims | None = None
     problem: Problem | None = None
+    # A failure Apple's chain proves was the order's own device (a stale freshness code from
+    # a genuine leaf): only those count against the device's failed-validations limit;
+    # others count against the account and that identifier (docs/configuration.md).
+    charged_to_device: bool = False
 
 
 class FinalizeOrder(msgspec.Struct, frozen=True, tag="order.finalize.v1", tag_field="type"):

@@ -69,6 +69,7 @@ class ResultsConsumer:
             problem=result.problem,
             now=frontend.clock.now(),
             failures=frontend.limits.failed_validations,
+            charged_to_device=result.charged_to_device,
         )
         outcome = self._outcome(result.problem) if applied else None
         if applied and result.problem is not None:

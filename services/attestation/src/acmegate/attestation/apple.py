@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.verification import VerificationError
 
-from acmegate.attestation.errors import bad_attestation
+from acmegate.attestation.errors import AttestedFailure, bad_attestation
 from acmegate.attestation.roots import ChainShapeError, ProviderTrust
 from acmegate.common.apple_oids import (
     NAMES,
@@ -46,6 +46,7 @@ from acmegate.common.apple_oids import (
     OID_THIRD_PARTY_KEXTS,
     OID_UDID,
 )
+from acmegate.common.errors import AcmeError
 from acmegate.common.messages import DeviceClaims
 from acmegate.common.x509names import spki_der
 
@@ -180,8 +181,12 @@ class AppleFormat:
                 f"{self.provider.name!r}: {exc}"
             ) from exc
         properties = read_leaf(leaf)
-        _check_freshness(properties.freshness, token)
-        return properties.claims(self.provider.name)
+        claims = properties.claims(self.provider.name)
+        try:
+            _check_freshness(properties.freshness, token)
+        except AcmeError as exc:
+            raise AttestedFailure.wrap(exc, claims) from exc
+        return claims
 
 
 def _key_description(key: PublicKeyTypes) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import cbor2
 
-from acmegate.attestation.errors import bad_attestation
+from acmegate.attestation.errors import AttestedFailure, bad_attestation
 from acmegate.common.config.model import AttestationProviderConfig
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.json_input import JsonInputError, decode_json
@@ -71,6 +71,23 @@ class DeviceAttestChallenge:
         claims = verifier.verify(att_stmt, token=request.token, now=now)
         _check_identifier(request, claims, verifier.provider)
         return claims
+
+    def charged_to_device(self, request: VerifyChallenge, error: AcmeError) -> bool:
+        """Whether ``error`` counts against the failed-validations limit of the device the
+        order names: only when Apple's chain verified and attests that very device. Anything
+        else (a forged or foreign statement) is charged to the account that sent it."""
+        if not isinstance(error, AttestedFailure) or error.attested is None:
+            return False
+        if request.platform is not None:
+            return False
+        named = error.attested.provider
+        provider = next(
+            (f.provider for f in self._formats.values() if f.provider.name == named), None
+        )
+        if provider is None:
+            return False
+        attested = _attested_identifiers(error.attested, provider)
+        return request.identifier.value in attested.values()
 
 
 def _attestation_object(request: VerifyChallenge) -> bytes:

@@ -110,6 +110,7 @@ class AttestationService:
                 correlation_id=message.correlation_id,
                 challenge_id=message.challenge_id,
                 problem=exc.to_problem(),
+                charged_to_device=self._challenge.charged_to_device(message, exc),
             )
         log.info(
             "challenge verified",

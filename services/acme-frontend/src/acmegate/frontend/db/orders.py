@@ -212,13 +212,15 @@ def _create_order_sql(gated: bool, per_account: bool, per_device: bool) -> str:
     if per_device:
         device = limit_sql.Slots(next_slot(), "", next_slot())
         # An enrollment token names no device: only an identifier that is one is checked.
-        over = limit_sql.over_select(device, subject="($6::jsonb ->> 'value')", now=now)
+        # Over if the device is (proven failures) or this account is for it (unproven ones).
+        subjects = limit_sql.device_subjects(account="$2", identifier="($6::jsonb ->> 'value')")
+        over = limit_sql.over_select(device, subject=subjects, now=now)
         ctes.append(f"device_over AS ({over} AND $11::text IS NULL)")
         ctes.append(
             "device_ok AS (SELECT 1 FROM passed WHERE NOT EXISTS (SELECT 1 FROM device_over))"
         )
         source = "device_ok"
-        flags += ",\n        (SELECT tat FROM device_over) AS device_tat"
+        flags += ",\n        (SELECT max(tat) FROM device_over) AS device_tat"
     if per_account:
         ctes.append(limit_sql.take_cte("taken", account, subject="$2", now=now, source=source))
         source = "taken"

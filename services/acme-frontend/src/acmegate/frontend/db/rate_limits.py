@@ -68,6 +68,17 @@ def count_cte(cte: str, slots: Slots, *, subject: str, now: str, source: str) ->
     )"""  # noqa: S608 (placeholders and fixed fragments only)
 
 
+def device_subject(*, account: str, identifier: str, device: str) -> str:
+    """The subject a failed validation is charged to: the device (``identifier``) when
+    ``device`` is true, else the pair of ``account`` and ``identifier``."""
+    return f"CASE WHEN {device} THEN ({identifier}) ELSE {account} || ' ' || ({identifier}) END"
+
+
+def device_subjects(*, account: str, identifier: str) -> str:
+    """Both subjects :func:`device_subject` may charge, for an ``= ANY(…)`` check."""
+    return f"ANY(ARRAY[({identifier}), {account} || ' ' || ({identifier})])"
+
+
 def over_select(slots: Slots, *, subject: str, now: str) -> str:
     """A SELECT of the ``tat`` of ``subject`` when it is over its limit (else no row)."""
     return f"""SELECT r.tat FROM acme.rate_limits r

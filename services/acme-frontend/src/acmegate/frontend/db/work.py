@@ -128,13 +128,19 @@ async def begin_finalize(
     return bool(started)
 
 
-# A failed validation the device caused (not the server's own serverInternal/unavailable) is
-# counted against the device's failed-validations limit (rate_limits.py) when the order named
-# a device: $7 limit name, $8 emission, $9 tolerance.
+# A failed validation the client caused (not the server's own serverInternal/unavailable) is
+# counted against the failed-validations limit (rate_limits.py) when the order named a
+# device: against the device itself only when Apple's chain proved the failure was that
+# device's ($10, charged_to_device); otherwise against this account and that identifier, so
+# that forged statements naming a serial cannot lock the real device out (Boulder keys its
+# failed-validations limit by account and identifier for the same reason).
+# $7 limit name, $8 emission, $9 tolerance, $10 charged to the device.
 _FAILURE_COUNT = limit_sql.count_cte(
     "fv",
     limit_sql.Slots("$7", "$8", "$9"),
-    subject="od.identifiers -> 0 ->> 'value'",
+    subject=limit_sql.device_subject(
+        account="od.account_id", identifier="od.identifiers -> 0 ->> 'value'", device="$10::bool"
+    ),
     now="$5",
     source="""od WHERE $2 = 'invalid' AND od.platform IS NULL
           AND $4::text::jsonb ->> 'kind' NOT IN ('serverInternal', 'unavailable')""",
@@ -184,6 +190,7 @@ async def apply_challenge_result(
     problem: Problem | None,
     now: datetime,
     failures: Limit | None = None,
+    charged_to_device: bool = False,
 ) -> bool:
     """Record a validation outcome on the challenge, its authorization and its order; a
     failure the device caused counts against ``failures`` (its failed-validations limit)."""
@@ -194,7 +201,10 @@ async def apply_challenge_result(
         applied = await pool.fetchval(_CHALLENGE_RESULT_UNLIMITED, *values)
     else:
         applied = await pool.fetchval(
-            _CHALLENGE_RESULT_LIMITED, *values, *limit_sql.slot_values(failures)
+            _CHALLENGE_RESULT_LIMITED,
+            *values,
+            *limit_sql.slot_values(failures),
+            charged_to_device,
         )
     return bool(applied)
 
