@@ -12,6 +12,7 @@ from aiohttp import web
 from acmegate.common.bus import Bus
 from acmegate.common.clock import Clock
 from acmegate.common.config import Config, seconds
+from acmegate.common.outages import OutageLog
 from acmegate.frontend.client_address import TrustedProxies
 from acmegate.frontend.db.accounts import Account
 from acmegate.frontend.jws import PublicKey, public_key_from_jwk
@@ -90,6 +91,8 @@ class Frontend:
     accounts: KnownAccounts = field(default_factory=KnownAccounts)
     # Broadcast WorkDone to other replicas (pointless on the in-process bus).
     broadcast_results: bool = True
+    # One log line per database/broker outage the ACME listener sees (common/outages.py).
+    outages: OutageLog = field(default_factory=lambda: OutageLog("acme"))
 
 
 FRONTEND = web.AppKey("frontend", Frontend)

@@ -7,7 +7,8 @@
   https ``external_url``, or a trusted proxy's ``X-Forwarded-Proto``; RFC 6797 §7.2 forbids
   it over plain HTTP, where clients ignore it anyway);
 - an :class:`AcmeError` becomes its problem document; aiohttp's 404/405/413 become problems
-  too; anything else is logged and answered ``serverInternal`` without a traceback.
+  too; a database or broker outage is ``503`` with ``Retry-After`` (logged once per outage);
+  anything else is logged and answered ``serverInternal``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from aiohttp import web
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.ids import new_correlation_id
 from acmegate.common.logging import bind_correlation_id, current_correlation_id
+from acmegate.common.outages import OutageLog, unavailable_dependency
+from acmegate.frontend import retry_after
 from acmegate.frontend.context import FRONTEND
 from acmegate.frontend.db.gate import StaleAccount
 from acmegate.frontend.problems import problem_response
@@ -59,11 +62,13 @@ async def acme_middleware(request: web.Request, handler: Handler) -> web.StreamR
             response = problem_response(AcmeError(kind, detail))
             if exc.status == 405 and "Allow" in exc.headers:
                 response.headers["Allow"] = exc.headers["Allow"]
-        except Exception:
-            log.exception("unhandled error", path=request.path, method=request.method)
-            response = problem_response(
-                AcmeError(ErrorKind.SERVER_INTERNAL, "internal error; please retry later")
-            )
+        except Exception as exc:  # noqa: BLE001 (logged with its traceback in _unexpected)
+            response = _unexpected(frontend.outages, request, exc)
+        else:
+            # Every POST reads the database (its nonce and account), so a good answer to one
+            # means any outage is over.
+            if request.method == "POST" and response.status < 500:
+                frontend.outages.up()
         response.headers["Replay-Nonce"] = frontend.nonces.issue()
         response.headers["Cache-Control"] = "no-store"
         response.headers.add("Link", f'<{frontend.linker.directory}>;rel="index"')
@@ -71,3 +76,22 @@ async def acme_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if hsts is not None and (request.app[ALWAYS_HTTPS] or frontend.proxies.https(request)):
             response.headers["Strict-Transport-Security"] = hsts
         return response
+
+
+def _unexpected(outages: OutageLog, request: web.Request, exc: Exception) -> web.Response:
+    """``503`` with ``Retry-After`` when a dependency is down (RFC 8555 §6.6; logged once per
+    outage), else ``500 serverInternal`` with the traceback in the log."""
+    dependency = unavailable_dependency(exc)
+    if dependency is None:
+        log.exception("unhandled error", path=request.path, method=request.method)
+        return problem_response(
+            AcmeError(ErrorKind.SERVER_INTERNAL, "internal error; please retry later")
+        )
+    outages.down(dependency, exc)
+    return problem_response(
+        AcmeError(
+            ErrorKind.UNAVAILABLE,
+            f"the gateway's {dependency} is unavailable; retry later",
+            retry_after=retry_after.UNAVAILABLE,
+        )
+    )

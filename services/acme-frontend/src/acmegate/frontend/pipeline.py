@@ -12,6 +12,7 @@ from __future__ import annotations
 import structlog
 
 from acmegate.common.bus import Queue, codec
+from acmegate.common.outages import unavailable_dependency
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import work as work_db
 from acmegate.frontend.waiters import Woken
@@ -51,9 +52,11 @@ async def submit_and_wait(
             return None
         try:
             await frontend.bus.publish(queue, encoded)
-        except Exception:
+        except Exception as exc:
             # The outbox row stays; the sweeper publishes it again (docs/design.md "Results and the
-            # sweeper").
-            log.warning("publish failed; the sweeper will retry", key=key, exc_info=True)
+            # sweeper"), at once when the broker is back (the bus logs its loss and return).
+            if unavailable_dependency(exc) is None:
+                log.warning("publish failed; the sweeper will retry", key=key, exc_info=True)
+            await work_db.release(frontend.pool, [key], now=now)
             return Woken(False)
         return await frontend.waiters.wait(done, wait)

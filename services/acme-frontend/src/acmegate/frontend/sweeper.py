@@ -23,6 +23,7 @@ from acmegate.common import metrics
 from acmegate.common.bus import Queue, codec
 from acmegate.common.errors import ErrorKind
 from acmegate.common.messages import Problem
+from acmegate.common.outages import unavailable_dependency
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import work as work_db
 from acmegate.frontend.retention import Retention
@@ -41,8 +42,11 @@ class Sweeper:
         self._task: asyncio.Task[None] | None = None
         self.retention = Retention(frontend.pool, frontend.config.retention)
         self._next_purge: datetime | None = None
+        # Set when the broker is back: sweep at once instead of at the next interval.
+        self._wake = asyncio.Event()
 
     def start(self) -> None:
+        self.frontend.bus.on_reconnect(self._wake.set)
         self._task = asyncio.create_task(self._run(), name="acme-sweeper")
 
     async def stop(self) -> None:
@@ -53,7 +57,9 @@ class Sweeper:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.frontend.timing.sweep_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.frontend.timing.sweep_interval)
+            self._wake.clear()
             try:
                 await self.sweep_once()
             except Exception:
@@ -68,19 +74,35 @@ class Sweeper:
         rows = await work_db.claim_due(
             frontend.pool, now=now, republish_after=frontend.timing.republish_after
         )
+        unpublished: list[str] = []
         for row in rows:
             if row.deadline <= now:
                 await self._fail(row)
-            else:
-                log.info("republishing late work", work=row.id, attempt=row.attempts)
-                # The stored bytes go out as they are (pipeline.py encoded them once).
-                await frontend.bus.publish(Queue(row.queue), codec.stored(row.body))
-                metrics.SWEEPER_REPUBLISHED.inc()
+            elif unpublished or not frontend.bus.ready():
+                unpublished.append(row.id)
+            elif not await self._republish(row):
+                unpublished.append(row.id)
+        if unpublished:
+            # Not attempts: they go out as soon as the broker is back (on_reconnect above).
+            await work_db.release(frontend.pool, unpublished, now=now)
         backlog, oldest = await work_db.outbox_backlog(frontend.pool, frontend.clock.now())
         metrics.OUTBOX_BACKLOG.set(backlog)
         metrics.OUTBOX_OLDEST_AGE.set(oldest)
         await self._purge(now)
         return len(rows)
+
+    async def _republish(self, row: work_db.OutboxRow) -> bool:
+        """Publish ``row`` again; False when the broker cannot take it now."""
+        log.info("republishing late work", work=row.id, attempt=row.attempts)
+        try:
+            # The stored bytes go out as they are (pipeline.py encoded them once).
+            await self.frontend.bus.publish(Queue(row.queue), codec.stored(row.body))
+        except Exception as exc:
+            if unavailable_dependency(exc) is None:
+                raise
+            return False
+        metrics.SWEEPER_REPUBLISHED.inc()
+        return True
 
     async def _purge(self, now: datetime) -> None:
         """The retention step, once every ``retention.interval`` (the first sweep runs it)."""

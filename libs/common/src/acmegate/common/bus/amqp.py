@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +62,10 @@ class AmqpBus:
     _reply_queue: str | None = None
     _replies: dict[str, asyncio.Future[codec.Message]] = field(default_factory=dict)
     _reply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # When the connection was lost (monotonic), while aio-pika reconnects; None when up.
+    _lost_at: float | None = None
+    _closing: bool = False
+    _on_reconnect: list[Callable[[], None]] = field(default_factory=list)
 
     def name(self, queue: Queue) -> str:
         return f"{self.namespace}.{queue}"
@@ -68,6 +74,8 @@ class AmqpBus:
         self._connection = await aio_pika.connect_robust(
             self.url, client_properties={"connection_name": f"acmegate/{self.namespace}"}
         )
+        self._connection.close_callbacks.add(self._lost)
+        self._connection.reconnect_callbacks.add(self._restored)
         channel = await self._connection.channel(publisher_confirms=True)
         self._publish_channel = channel
         dead_letter = await channel.declare_exchange(
@@ -94,7 +102,33 @@ class AmqpBus:
             f"{self.namespace}.notify", aio_pika.ExchangeType.FANOUT, durable=True
         )
 
+    def _lost(self, _sender: object, exc: BaseException | None = None) -> None:
+        if self._closing or self._lost_at is not None:
+            return
+        self._lost_at = time.monotonic()
+        log.warning(
+            "message broker connection lost; reconnecting",
+            namespace=self.namespace,
+            error=f"{type(exc).__name__}: {exc}" if exc is not None else None,
+        )
+
+    def _restored(self, _sender: object) -> None:
+        lost_at, self._lost_at = self._lost_at, None
+        log.info(
+            "message broker connection restored",
+            namespace=self.namespace,
+            outage_seconds=round(time.monotonic() - lost_at, 1) if lost_at is not None else None,
+        )
+        for callback in self._on_reconnect:
+            callback()
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time the connection is back after a loss (e.g. to publish
+        at once what waited for the broker)."""
+        self._on_reconnect.append(callback)
+
     async def close(self) -> None:
+        self._closing = True
         for queue, tag in self._consumers:
             with contextlib.suppress(Exception):
                 await queue.cancel(tag)
@@ -106,7 +140,16 @@ class AmqpBus:
             self._connection = None
 
     def ready(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        # aio-pika's robust connection is not "closed" while it reconnects: ``connected`` is
+        # the event it clears on loss and sets once the channels are restored.
+        connection, channel = self._connection, self._publish_channel
+        return (
+            connection is not None
+            and not connection.is_closed
+            and connection.connected.is_set()
+            and channel is not None
+            and not channel.is_closed
+        )
 
     async def publish(self, queue: Queue, message: codec.Message | codec.Encoded) -> None:
         assert self._publish_channel is not None, "bus not started"

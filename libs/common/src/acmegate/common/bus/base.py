@@ -92,6 +92,9 @@ class Bus(Protocol):
     def ready(self) -> bool:
         """Connected and able to publish (for readiness probes)."""
 
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time the connection is back after a loss."""
+
     async def request(self, queue: RpcQueue, message: Message, *, timeout: float = 10.0) -> Message:
         """Send ``message`` to one server of ``queue`` and return its reply."""
 

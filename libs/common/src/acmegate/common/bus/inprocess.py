@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -98,6 +99,9 @@ class InProcessBus:
 
     def ready(self) -> bool:
         return not self._closing
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Nothing to reconnect: an in-process bus is never lost."""
 
     async def serve(self, queue: RpcQueue, handler: RpcHandler) -> None:
         self._servers.setdefault(queue, []).append(handler)

@@ -358,3 +358,18 @@ async def claim_due(
         )
         for row in rows
     ]
+
+
+async def release(pool: asyncpg.Pool, ids: list[str], *, now: datetime) -> None:
+    """Give back leases of rows that could not be published because the bus is down: that is
+    not an attempt (the backoff is for stages that do not answer), and the rows stay due so
+    that the sweep after the broker's return publishes them at once."""
+    await pool.execute(
+        """
+        UPDATE acme.outbox
+        SET attempts = greatest(attempts - 1, 0), next_attempt_at = $2
+        WHERE id = ANY($1::text[])
+        """,
+        ids,
+        now,
+    )

@@ -8,8 +8,8 @@ rlm_rest's authorize section (raddb/mods-available/rest):
 - ``401`` with ``{"Reply-Message": "acmegate: <why>"}``: reject (rlm_rest processes the body
   of a 401, so the reason reaches the reply and the log);
 - ``400`` for a body that holds neither certificate nor attributes, ``503`` when the signal
-  source or the signer cannot answer (rlm_rest ``invalid``/``fail``: FreeRADIUS rejects,
-  failing closed).
+  source, the signer or acmegate's own database cannot answer (rlm_rest ``invalid``/``fail``:
+  FreeRADIUS rejects, failing closed; a database outage is logged once, not per request).
 
 ``GET /radius/health`` answers 200 without a token (rlm_rest's ``connect_uri`` and probes).
 """
@@ -25,6 +25,7 @@ from aiohttp import web
 
 from acmegate.common.config import ConfigError, SecretUnavailable
 from acmegate.common.http_observation import observe_requests
+from acmegate.common.outages import OutageLog, unavailable_dependency
 from acmegate.common.runtime import Runtime
 from acmegate.common.server_header import hide_server_version
 from acmegate.policy.radius.check import RadiusCheck, SignerUnavailable
@@ -37,6 +38,8 @@ log = structlog.get_logger(__name__)
 CHECK = web.AppKey("radius_check", RadiusCheck)
 TOKEN = web.AppKey("radius_token", bytes)
 MAX_BODY = 64 * 1024
+# One log line per database outage the endpoint sees (common/outages.py).
+_OUTAGES = OutageLog("radius")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -83,6 +86,14 @@ async def authorize(request: web.Request) -> web.Response:
         return _answer(503, f"signal source {exc.source!r} is unavailable")
     except SignerUnavailable as exc:
         return _answer(503, str(exc))
+    except Exception as exc:
+        dependency = unavailable_dependency(exc)
+        if dependency is None:
+            raise
+        # rlm_rest turns a 5xx into "fail", which the documented policy rejects (docs/radius.md).
+        _OUTAGES.down(dependency, exc)
+        return _answer(503, f"acmegate's {dependency} is unavailable")
+    _OUTAGES.up()
     if decision.accept:
         return web.Response(status=204, headers=_reason_header(decision.reason))
     return _answer(401, decision.reason)
