@@ -50,6 +50,7 @@ async def register(frontend: Frontend, signed: SignedRequest, client: str) -> tu
             # RFC 8555 §7.3.6: a deactivated account's key is refused with unauthorized; it
             # may not even learn its account URL again.
             raise unauthorized(f"the account of this key is {signed.account.status}")
+        frontend.accounts.remember(signed.account, signed.key)
         return signed.account, False
     if _bool(payload, "onlyReturnExisting"):
         raise AcmeError(ErrorKind.ACCOUNT_DOES_NOT_EXIST, "no account exists for this key")
@@ -70,6 +71,10 @@ async def register(frontend: Frontend, signed: SignedRequest, client: str) -> tu
     if outcome.account is None:
         assert limit is not None
         raise limit.exceeded(f"client {client}", outcome.limit_tat, now)
+    # The client's next request (newOrder) names this account by `kid`: known here, its
+    # nonce and validity ride in that request's first statement (db/gate.py).
+    if outcome.account.status == AccountStatus.VALID:
+        frontend.accounts.remember(outcome.account, signed.key)
     return outcome.account, outcome.created
 
 
