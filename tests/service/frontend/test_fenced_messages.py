@@ -158,3 +158,46 @@ async def test_no_fence_is_taken_for_another_account_or_a_replayed_nonce(
             # The owner's own answer is still due.
             answered = (await acme.post(challenge["url"], payload)).json_object()
             assert answered["status"] == "valid", answered
+
+
+async def test_new_account_in_one_statement_keeps_the_order_of_its_checks(
+    files: GatewayFiles, database_url: str
+) -> None:
+    """A replayed nonce creates nothing; an unreadable payload is refused even for a known
+    key; what only a new account needs (contact, onlyReturnExisting) is not asked of a key
+    that has one."""
+    config = load_config(files.config_path)
+    async with running(config, ["frontend"], database=database_url, bus=InProcessBus()):
+        async with AcmeSession(files.directory_url) as acme:
+            url = await acme.url_of("newAccount")
+            nonce = await acme.new_nonce()
+            first = await acme.post_raw(url, acme.sign(url, {}, nonce=nonce, use_jwk=True))
+            assert first.status == 201
+            replay = await acme.post_raw(
+                url,
+                acme.sign(url, {"contact": ["mailto:a@example.com"]}, nonce=nonce, use_jwk=True),
+            )
+            assert replay.json_object()["type"] == "urn:ietf:params:acme:error:badNonce"
+            unreadable = await acme.post_raw(
+                url, acme.sign(url, b"[1]", nonce=await acme.new_nonce(), use_jwk=True)
+            )
+            assert (unreadable.status, unreadable.json_object()["type"]) == (
+                400,
+                "urn:ietf:params:acme:error:malformed",
+            )
+            again = await acme.post_raw(
+                url,
+                acme.sign(
+                    url,
+                    {"contact": ["tel:+1"], "onlyReturnExisting": "yes"},
+                    nonce=await acme.new_nonce(),
+                    use_jwk=True,
+                ),
+            )
+            assert (again.status, again.location) == (200, first.location)
+        connection = await asyncpg.connect(database_url)
+        try:
+            accounts = await connection.fetchval("SELECT count(*) FROM acme.accounts")
+        finally:
+            await connection.close()
+        assert accounts == 1

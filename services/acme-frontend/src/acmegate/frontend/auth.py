@@ -120,6 +120,33 @@ async def authenticate(request: web.Request, frontend: Frontend, mode: KeyMode) 
     return SignedRequest(correlation_id, parsed.payload, header, key, found.thumbprint, None, found)
 
 
+@dataclass(frozen=True, slots=True)
+class KeyRequest:
+    """A ``jwk`` request (newAccount) whose signature verified; its ``nonce`` is redeemed by
+    the statement that looks up and creates the key's account (db/accounts.py)."""
+
+    correlation_id: str
+    payload: bytes
+    key: jws.PublicKey
+    thumbprint: str
+    jwk: dict[str, Any]
+    nonce: RedeemableNonce
+
+
+async def authenticate_new_account(request: web.Request, frontend: Frontend) -> KeyRequest:
+    """Check the JWS of a newAccount request, signed by the ``jwk`` it carries; nothing here
+    touches the database."""
+    parsed, nonce, correlation_id = await _verified_envelope(request, frontend)
+    header = parsed.header
+    if "jwk" not in header:
+        raise malformed("this resource requires a 'jwk' header, not 'kid'")
+    jwk = header["jwk"]
+    key = jws.public_key_from_jwk(jwk)
+    thumbprint = jws.thumbprint(jwk)
+    jws.verify(parsed, key)
+    return KeyRequest(correlation_id, parsed.payload, key, thumbprint, jwk, nonce)
+
+
 async def authenticate_deferred(request: web.Request, frontend: Frontend) -> DeferredRequest:
     """Check the JWS of a ``kid`` request; with its account key already known, its nonce and
     account are left to the first statement the handler hands ``signed.gate`` to."""
