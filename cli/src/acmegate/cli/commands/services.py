@@ -32,7 +32,7 @@ from acmegate.common.runtime import Runtime
 
 
 def cmd_standalone(args: argparse.Namespace) -> int:
-    from acmegate.cli import standalone
+    from acmegate.cli import heap, standalone
     from acmegate.cli.compose import SERVICE_NAMES, resolve_database, running, stop_signal
 
     config = _with_health_options(load(args.config), args)
@@ -53,6 +53,7 @@ def cmd_standalone(args: argparse.Namespace) -> int:
             running(config, SERVICE_NAMES, database=database, in_process=True) as state,
             health_listener(state.runtime, config) as health,
         ):
+            heap.settle()
             stop = stop_signal()
             for line in standalone.banner(config, state.services["frontend"]):
                 print(line, flush=True)
@@ -65,6 +66,7 @@ def cmd_standalone(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from acmegate.cli import heap
     from acmegate.cli.compose import (
         SERVICE_NAMES,
         resolve_database,
@@ -88,6 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             running(config, [args.service], database=database) as state,
             health_listener(state.runtime, config),
         ):
+            heap.settle()
             stop = stop_signal()
             service: Any = state.services[args.service]
             where = getattr(service, "directory_url", None)

@@ -9,10 +9,11 @@ from acmegate.common.errors import AcmeError, ErrorKind, malformed, unauthorized
 from acmegate.common.ids import new_id
 from acmegate.common.json_input import JsonInputError, decode_json
 from acmegate.frontend import jws
-from acmegate.frontend.auth import SignedRequest
+from acmegate.frontend.auth import KeyRequest, SignedRequest
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import accounts as account_db
 from acmegate.frontend.db.accounts import Account
+from acmegate.frontend.nonces import bad_nonce
 from acmegate.frontend.status import AccountStatus
 
 
@@ -41,36 +42,81 @@ def _bool(payload: dict[str, Any], name: str) -> bool | None:
     return value
 
 
-async def register(frontend: Frontend, signed: SignedRequest, client: str) -> tuple[Account, bool]:
+async def register(frontend: Frontend, request: KeyRequest, client: str) -> tuple[Account, bool]:
     """newAccount: (account, created). An existing key returns its account (§7.3.1); a new
-    one is created within the new-accounts limit of ``client`` (its rate-limit subject)."""
-    payload = signed.json()
-    if signed.account is not None:
-        if signed.account.status != AccountStatus.VALID:
-            # RFC 8555 §7.3.6: a deactivated account's key is refused with unauthorized; it
-            # may not even learn its account URL again.
-            raise unauthorized(f"the account of this key is {signed.account.status}")
-        return signed.account, False
+    one is created within the new-accounts limit of ``client`` (its rate-limit subject).
+
+    One statement redeems the nonce, looks the key up and creates its account when it has
+    none (db/accounts.py); what the payload asks is checked before it, and a refusal that
+    matters only for a new account is raised only if the key has none."""
+    candidate: Account | None = None
+    unreadable: AcmeError | None = None  # refused whether or not the key has an account
+    refusal: AcmeError | None = None  # refused only if it has none
+    try:
+        payload = _payload(request.payload)
+    except AcmeError as error:
+        unreadable = error
+    else:
+        try:
+            candidate = _new_account(request, payload)
+        except AcmeError as error:
+            refusal = error
+    limit = frontend.limits.new_accounts
+    now = frontend.clock.now()
+    outcome = await account_db.register(
+        frontend.pool,
+        request.nonce,
+        request.thumbprint,
+        candidate,
+        limit=limit,
+        client=client,
+        now=now,
+    )
+    if not outcome.fresh:
+        raise bad_nonce()
+    if unreadable is not None:
+        raise unreadable
+    account = outcome.account
+    if account is None:
+        if refusal is not None:
+            raise refusal
+        assert limit is not None and outcome.limit_tat is not None
+        raise limit.exceeded(f"client {client}", outcome.limit_tat, now)
+    if account.status != AccountStatus.VALID:
+        # RFC 8555 §7.3.6: a deactivated account's key is refused with unauthorized; it
+        # may not even learn its account URL again.
+        raise unauthorized(f"the account of this key is {account.status}")
+    # The client's next request (newOrder) names this account by `kid`: known here, its
+    # nonce and validity ride in that request's first statement (db/gate.py).
+    frontend.accounts.remember(account, request.key)
+    return account, outcome.created
+
+
+def _payload(payload: bytes) -> dict[str, Any]:
+    """newAccount's payload as a JSON object (RFC 8555 §7.3)."""
+    try:
+        value = decode_json(payload) if payload else {}
+    except JsonInputError as exc:
+        raise malformed(f"JWS payload is not acceptable JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise malformed("JWS payload must be a JSON object")
+    return value
+
+
+def _new_account(request: KeyRequest, payload: dict[str, Any]) -> Account | None:
+    """The account to create if the key has none (None: only an existing one is wanted)."""
     if _bool(payload, "onlyReturnExisting"):
         raise AcmeError(ErrorKind.ACCOUNT_DOES_NOT_EXIST, "no account exists for this key")
     if payload.get("externalAccountBinding") is not None:
         raise malformed("external account binding is not supported by this server")
-    assert signed.jwk is not None
-    account = Account(
+    return Account(
         id=new_id(),
-        thumbprint=signed.thumbprint,
-        jwk=signed.jwk,
+        thumbprint=request.thumbprint,
+        jwk=request.jwk,
         status=AccountStatus.VALID,
         contact=_contact(payload) or [],
         terms_agreed=bool(_bool(payload, "termsOfServiceAgreed")),
     )
-    limit = frontend.limits.new_accounts
-    now = frontend.clock.now()
-    outcome = await account_db.create(frontend.pool, account, limit=limit, client=client, now=now)
-    if outcome.account is None:
-        assert limit is not None
-        raise limit.exceeded(f"client {client}", outcome.limit_tat, now)
-    return outcome.account, outcome.created
 
 
 async def update(frontend: Frontend, signed: SignedRequest, account_id: str) -> Account:

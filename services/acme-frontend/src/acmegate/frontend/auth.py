@@ -34,7 +34,7 @@ JOSE_CONTENT_TYPE = "application/jose+json"
 
 class KeyMode(enum.Enum):
     KID = "kid"  # an existing account signs (almost every request)
-    JWK = "jwk"  # a key not yet known signs (newAccount)
+    # newAccount (a key not yet known signs) has its own entry: authenticate_new_account.
     EITHER = "either"  # revokeCert: the account key or the certificate's own key
 
 
@@ -104,20 +104,47 @@ async def authenticate(request: web.Request, frontend: Frontend, mode: KeyMode) 
     if "jwk" in header:
         if mode is KeyMode.KID:
             raise malformed("this resource requires a 'kid' header, not 'jwk'")
-        jwk = header["jwk"]
-        key = jws.public_key_from_jwk(jwk)
-        thumbprint = jws.thumbprint(jwk)
-        jws.verify(parsed, key)
+        jwk, key, thumbprint = _signed_by_jwk(parsed)
         redeemed = await account_db.redeem_with_key(frontend.pool, nonce, thumbprint)
         if not redeemed.fresh:
             raise bad_nonce()
         return SignedRequest(
             correlation_id, parsed.payload, header, key, thumbprint, jwk, redeemed.account
         )
-    if mode is KeyMode.JWK:
-        raise malformed("this resource requires a 'jwk' header, not 'kid'")
     found, key = await _redeem_for_kid(frontend, parsed, nonce, _account_id(frontend, header))
     return SignedRequest(correlation_id, parsed.payload, header, key, found.thumbprint, None, found)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRequest:
+    """A ``jwk`` request (newAccount) whose signature verified; its ``nonce`` is redeemed by
+    the statement that looks up and creates the key's account (db/accounts.py)."""
+
+    correlation_id: str
+    payload: bytes
+    key: jws.PublicKey
+    thumbprint: str
+    jwk: dict[str, Any]
+    nonce: RedeemableNonce
+
+
+async def authenticate_new_account(request: web.Request, frontend: Frontend) -> KeyRequest:
+    """Check the JWS of a newAccount request, signed by the ``jwk`` it carries; nothing here
+    touches the database."""
+    parsed, nonce, correlation_id = await _verified_envelope(request, frontend)
+    header = parsed.header
+    if "jwk" not in header:
+        raise malformed("this resource requires a 'jwk' header, not 'kid'")
+    jwk, key, thumbprint = _signed_by_jwk(parsed)
+    return KeyRequest(correlation_id, parsed.payload, key, thumbprint, jwk, nonce)
+
+
+def _signed_by_jwk(parsed: jws.ParsedJws) -> tuple[dict[str, Any], jws.PublicKey, str]:
+    """The ``jwk`` header, its key and thumbprint, once the signature verified with it."""
+    jwk = parsed.header["jwk"]
+    key = jws.public_key_from_jwk(jwk)
+    jws.verify(parsed, key)
+    return jwk, key, jws.thumbprint(jwk)
 
 
 async def authenticate_deferred(request: web.Request, frontend: Frontend) -> DeferredRequest:

@@ -17,6 +17,7 @@ from acmegate.frontend import pipeline
 from acmegate.frontend.auth import DeferredRequest, SignedRequest
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import orders as order_db
+from acmegate.frontend.db import work as work_db
 from acmegate.frontend.db.gate import CHECKED
 from acmegate.frontend.db.orders import Authorization, Challenge
 from acmegate.frontend.status import AuthzStatus, ChallengeStatus
@@ -49,41 +50,50 @@ async def respond(
     frontend: Frontend, signed: DeferredRequest, challenge_id: str
 ) -> tuple[Authorization, Challenge]:
     """Read a challenge, or answer it and wait briefly for the verdict."""
-    authz = _owned(
-        await order_db.get_authorization_of_challenge(frontend.pool, challenge_id, signed.gate),
-        signed,
-    )
-    challenge = next(c for c in authz.challenges if c.id == challenge_id)
     if signed.is_post_as_get:
-        return authz, challenge
+        return _read(
+            await order_db.get_authorization_of_challenge(frontend.pool, challenge_id, signed.gate),
+            signed,
+            challenge_id,
+        )
     payload = signed.json()
     if "attObj" not in payload and "error" not in payload:
-        # Not an answer at all (e.g. the "{}" of http-01 clients): leave the challenge pending.
+        # Not an answer at all (e.g. the "{}" of http-01 clients): leave the challenge pending
+        # (after the same checks as a read: the caller must own the challenge).
+        _read(
+            await order_db.get_authorization_of_challenge(frontend.pool, challenge_id, signed.gate),
+            signed,
+            challenge_id,
+        )
         raise malformed("a device-attest-01 response carries an 'attObj'")
-    if challenge.status != ChallengeStatus.PENDING or authz.status != AuthzStatus.PENDING:
-        # RFC 8555 §7.5.1: a challenge is answered once; repeat answers see its state.
-        return authz, challenge
-    message = VerifyChallenge(
-        correlation_id=signed.correlation_id,
-        challenge_id=challenge.id,
-        authz_id=authz.id,
-        order_id=authz.order_id,
-        account_id=authz.account_id,
-        challenge_type=challenge.type,
-        identifier=authz.identifier,
-        token=challenge.token,
-        payload=signed.payload,
-        platform=authz.platform,
+    # One statement reads the challenge and fences it with its message (db/work.py); the fence
+    # is taken only when the answer is due: the account's challenge, still pending.
+    head = work_db.message_head(
+        VerifyChallenge, correlation_id=signed.correlation_id, payload=signed.payload
     )
-    woken = await pipeline.submit_and_wait(
+    found, woken = await pipeline.submit_and_wait(
         frontend,
-        kind="challenge",
-        subject_id=challenge.id,
+        key=work_db.work_key("challenge", challenge_id),
         queue=Queue.CHALLENGE_VERIFY,
-        message=message,
+        fence=lambda times: work_db.answer_challenge(
+            frontend.pool,
+            challenge_id,
+            account_id=signed.require_account().id,
+            head=head,
+            queue=str(Queue.CHALLENGE_VERIFY),
+            times=times,
+            gate=signed.gate,
+        ),
         wait=frontend.timing.challenge_wait,
     )
-    if woken is not None and woken.outcome is not None:
+    authz, challenge = _read(found, signed, challenge_id)
+    if woken is None:
+        # RFC 8555 §7.5.1: a challenge is answered once; repeat answers see its state (and
+        # so does an answer that lost the race to another).
+        if challenge.status != ChallengeStatus.PENDING or authz.status != AuthzStatus.PENDING:
+            return authz, challenge
+        return _reread(await _current(frontend, challenge_id), challenge_id)
+    if woken.outcome is not None:
         # Applied by this replica: the outcome is what the database now holds.
         outcome = woken.outcome
         done = replace(
@@ -94,6 +104,21 @@ async def respond(
         )
         authz_status = AuthzStatus.VALID if outcome.valid else AuthzStatus.INVALID
         return replace(authz, status=authz_status, challenges=[done]), done
+    return _reread(await _current(frontend, challenge_id), challenge_id)
+
+
+def _read(
+    authz: Authorization | None, signed: SignedRequest, challenge_id: str
+) -> tuple[Authorization, Challenge]:
+    owned = _owned(authz, signed)
+    return owned, next(c for c in owned.challenges if c.id == challenge_id)
+
+
+async def _current(frontend: Frontend, challenge_id: str) -> Authorization:
     current = await order_db.get_authorization_of_challenge(frontend.pool, challenge_id, CHECKED)
     assert current is not None
+    return current
+
+
+def _reread(current: Authorization, challenge_id: str) -> tuple[Authorization, Challenge]:
     return current, next(c for c in current.challenges if c.id == challenge_id)

@@ -60,12 +60,14 @@ class KnownAccounts:
     def get(self, account_id: str) -> tuple[Account, PublicKey] | None:
         return self._accounts.get(account_id)
 
-    def remember(self, account: Account) -> PublicKey:
-        """Cache ``account`` and return its parsed key."""
+    def remember(self, account: Account, key: PublicKey | None = None) -> PublicKey:
+        """Cache ``account`` and return its parsed key (``key``: already parsed from the
+        same JWK, as newAccount's ``jwk`` header is)."""
         cached = self._accounts.get(account.id)
         if cached is not None and cached[0] == account:
             return cached[1]
-        key = public_key_from_jwk(account.jwk)
+        if key is None:
+            key = public_key_from_jwk(account.jwk)
         self._accounts[account.id] = (account, key)
         if len(self._accounts) > self.capacity:
             self._accounts.popitem(last=False)

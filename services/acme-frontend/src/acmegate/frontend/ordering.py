@@ -10,6 +10,7 @@ spent: nothing stays ``processing`` forever.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from cryptography import x509
@@ -22,6 +23,7 @@ from acmegate.frontend import pipeline
 from acmegate.frontend.auth import DeferredRequest
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import orders as order_db
+from acmegate.frontend.db import work as work_db
 from acmegate.frontend.db.gate import CHECKED
 from acmegate.frontend.db.orders import Order, OrderLimits
 from acmegate.frontend.identifiers import parse_identifiers
@@ -112,37 +114,51 @@ def _csr_der(payload: dict[str, Any]) -> bytes:
     return der
 
 
-async def finalize(frontend: Frontend, signed: DeferredRequest, order_id: str) -> FinalizeOutcome:
-    account = signed.require_account()
-    inputs = await order_db.load_finalize_inputs(frontend.pool, order_id, signed.gate)
-    if inputs is None:
+def _ready(order: Order | None, account_id: str, now: datetime) -> Order:
+    """The order, if the account may finalize it now (else the problem, in RFC 8555's order:
+    existence, ownership, then readiness)."""
+    if order is None:
         raise not_found("no such order")
-    order = inputs.order
-    if order.account_id != account.id:
+    if order.account_id != account_id:
         raise unauthorized("this order belongs to another account")
-    status = presented_order_status(order.status, order.expires, frontend.clock.now())
+    status = presented_order_status(order.status, order.expires, now)
     if status is not OrderStatus.READY:
         raise AcmeError(ErrorKind.ORDER_NOT_READY, f"order is {status}, not ready")
-    # A CSR that does not even parse leaves the order ready (RFC 8555 §7.4); the binding to
-    # the attested key and the names are checked by the attestation stage.
-    csr_der = _csr_der(signed.json())
-    message = FinalizeOrder(
-        correlation_id=signed.correlation_id,
-        order_id=order.id,
-        account_id=account.id,
-        identifiers=order.identifiers,
-        csr_der=csr_der,
-        claims=inputs.claims,
-        platform=order.platform,
+    return order
+
+
+async def finalize(frontend: Frontend, signed: DeferredRequest, order_id: str) -> FinalizeOutcome:
+    account = signed.require_account()
+    try:
+        csr_der = _csr_der(signed.json())
+    except AcmeError:
+        # A CSR that does not even parse leaves the order ready (RFC 8555 §7.4), and is
+        # reported after the order's own problems.
+        found = await order_db.get_order(frontend.pool, order_id, signed.gate)
+        _ready(found, account.id, frontend.clock.now())
+        raise
+    # One statement reads the order and fences it with its message (db/work.py); the binding
+    # of the CSR to the attested key and the names are checked by the attestation stage.
+    head = work_db.message_head(
+        FinalizeOrder, correlation_id=signed.correlation_id, csr_der=csr_der
     )
-    started = await pipeline.submit_and_wait(
+    now = frontend.clock.now()
+    found, started = await pipeline.submit_and_wait(
         frontend,
-        kind="order",
-        subject_id=order.id,
+        key=work_db.work_key("order", order_id),
         queue=Queue.FINALIZE_ATTESTATION,
-        message=message,
+        fence=lambda times: work_db.start_finalize(
+            frontend.pool,
+            order_id,
+            account_id=account.id,
+            head=head,
+            queue=str(Queue.FINALIZE_ATTESTATION),
+            times=times,
+            gate=signed.gate,
+        ),
         wait=frontend.timing.finalize_wait,
     )
+    order = _ready(found, account.id, now)
     if started is None:
         raise AcmeError(ErrorKind.ORDER_NOT_READY, "order is already being finalized")
     if started.outcome is not None:

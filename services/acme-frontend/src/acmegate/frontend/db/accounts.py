@@ -2,7 +2,8 @@
 
 Each authenticated request costs one statement here: the nonce is inserted into
 ``acme.used_nonces`` (a primary-key hit means a replay) in the same statement that loads the
-account by id (``kid``) or by key thumbprint (``jwk``).
+account by id (``kid``) or by key thumbprint (``jwk``); newAccount's statement also creates
+the account when its key has none (:func:`register`).
 """
 
 from __future__ import annotations
@@ -86,72 +87,96 @@ async def redeem_with_key(pool: asyncpg.Pool, nonce: RedeemableNonce, thumbprint
 
 
 @dataclass(frozen=True, slots=True)
-class Created:
-    """What :func:`create` found: the stored account (None: the rate limit refused a new one),
-    whether it is new, and the limit's ``tat`` when it refused."""
+class Registered:
+    """What :func:`register` found: whether the nonce was fresh, the key's account (None:
+    none, and none was created), whether it is new, and the limit's ``tat`` if it refused."""
 
+    fresh: bool
     account: Account | None
     created: bool
     limit_tat: datetime | None = None
 
 
-# Insert unless the key already has an account; with a limit, only if the client's budget
-# allows one more account (rate_limits.py), in the same statement. Exactly one row comes back.
-_CREATE = """
-    WITH {taken}created AS (
+# newAccount in one statement: redeem the nonce, look the key up, and insert the candidate
+# account ($4: whether there is one) only if the nonce was fresh and the key has no account,
+# within the client's budget when limited. Exactly one row comes back.
+# $1 nonce id, $2 nonce expiry, $3 thumbprint, $4 create, $5..$8 the new account's id, jwk,
+# contact, terms agreed; with a limit: $9 name, $10 emission, $11 tolerance, $12 client,
+# $13 now.
+_REGISTER = """
+    WITH used AS (
+        INSERT INTO acme.used_nonces (id, expires) VALUES ($1, $2)
+        ON CONFLICT DO NOTHING RETURNING 1
+    ), existing AS (
+        SELECT {columns} FROM acme.accounts a WHERE a.thumbprint = $3
+    ), wanted AS (
+        SELECT 1 WHERE $4 AND EXISTS (SELECT 1 FROM used) AND NOT EXISTS (SELECT 1 FROM existing)
+    ), {taken}created AS (
         INSERT INTO acme.accounts (id, thumbprint, jwk, status, contact, terms_agreed)
-        SELECT $1, $2, $3, 'valid', $4, $5 FROM {source}
+        SELECT $5, $3, $6, 'valid', $7, $8 FROM {source}
         ON CONFLICT (thumbprint) DO NOTHING
         RETURNING *
     )
-    SELECT {limit_tat} AS limit_tat, found.*
+    SELECT EXISTS (SELECT 1 FROM used) AS fresh, {limit_tat} AS limit_tat, found.*
     FROM (SELECT 1) AS one LEFT JOIN (
         SELECT true AS created, {columns} FROM created a
         UNION ALL
-        SELECT false AS created, {columns} FROM acme.accounts a
-        WHERE a.thumbprint = $2 AND NOT EXISTS (SELECT 1 FROM created)
+        SELECT false AS created, * FROM existing
     ) AS found ON true
 """
-# The limit's parameters: $6 name, $7 emission, $8 tolerance, $9 client subject, $10 now.
-_LIMIT = limit_sql.Slots("$6", "$7", "$8")
-_CREATE_UNLIMITED = _CREATE.format(
-    taken="", source="(SELECT 1) AS one", limit_tat="NULL::timestamptz", columns=_COLUMNS
+_REGISTER_LIMIT = limit_sql.Slots("$9", "$10", "$11")
+_REGISTER_UNLIMITED = _REGISTER.format(
+    taken="", source="wanted", limit_tat="NULL::timestamptz", columns=_COLUMNS
 )
-_CREATE_LIMITED = _CREATE.format(
-    taken=limit_sql.take_cte("taken", _LIMIT, subject="$9", now="$10", source="(SELECT 1) AS one")
+_REGISTER_LIMITED = _REGISTER.format(
+    taken=limit_sql.take_cte("taken", _REGISTER_LIMIT, subject="$12", now="$13", source="wanted")
     + ", ",
     source="taken",
-    limit_tat=f"""CASE WHEN NOT EXISTS (SELECT 1 FROM taken)
-                  THEN {limit_sql.tat_select(_LIMIT, subject="$9")} END""",  # noqa: S608
+    limit_tat=f"""CASE WHEN EXISTS (SELECT 1 FROM wanted) AND NOT EXISTS (SELECT 1 FROM taken)
+                  THEN {limit_sql.tat_select(_REGISTER_LIMIT, subject="$12")} END""",  # noqa: S608
     columns=_COLUMNS,
 )
 
 
-async def create(
+async def register(
     pool: asyncpg.Pool,
-    account: Account,
+    nonce: RedeemableNonce,
+    thumbprint: str,
+    candidate: Account | None,
     *,
-    limit: Limit | None = None,
-    client: str = "",
-    now: datetime | None = None,
-) -> Created:
-    """Insert ``account`` unless its key already has one, within ``limit`` for ``client``."""
-    values = (
-        account.id,
-        account.thumbprint,
-        account.jwk,
-        account.contact,
-        account.terms_agreed,
-    )
+    limit: Limit | None,
+    client: str,
+    now: datetime,
+) -> Registered:
+    """Redeem ``nonce`` and return the account of the key ``thumbprint``, creating
+    ``candidate`` (within ``limit`` for ``client``) if it has none, in one statement."""
+    values: list[object] = [
+        nonce.id,
+        nonce.expires,
+        thumbprint,
+        candidate is not None,
+        candidate.id if candidate else None,
+        candidate.jwk if candidate else None,
+        candidate.contact if candidate else None,
+        candidate.terms_agreed if candidate else None,
+    ]
     if limit is None:
-        row = await pool.fetchrow(_CREATE_UNLIMITED, *values)
+        row = await pool.fetchrow(_REGISTER_UNLIMITED, *values)
     else:
         row = await pool.fetchrow(
-            _CREATE_LIMITED, *values, *limit_sql.slot_values(limit), client, now
+            _REGISTER_LIMITED, *values, *limit_sql.slot_values(limit), client, now
         )
     assert row is not None
     stored = _account(row)
-    return Created(stored, bool(stored and row["created"]), row["limit_tat"])
+    if stored is None and row["fresh"] and candidate is not None and row["limit_tat"] is None:
+        # Another request created this key's account at the same moment (ours met it on the
+        # unique key, after this statement's snapshot): read it.
+        found = await pool.fetchrow(
+            f"SELECT false AS created, {_COLUMNS} FROM acme.accounts a WHERE a.thumbprint = $1",  # noqa: S608
+            thumbprint,
+        )
+        return Registered(True, _account(found), False)
+    return Registered(row["fresh"], stored, bool(stored and row["created"]), row["limit_tat"])
 
 
 async def update(

@@ -79,6 +79,38 @@ def gated(query: str, params: Sequence[object], gate: Gate | Checked) -> tuple[s
     return sql, [*params, gate.nonce.id, gate.nonce.expires, gate.account_id, gate.thumbprint]
 
 
+def fenced(
+    writes: str, outputs: str, query: str, params: Sequence[object], gate: Gate | Checked
+) -> tuple[str, list[object]]:
+    """Like :func:`gated`, for a request whose first statement also writes: ``writes`` (CTEs)
+    must read ``gate_passed``, which holds one row only when the nonce was fresh and the
+    account valid (always, with :data:`CHECKED`), so nothing is written for a replayed nonce
+    or a stale account. ``outputs`` (columns, each followed by a comma) read the writes' CTEs;
+    the rows of ``query`` follow, as with :func:`gated`."""
+    n = len(params)
+    if isinstance(gate, Checked):
+        head, flags, extra = "gate_passed AS (SELECT 1)", "", []
+    else:
+        head = f"""gate_used AS (
+            INSERT INTO acme.used_nonces (id, expires) VALUES (${n + 1}, ${n + 2})
+            ON CONFLICT DO NOTHING RETURNING 1
+        ), gate_account AS (
+            SELECT 1 FROM acme.accounts
+            WHERE id = ${n + 3} AND thumbprint = ${n + 4} AND status = 'valid'
+        ), gate_passed AS (
+            SELECT 1 WHERE EXISTS (SELECT 1 FROM gate_used) AND EXISTS (SELECT 1 FROM gate_account)
+        )"""  # noqa: S608 (placeholders only)
+        flags = """EXISTS (SELECT 1 FROM gate_used) AS gate_fresh,
+               EXISTS (SELECT 1 FROM gate_account) AS gate_account,"""
+        extra = [gate.nonce.id, gate.nonce.expires, gate.account_id, gate.thumbprint]
+    sql = f"""
+        WITH {head}, {writes}
+        SELECT {flags} {outputs} gated.*
+        FROM (SELECT 1) AS gate_one LEFT JOIN ({query}) AS gated ON true
+    """  # noqa: S608 (composes constant query texts only)
+    return sql, [*params, *extra]
+
+
 def check(row: asyncpg.Record | None, gate: Gate | Checked) -> None:
     """Raise what the gate found: a replayed nonce, or an account no longer valid."""
     if isinstance(gate, Checked) or row is None:

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from acmegate.common.messages import DeviceClaims, Identifier, Problem
+from acmegate.common.messages import Identifier, Problem
 from acmegate.common.vocabulary import ChallengeType
 from acmegate.frontend.db import rate_limits as limit_sql
 from acmegate.frontend.db.gate import Checked, Gate, StaleAccount, check, gated
@@ -76,14 +76,6 @@ class Certificate:
     chain_pem: str
 
 
-@dataclass(frozen=True, slots=True)
-class FinalizeInputs:
-    """What a finalize message needs from the database (immutable once the order is ready)."""
-
-    order: Order
-    claims: list[DeviceClaims]
-
-
 def _identifier(raw: dict[str, Any]) -> Identifier:
     return Identifier(raw["type"], raw["value"])
 
@@ -92,7 +84,7 @@ def _error(text: str | None) -> Problem | None:
     return _problem(text) if text is not None else None
 
 
-def _order(row: asyncpg.Record) -> Order:
+def order_of(row: asyncpg.Record) -> Order:
     return Order(
         id=row["id"],
         account_id=row["account_id"],
@@ -297,11 +289,14 @@ async def create_order(
     return CreatedOrder(row["created"], row["platform"])
 
 
+ORDER_BY_ID = _ORDER_SELECT + " WHERE o.id = $1"
+
+
 async def get_order(pool: asyncpg.Pool, order_id: str, gate: Gate | Checked) -> Order | None:
-    sql, params = gated(_ORDER_SELECT + " WHERE o.id = $1", [order_id], gate)
+    sql, params = gated(ORDER_BY_ID, [order_id], gate)
     row = await pool.fetchrow(sql, *params)
     check(row, gate)
-    return _order(row) if row is not None and row["id"] is not None else None
+    return order_of(row) if row is not None and row["id"] is not None else None
 
 
 async def list_order_ids(
@@ -332,7 +327,15 @@ _AUTHZ_SELECT = """
 """
 
 
-def _authorization(rows: list[asyncpg.Record]) -> Authorization | None:
+# The authorization holding the challenge $1 (with all its challenges).
+AUTHZ_OF_CHALLENGE = (
+    _AUTHZ_SELECT  # noqa: S608 (a constant query prefix)
+    + " WHERE a.id = (SELECT authz_id FROM acme.challenges WHERE id = $1)"
+)
+
+
+def authorization_of(rows: list[asyncpg.Record]) -> Authorization | None:
+    """The authorization in the rows of an ``_AUTHZ_SELECT`` (None: no such one)."""
     rows = [row for row in rows if row["id"] is not None]
     if not rows:
         return None
@@ -361,7 +364,7 @@ async def _gated_rows(
 async def get_authorization(
     pool: asyncpg.Pool, authz_id: str, gate: Gate | Checked
 ) -> Authorization | None:
-    return _authorization(
+    return authorization_of(
         await _gated_rows(pool, _AUTHZ_SELECT + " WHERE a.id = $1", [authz_id], gate)
     )
 
@@ -370,11 +373,7 @@ async def get_authorization_of_challenge(
     pool: asyncpg.Pool, challenge_id: str, gate: Gate | Checked
 ) -> Authorization | None:
     """The authorization holding ``challenge_id`` (with all its challenges)."""
-    query = (
-        _AUTHZ_SELECT  # noqa: S608 (a constant query prefix)
-        + " WHERE a.id = (SELECT authz_id FROM acme.challenges WHERE id = $1)"
-    )
-    return _authorization(await _gated_rows(pool, query, [challenge_id], gate))
+    return authorization_of(await _gated_rows(pool, AUTHZ_OF_CHALLENGE, [challenge_id], gate))
 
 
 async def deactivate_authorization(pool: asyncpg.Pool, authz_id: str) -> bool:
@@ -393,33 +392,6 @@ async def deactivate_authorization(pool: asyncpg.Pool, authz_id: str) -> bool:
         authz_id,
     )
     return bool(changed)
-
-
-async def load_finalize_inputs(
-    pool: asyncpg.Pool, order_id: str, gate: Gate | Checked
-) -> FinalizeInputs | None:
-    """The order and the device claims its authorizations recorded."""
-    rows = await _gated_rows(
-        pool,
-        """
-        SELECT o.id, o.account_id, o.status, o.expires, o.identifiers, o.platform,
-               o.error::text AS error, o.certificate_id, o.created_at, ARRAY[a.id] AS authz_ids,
-               a.claims::text AS claims
-        FROM acme.orders o JOIN acme.authorizations a ON a.order_id = o.id
-        WHERE o.id = $1
-        """,
-        [order_id],
-        gate,
-    )
-    rows = [row for row in rows if row["id"] is not None]
-    if not rows:
-        return None
-    claims = [
-        msgspec.json.decode(row["claims"], type=DeviceClaims)
-        for row in rows
-        if row["claims"] is not None
-    ]
-    return FinalizeInputs(_order(rows[0]), claims)
 
 
 async def get_certificate(

@@ -2,9 +2,14 @@
 
 Each function is one statement, so a status change and its outbox row are atomic:
 
-- :func:`begin_challenge` / :func:`begin_finalize`: compare-and-set ``pending → processing``
-  (challenge) or ``ready → processing`` (order, Boulder's ``SetOrderProcessing``) and insert
-  the outbox row holding the exact message to publish. Zero rows: someone else got there first.
+- :func:`answer_challenge` / :func:`start_finalize`: the request's first (and only) statement
+  reads the authorization or order, and in the same statement compare-and-sets
+  ``pending → processing`` (challenge) or ``ready → processing`` (order, Boulder's
+  ``SetOrderProcessing``) and inserts the outbox row holding the exact message to publish,
+  completed in SQL from the rows it fences (:func:`message_head` has the request's part).
+  The fence is taken only for the requesting account's object, after the gate's nonce and
+  account checks passed (db/gate.py). No body: not taken (not pending/ready, or someone else
+  got there first).
 - :func:`apply_challenge_result` / :func:`apply_order_result`: compare-and-set out of
   ``processing``, store the outcome, delete the outbox row and append the enrollment event
   (``acme.enrollment_events``: a failed challenge, an issued or failed order) in the same
@@ -23,16 +28,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 import asyncpg
 import msgspec
 
+from acmegate.common.bus.codec import Message
 from acmegate.common.messages import DeviceClaims, EnrollmentRecord, Problem
+from acmegate.frontend.db import orders as order_db
 from acmegate.frontend.db import rate_limits as limit_sql
+from acmegate.frontend.db.gate import Checked, Gate, check, fenced
 from acmegate.frontend.rate_limits import Limit
 
 _encode = msgspec.json.Encoder().encode
+T = TypeVar("T")
 
 # What the pipeline works on for the frontend (also WorkDone.kind on the bus).
 WorkKind = Literal["challenge", "order"]
@@ -60,72 +69,158 @@ class OutboxRow:
     deadline: datetime
 
 
-async def begin_challenge(
+@dataclass(frozen=True, slots=True)
+class OutboxTimes:
+    """When a fence is taken, and its outbox row's deadline and first republish."""
+
+    now: datetime
+    deadline: datetime
+    retry_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Fenced(Generic[T]):
+    """What a fencing statement read (before its writes), and the message body its outbox
+    row holds when it took the fence (None: not taken)."""
+
+    read: T
+    body: bytes | None
+
+
+def message_head(message_type: type[Message], **fields: object) -> str:
+    """The part of a pipeline message the request supplies, as a JSON object: its ``type``
+    tag and ``fields``; the fencing statement adds the stored part (its ``jsonb_build_object``
+    names the remaining fields of ``message_type``). Encoded by the bus codec's rules
+    (bytes as base64), so the finished body decodes as ``message_type``."""
+    tag = message_type.__struct_config__.tag
+    return _encode({"type": tag, **fields}).decode("utf-8")
+
+
+# The outbox row of a fence taken by the CTE `fence` (its `body`): $4 queue, $6 deadline,
+# $7 first republish, $8 work key.
+_OUTBOX = """, outbox AS (
+            INSERT INTO acme.outbox (id, kind, subject_id, queue, body, deadline, next_attempt_at)
+            SELECT $8, '{kind}', $1, $4, fence.body, $6, $7 FROM fence
+        )"""
+
+# ``pending → processing`` for a pending challenge of the account ($2) whose authorization is
+# still pending ($5: now), with its VerifyChallenge completed from the rows ($3: the head).
+_CHALLENGE_FENCE = """fence AS (
+            UPDATE acme.challenges c SET status = 'processing'
+            FROM acme.authorizations a, acme.orders o, gate_passed
+            WHERE c.id = $1 AND c.account_id = $2 AND c.status = 'pending'
+              AND a.id = c.authz_id AND a.status = 'pending' AND a.expires > $5
+              AND o.id = a.order_id
+            RETURNING convert_to(($3::text::jsonb || jsonb_build_object(
+                'challenge_id', c.id, 'authz_id', a.id, 'order_id', a.order_id,
+                'account_id', a.account_id, 'challenge_type', c.type,
+                'identifier', a.identifier, 'token', c.token, 'platform', o.platform
+            ))::text, 'UTF8') AS body
+        )""" + _OUTBOX.format(kind="challenge")  # noqa: S608 (constant fragments)
+
+# ``ready → processing`` for an unexpired order of the account (RFC 8555 §7.4), with its
+# FinalizeOrder completed from the order and the device claims its authorizations recorded.
+_FINALIZE_FENCE = """fence AS (
+            UPDATE acme.orders o SET status = 'processing', processing_at = $5
+            FROM gate_passed
+            WHERE o.id = $1 AND o.account_id = $2 AND o.status = 'ready' AND o.expires > $5
+            RETURNING convert_to(($3::text::jsonb || jsonb_build_object(
+                'order_id', o.id, 'account_id', o.account_id, 'identifiers', o.identifiers,
+                'claims', coalesce((
+                    SELECT jsonb_agg(a.claims ORDER BY a.created_at, a.id)
+                    FROM acme.authorizations a
+                    WHERE a.order_id = o.id AND a.claims IS NOT NULL
+                ), '[]'::jsonb),
+                'platform', o.platform
+            ))::text, 'UTF8') AS body
+        )""" + _OUTBOX.format(kind="order")  # noqa: S608 (constant fragments)
+
+
+async def _fence_rows(
+    pool: asyncpg.Pool,
+    writes: str,
+    query: str,
+    *,
+    kind: WorkKind,
+    subject_id: str,
+    account_id: str,
+    head: str,
+    queue: str,
+    times: OutboxTimes,
+    gate: Gate | Checked,
+) -> tuple[list[asyncpg.Record], bytes | None]:
+    params = [
+        subject_id,
+        account_id,
+        head,
+        queue,
+        times.now,
+        times.deadline,
+        times.retry_at,
+        work_key(kind, subject_id),
+    ]
+    sql, values = fenced(writes, "(SELECT body FROM fence) AS fence_body,", query, params, gate)
+    rows: list[asyncpg.Record] = await pool.fetch(sql, *values)
+    check(rows[0] if rows else None, gate)
+    return rows, rows[0]["fence_body"] if rows else None
+
+
+async def answer_challenge(
     pool: asyncpg.Pool,
     challenge_id: str,
     *,
+    account_id: str,
+    head: str,
     queue: str,
-    body: bytes,
-    now: datetime,
-    deadline: datetime,
-    retry_at: datetime,
-) -> bool:
-    """``pending → processing`` for a challenge whose authorization is still pending."""
-    started = await pool.fetchval(
-        """
-        WITH ch AS (
-            UPDATE acme.challenges c SET status = 'processing'
-            FROM acme.authorizations a
-            WHERE c.id = $1 AND c.status = 'pending'
-              AND a.id = c.authz_id AND a.status = 'pending' AND a.expires > $2
-            RETURNING c.id
-        )
-        INSERT INTO acme.outbox (id, kind, subject_id, queue, body, deadline, next_attempt_at)
-        SELECT $7, 'challenge', ch.id, $3, $4, $5, $6 FROM ch
-        RETURNING true
-        """,
-        challenge_id,
-        now,
-        queue,
-        body,
-        deadline,
-        retry_at,
-        work_key("challenge", challenge_id),
+    times: OutboxTimes,
+    gate: Gate | Checked,
+) -> Fenced[order_db.Authorization | None]:
+    """Read the challenge's authorization and, in the same statement, fence the challenge
+    ``pending → processing`` with its outbox row if it is the account's and still pending
+    (the request's first statement: it also redeems the gate)."""
+    rows, body = await _fence_rows(
+        pool,
+        _CHALLENGE_FENCE,
+        order_db.AUTHZ_OF_CHALLENGE,
+        kind="challenge",
+        subject_id=challenge_id,
+        account_id=account_id,
+        head=head,
+        queue=queue,
+        times=times,
+        gate=gate,
     )
-    return bool(started)
+    return Fenced(order_db.authorization_of(rows), body)
 
 
-async def begin_finalize(
+async def start_finalize(
     pool: asyncpg.Pool,
     order_id: str,
     *,
+    account_id: str,
+    head: str,
     queue: str,
-    body: bytes,
-    now: datetime,
-    deadline: datetime,
-    retry_at: datetime,
-) -> bool:
-    """``ready → processing`` for an unexpired order (RFC 8555 §7.4)."""
-    started = await pool.fetchval(
-        """
-        WITH o AS (
-            UPDATE acme.orders SET status = 'processing', processing_at = $2
-            WHERE id = $1 AND status = 'ready' AND expires > $2
-            RETURNING id
-        )
-        INSERT INTO acme.outbox (id, kind, subject_id, queue, body, deadline, next_attempt_at)
-        SELECT $7, 'order', o.id, $3, $4, $5, $6 FROM o
-        RETURNING true
-        """,
-        order_id,
-        now,
-        queue,
-        body,
-        deadline,
-        retry_at,
-        work_key("order", order_id),
+    times: OutboxTimes,
+    gate: Gate | Checked,
+) -> Fenced[order_db.Order | None]:
+    """Read the order and, in the same statement, fence it ``ready → processing`` with its
+    outbox row if it is the account's, ready and unexpired (Boulder's ``SetOrderProcessing``)."""
+    rows, body = await _fence_rows(
+        pool,
+        _FINALIZE_FENCE,
+        order_db.ORDER_BY_ID,
+        kind="order",
+        subject_id=order_id,
+        account_id=account_id,
+        head=head,
+        queue=queue,
+        times=times,
+        gate=gate,
     )
-    return bool(started)
+    row = rows[0] if rows else None
+    return Fenced(
+        order_db.order_of(row) if row is not None and row["id"] is not None else None, body
+    )
 
 
 # A failed validation the client caused (not the server's own serverInternal/unavailable) is

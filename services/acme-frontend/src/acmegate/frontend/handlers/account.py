@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from acmegate.frontend import accounts
-from acmegate.frontend.auth import KeyMode, authenticate
+from acmegate.frontend.auth import KeyMode, authenticate, authenticate_new_account
 from acmegate.frontend.context import FRONTEND
 from acmegate.frontend.linker import resource_id
 from acmegate.frontend.render import account_view, json_response
@@ -13,7 +13,7 @@ from acmegate.frontend.render import account_view, json_response
 
 async def new_account(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
-    signed = await authenticate(request, frontend, KeyMode.JWK)
+    signed = await authenticate_new_account(request, frontend)
     client = frontend.proxies.client_subject(request)
     account, created = await accounts.register(frontend, signed, client)
     return json_response(
