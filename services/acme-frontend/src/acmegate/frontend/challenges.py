@@ -1,7 +1,9 @@
 """Authorizations and challenges (RFC 8555 §7.5, draft-ietf-acme-device-attest §5).
 
 A challenge response is fenced ``pending → processing`` with its outbox row and sent to the
-attestation service. Whatever the attestation says — valid, or a client-caused
+attestation service: ``device-attest-01`` to its attestation consumer, http-01, dns-01 and
+tls-alpn-01 (with the key authorization, RFC 8555 §8.1) to its validation consumer.
+Whatever the attestation says — valid, or a client-caused
 ``badAttestationStatement`` stored on the challenge — the POST answers 200 with the challenge
 (step-ca's behaviour, docs/design.md "Errors"); only the server's own failures are errors.
 """
@@ -13,6 +15,7 @@ from dataclasses import replace
 from acmegate.common.bus import Queue
 from acmegate.common.errors import malformed, not_found, unauthorized
 from acmegate.common.messages import VerifyChallenge
+from acmegate.common.vocabulary import ChallengeType
 from acmegate.frontend import pipeline
 from acmegate.frontend.auth import DeferredRequest, SignedRequest
 from acmegate.frontend.context import Frontend
@@ -57,7 +60,8 @@ async def respond(
     if signed.is_post_as_get:
         return authz, challenge
     payload = signed.json()
-    if "attObj" not in payload and "error" not in payload:
+    attested = challenge.type == ChallengeType.DEVICE_ATTEST_01
+    if attested and "attObj" not in payload and "error" not in payload:
         # Not an answer at all (e.g. the "{}" of http-01 clients): leave the challenge pending.
         raise malformed("a device-attest-01 response carries an 'attObj'")
     if challenge.status != ChallengeStatus.PENDING or authz.status != AuthzStatus.PENDING:
@@ -74,12 +78,16 @@ async def respond(
         token=challenge.token,
         payload=signed.payload,
         platform=authz.platform,
+        # RFC 8555 §8.1, with the key that signed this request (the account's current key).
+        key_authorization=None if attested else f"{challenge.token}.{signed.thumbprint}",
+        wildcard=authz.wildcard or None,
     )
     woken = await pipeline.submit_and_wait(
         frontend,
         kind="challenge",
         subject_id=challenge.id,
-        queue=Queue.CHALLENGE_VERIFY,
+        # Device attestations and network validations scale apart (docs/server-certificates.md).
+        queue=Queue.CHALLENGE_VERIFY if attested else Queue.CHALLENGE_VALIDATE,
         message=message,
         wait=frontend.timing.challenge_wait,
     )
@@ -93,7 +101,8 @@ async def respond(
             validated=outcome.at if outcome.valid else None,
         )
         authz_status = AuthzStatus.VALID if outcome.valid else AuthzStatus.INVALID
-        return replace(authz, status=authz_status, challenges=[done]), done
+        challenges = [done if c.id == done.id else c for c in authz.challenges]
+        return replace(authz, status=authz_status, challenges=challenges), done
     current = await order_db.get_authorization_of_challenge(frontend.pool, challenge_id, CHECKED)
     assert current is not None
     return current, next(c for c in current.challenges if c.id == challenge_id)
