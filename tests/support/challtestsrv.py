@@ -113,9 +113,10 @@ async def _wait_for_port(port: int, timeout: float = 10.0) -> None:
 
 
 class _Nxdomain(asyncio.DatagramProtocol):
+    transport: asyncio.DatagramTransport
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # a datagram endpoint's
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         query = dns.message.from_wire(data)

@@ -5,6 +5,7 @@ challenges natively."""
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,41 @@ Prepare = Callable[[client.ClientV2, messages.ChallengeBody, str], Awaitable[Non
 
 def deadline(seconds: float = 30) -> datetime.datetime:
     return datetime.datetime.now() + datetime.timedelta(seconds=seconds)
+
+
+def key_authorization(acme: client.ClientV2, token: str) -> str:
+    """RFC 8555 §8.1: token "." base64url(JWK thumbprint of the account key)."""
+    import josepy
+
+    return f"{token}.{josepy.b64.b64encode(acme.net.key.thumbprint()).decode()}"
+
+
+def token_of(challb: messages.ChallengeBody) -> str:
+    """The token of any challenge, recognised by the ``acme`` library or not (tls-alpn-01)."""
+    return str(challb.to_partial_json()["token"])
+
+
+def challenge_named(authzr: messages.AuthorizationResource, typ: str) -> messages.ChallengeBody:
+    found = [c for c in authzr.body.challenges if c.to_partial_json()["type"] == typ]
+    assert found, f"no {typ} challenge"
+    return found[0]
+
+
+def answer(acme: client.ClientV2, challb: messages.ChallengeBody) -> None:
+    """POST ``{}`` to the challenge: the answer of http-01, dns-01 and tls-alpn-01."""
+    acme.answer_challenge(challb, challenges.HTTP01Response())
+
+
+def failed_problem(acme: client.ClientV2, order: messages.OrderResource) -> dict[str, Any]:
+    """The problem of the first failed challenge of ``order`` once its authorizations are done
+    (the challenge error as the client reads it)."""
+    from acme import errors
+
+    try:
+        acme.poll_authorizations(order, deadline())
+    except errors.ValidationError as failure:
+        for authzr in failure.failed_authzrs:
+            for challb in authzr.body.challenges:
+                if challb.error is not None:
+                    return dict(json.loads(challb.error.json_dumps()))
+    raise AssertionError("the order's authorizations did not fail")
