@@ -222,3 +222,39 @@ async def test_nxdomain_is_a_dns_problem(
             outcome = await _fails_with(gateway, kind)
     assert outcome.startswith(URN + "dns "), outcome
     assert "NXDOMAIN" in outcome
+
+
+async def test_http01_follows_a_redirect_on_the_http_port(
+    server_gateway: Gateway, responder: ChallTestSrv
+) -> None:
+    acme, order = await _order(server_gateway, ["moved.example.test"])
+    challb = challenge_named(order.authorizations[0], "http-01")
+    token = token_of(challb)
+    elsewhere = "bW92ZWQtaGVyZQ"
+    await responder.add_http01(elsewhere, await asyncio.to_thread(key_authorization, acme, token))
+    await responder.add_redirect(
+        f"/.well-known/acme-challenge/{token}",
+        f"http://moved.example.test:{responder.http_port}/.well-known/acme-challenge/{elsewhere}",
+    )
+    await asyncio.to_thread(answer, acme, challb)
+
+    final = await asyncio.to_thread(acme.poll_and_finalize, order, deadline())
+
+    assert final.body.status == messages.STATUS_VALID
+
+
+async def test_http01_refuses_a_redirect_to_another_port(
+    server_gateway: Gateway, responder: ChallTestSrv
+) -> None:
+    acme, order = await _order(server_gateway, ["redirect.example.test"])
+    challb = challenge_named(order.authorizations[0], "http-01")
+    token = token_of(challb)
+    await responder.add_redirect(
+        f"/.well-known/acme-challenge/{token}", "http://redirect.example.test:22/somewhere"
+    )
+    await asyncio.to_thread(answer, acme, challb)
+
+    problem = await asyncio.to_thread(failed_problem, acme, order)
+
+    assert problem["type"] == URN + "connection", problem
+    assert "only http on port 80 and https on port 443" in problem["detail"]

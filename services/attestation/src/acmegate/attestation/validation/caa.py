@@ -11,7 +11,8 @@
 - A record with the critical flag and a tag this CA does not know forbids issuance (§4.1).
 - A lookup that fails (SERVFAIL, timeout) forbids issuance (§3: the CA MUST NOT issue),
   reported as ``dns``; NXDOMAIN just climbs.
-IP identifiers have no CAA (RFC 8738 does not define it) and are not checked.
+IP identifiers have no CAA (RFC 8738 does not define it) and are not checked, nor are names
+under ``localhost`` (RFC 6761 §6.3: no DNS server holds records for them).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from acmegate.attestation.validation.problems import caa as caa_problem
-from acmegate.attestation.validation.resolver import Lookups
+from acmegate.attestation.validation.resolver import Lookups, is_localhost
 
 _KNOWN_TAGS = frozenset({"issue", "issuewild", "iodef"})
 _CRITICAL = 0x80
@@ -54,6 +55,8 @@ def decide(records: Sequence[Any], *, wildcard: bool, identities: Sequence[str])
 
 async def check(lookups: Lookups, *, name: str, wildcard: bool, identities: Sequence[str]) -> None:
     """Raise ``caa`` if the relevant CAA records of ``name`` forbid this CA to issue."""
+    if is_localhost(name):
+        return
     labels = name.rstrip(".").split(".")
     for start in range(len(labels)):
         domain = ".".join(labels[start:])

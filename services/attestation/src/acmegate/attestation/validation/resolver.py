@@ -73,6 +73,9 @@ class Lookups:
 
     async def addresses(self, host: str) -> list[str]:
         """The IPv4 and IPv6 addresses of ``host`` (IPv6 first, as Boulder prefers)."""
+        if is_localhost(host):
+            # RFC 6761 §6.3: localhost names are loopback, answered without asking DNS.
+            return ["127.0.0.1"]
         found: list[str] = []
         errors: list[AcmeError] = []
         for rdtype in ("AAAA", "A"):
@@ -83,6 +86,11 @@ class Lookups:
         if found:
             return found
         raise errors[-1] if errors else dns_problem(f"no A or AAAA record for {host}")
+
+
+def is_localhost(name: str) -> bool:
+    """A name under ``localhost.`` (RFC 6761 §6.3): it exists on this host alone."""
+    return name.rstrip(".").lower().endswith(".localhost")
 
 
 class AiohttpResolver(AbstractResolver):
