@@ -9,10 +9,17 @@ from pathlib import Path
 from acme import challenges, messages
 from cryptography import x509
 
+from acmegate.testkit.apple_ca import AttestationCA
 from tests.support.challtestsrv import ChallTestSrv
-from tests.support.gateway import Gateway
+from tests.support.gateway import Gateway, gateway_config, running_gateway
 from tests.support.openssl import verify_client_chain
-from tests.support.server_certs import account, challenge_of, deadline, server_csr
+from tests.support.server_certs import (
+    account,
+    add_server_policy,
+    challenge_of,
+    deadline,
+    server_csr,
+)
 
 SERVER_AUTH = x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
 
@@ -46,5 +53,30 @@ async def test_http01_issues_a_server_certificate_that_openssl_accepts_for_tls_s
     assert list(ekus) == [SERVER_AUTH]
     verdict = verify_client_chain(
         server_gateway.files.root_pem, final.fullchain_pem, tmp_path, purpose="sslserver"
+    )
+    assert verdict.endswith(": OK"), verdict
+
+
+async def test_http01_over_rabbitmq_issues_a_certificate(
+    tmp_path: Path,
+    attestation_ca: AttestationCA,
+    database_url: str,
+    amqp_server_url: str,
+    bus_namespace: str,
+    responder: ChallTestSrv,
+) -> None:
+    """The validation queue (`attestation.validate`) on the real broker, as deployed."""
+    files = gateway_config(tmp_path / "gateway", attestation_ca, namespace=bus_namespace)
+    add_server_policy(files.config_path, responder)
+    async with running_gateway(files, database_url, amqp_url=amqp_server_url) as gateway:
+        acme = await asyncio.to_thread(account, gateway.directory_url)
+        order = await asyncio.to_thread(acme.new_order, server_csr(["amqp.example.test"]))
+        challb = challenge_of(order.authorizations[0], challenges.HTTP01)
+        response, validation = challb.response_and_validation(acme.net.key)
+        await responder.add_http01(challb.chall.encode("token"), validation)
+        await asyncio.to_thread(acme.answer_challenge, challb, response)
+        final = await asyncio.to_thread(acme.poll_and_finalize, order, deadline())
+    verdict = verify_client_chain(
+        files.root_pem, final.fullchain_pem, tmp_path, purpose="sslserver"
     )
     assert verdict.endswith(": OK"), verdict
