@@ -75,7 +75,8 @@ def account(directory_url: str) -> client.ClientV2:
 
 
 def server_csr(names: Sequence[str], key: ec.EllipticCurvePrivateKey | None = None) -> bytes:
-    """A PEM CSR naming ``names`` (DNS names and IP addresses) in its SAN, CN the first."""
+    """A PEM CSR naming ``names`` (DNS names and IP addresses) in its SAN, CN the first
+    (unless it is an address)."""
     import ipaddress
 
     key = key or ec.generate_private_key(ec.SECP256R1())
@@ -85,9 +86,11 @@ def server_csr(names: Sequence[str], key: ec.EllipticCurvePrivateKey | None = No
             general.append(x509.IPAddress(ipaddress.ip_address(name)))
         except ValueError:
             general.append(x509.DNSName(name))
+    # A CN is a DNS name to ACME clients (the acme library orders it as one): none for IPs.
+    cn = [] if isinstance(general[0], x509.IPAddress) else [names[0]]
     csr = (
         x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, names[0])]))
+        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, n) for n in cn]))
         .add_extension(x509.SubjectAlternativeName(general), critical=False)
         .sign(key, hashes.SHA256())
     )

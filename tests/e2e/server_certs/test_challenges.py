@@ -30,6 +30,7 @@ from tests.support.server_certs import (
     server_csr,
     token_of,
 )
+from tests.support.tls_alpn import tls_alpn_responder
 
 URN = "urn:ietf:params:acme:error:"
 
@@ -182,7 +183,7 @@ async def _gateway_with(
     tmp_path: Path,
     attestation_ca: AttestationCA,
     database_url: str,
-    responder: ChallTestSrv,
+    responder: ChallTestSrv | None,
     validation: dict[str, Any],
 ) -> AsyncIterator[Gateway]:
     files = gateway_config(tmp_path / "gateway", attestation_ca)
@@ -258,3 +259,22 @@ async def test_http01_refuses_a_redirect_to_another_port(
 
     assert problem["type"] == URN + "connection", problem
     assert "only http on port 80 and https on port 443" in problem["detail"]
+
+
+async def test_tls_alpn01_proves_an_ip_address(
+    tmp_path: Path, attestation_ca: AttestationCA, database_url: str
+) -> None:
+    """RFC 8738 §6: SNI is the reverse name, the certificate names the iPAddress."""
+    tls_port = free_port()
+    validation = {"tls_alpn_port": tls_port}
+    async with _gateway_with(tmp_path, attestation_ca, database_url, None, validation) as gw:
+        acme, order = await _order(gw, ["127.0.0.1"])
+        challb = challenge_named(order.authorizations[0], "tls-alpn-01")
+        key_authz = await asyncio.to_thread(key_authorization, acme, token_of(challb))
+        async with tls_alpn_responder("127.0.0.1", key_authz, tmp_path, port=tls_port):
+            await asyncio.to_thread(answer, acme, challb)
+            final = await asyncio.to_thread(acme.poll_and_finalize, order, deadline())
+
+    leaf = x509.load_pem_x509_certificate(final.fullchain_pem.encode())
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(a) for a in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
