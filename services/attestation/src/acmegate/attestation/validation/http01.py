@@ -12,7 +12,6 @@ authorization (trailing whitespace ignored, §8.3). The rules, as Let's Encrypt'
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -98,10 +97,10 @@ async def validate(
                     url = _next_url(url, response.headers.get("Location"), rules)
                     continue
                 body = await response.content.read(rules.max_body_bytes + 1)
-        except (aiohttp.ClientError, OSError) as exc:
-            raise connection(f"fetching {url}: {_describe(exc)}") from None
         except TimeoutError:
             raise connection(f"fetching {url}: timed out") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise connection(f"fetching {url}: {_describe(exc)}") from None
         if status != 200:
             raise incorrect(f"{url} answered HTTP {status}, not 200 with the key authorization")
         if len(body) > rules.max_body_bytes:
@@ -128,6 +127,4 @@ def _is_ip(host: str) -> bool:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or exc})"
-    if isinstance(exc, asyncio.TimeoutError):
-        return "timed out"
     return type(exc).__name__

@@ -40,8 +40,7 @@ def make_resolver(config: ResolverConfig) -> dns.asyncresolver.Resolver:
         resolver = dns.asyncresolver.Resolver(configure=False)
         servers = [_nameserver(text) for text in config.nameservers]
         resolver.nameservers = [host for host, _ in servers]
-        # dnspython has one port for all plain-DNS servers; a lab uses one server anyway.
-        resolver.port = servers[0][1]
+        resolver.nameserver_ports = dict(servers)
     else:
         resolver = dns.asyncresolver.Resolver()
     resolver.lifetime = float(config_seconds(config.timeout))
