@@ -278,3 +278,19 @@ async def test_tls_alpn01_proves_an_ip_address(
     leaf = x509.load_pem_x509_certificate(final.fullchain_pem.encode())
     sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert [str(a) for a in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+
+
+async def test_http01_reads_no_more_than_max_body_bytes(
+    server_gateway: Gateway, responder: ChallTestSrv
+) -> None:
+    acme, order = await _order(server_gateway, ["big.example.test"])
+    challb = challenge_named(order.authorizations[0], "http-01")
+    token = token_of(challb)
+    padded = await asyncio.to_thread(key_authorization, acme, token) + "x" * 10_000
+    await responder.add_http01(token, padded)
+    await asyncio.to_thread(answer, acme, challb)
+
+    problem = await asyncio.to_thread(failed_problem, acme, order)
+
+    assert problem["type"] == URN + "incorrectResponse", problem
+    assert "more than 8192 bytes" in problem["detail"]
