@@ -71,8 +71,9 @@ async def new_order(frontend: Frontend, signed: DeferredRequest) -> Order:
         gate=signed.gate,
     )
     if created.refused_by is not None:
+        kind = "device" if identifier.type == IdentifierType.PERMANENT_IDENTIFIER else "name"
         subject = (
-            f"device {identifier.value}"
+            f"{kind} {identifier.value}"
             if created.refused_by is limits.failed_validations
             else f"account {account.id}"
         )
