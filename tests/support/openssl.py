@@ -9,9 +9,10 @@ from pathlib import Path
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
-def verify_client_chain(root: Path, text: str, folder: Path) -> str:
-    """``openssl verify -purpose sslclient`` of the first certificate in ``text`` against
-    ``root``, the certificates after it as intermediates; stdout and stderr, stripped.
+def verify_client_chain(root: Path, text: str, folder: Path, purpose: str = "sslclient") -> str:
+    """``openssl verify -purpose sslclient`` (or ``purpose``) of the first certificate in
+    ``text`` against ``root``, the certificates after it as intermediates; stdout and stderr,
+    stripped.
 
     ``text`` may be a bare PEM chain or output with lines around it (simulate-device's)."""
     chain = _PEM.findall(text)
@@ -22,7 +23,7 @@ def verify_client_chain(root: Path, text: str, folder: Path) -> str:
             "openssl",
             "verify",
             "-purpose",
-            "sslclient",
+            purpose,
             "-CAfile",
             str(root),
             "-untrusted",

@@ -98,7 +98,7 @@ def test_a_challenge_of_another_type_does_not_decode() -> None:
         payload=b"{}",
     )
     assert codec.decode(codec.encode(verify)) == verify
-    assert "$.challenge_type" in _refused(_with(verify, challenge_type="http-01"))
+    assert "$.challenge_type" in _refused(_with(verify, challenge_type="email-reply-00"))
 
 
 def test_certificate_statuses_are_the_stored_ones_and_counts_add_expired() -> None:

@@ -29,9 +29,33 @@ def test_values_outside_the_abnf_are_malformed(value: str) -> None:
 
 def test_other_identifier_types_are_unsupported() -> None:
     with pytest.raises(AcmeError) as caught:
-        parse_identifiers([{"type": "dns", "value": "example.com"}])
+        parse_identifiers([{"type": "email", "value": "a@example.com"}])
     assert caught.value.kind is ErrorKind.UNSUPPORTED_IDENTIFIER
-    assert caught.value.identifier == Identifier("dns", "example.com")
+    assert caught.value.identifier == Identifier("email", "a@example.com")
+
+
+def test_server_names_are_parsed_and_deduplicated() -> None:
+    raw = [
+        {"type": "dns", "value": "a.example.com"},
+        {"type": "ip", "value": "192.0.2.1"},
+        {"type": "dns", "value": "a.example.com"},
+    ]
+    assert parse_identifiers(raw) == [
+        Identifier("dns", "a.example.com"),
+        Identifier("ip", "192.0.2.1"),
+    ]
+
+
+def test_a_device_and_a_server_name_never_share_an_order() -> None:
+    with pytest.raises(AcmeError) as caught:
+        parse_identifiers(
+            [
+                {"type": "permanent-identifier", "value": "C02ZC2QYLVDL"},
+                {"type": "dns", "value": "a.example.com"},
+            ]
+        )
+    assert caught.value.kind is ErrorKind.REJECTED_IDENTIFIER
+    assert "never both" in caught.value.detail
 
 
 def test_an_order_names_one_device() -> None:

@@ -31,6 +31,8 @@ STATUSES = {
     ErrorKind.UNAUTHORIZED: 403,
     ErrorKind.ORDER_NOT_READY: 403,
     ErrorKind.EXTERNAL_ACCOUNT_REQUIRED: 403,
+    # Boulder answers CAA refusals with 403 (the CA may not issue for the name).
+    ErrorKind.CAA: 403,
     ErrorKind.USER_ACTION_REQUIRED: 403,
     ErrorKind.RATE_LIMITED: 429,
     ErrorKind.SERVER_INTERNAL: 500,

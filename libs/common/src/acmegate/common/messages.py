@@ -163,6 +163,10 @@ class VerifyChallenge(msgspec.Struct, frozen=True, tag="challenge.verify.v1", ta
     token: str
     payload: bytes  # the JWS payload as the client sent it (JSON)
     platform: str | None = None
+    # http-01, dns-01, tls-alpn-01: token "." base64url(JWK thumbprint) (RFC 8555 §8.1).
+    key_authorization: str | None = None
+    # True: a wildcard order's authorization, naming the base domain (RFC 8555 §7.1.3).
+    wildcard: bool | None = None
 
 
 class ChallengeVerified(msgspec.Struct, frozen=True, tag="challenge.result.v1", tag_field="type"):

@@ -202,6 +202,7 @@ STAGE_DURATION = Histogram(
 )
 STAGE_ATTESTATION = STAGE_DURATION.labels("attestation_verify")
 STAGE_CSR = STAGE_DURATION.labels("csr_check")
+STAGE_VALIDATION = STAGE_DURATION.labels("challenge_validation")
 STAGE_POLICY = STAGE_DURATION.labels("policy_decision")
 STAGE_SIGNING = STAGE_DURATION.labels("signing")
 

@@ -22,7 +22,10 @@ class ErrorKind(enum.StrEnum):
     BAD_PUBLIC_KEY = "badPublicKey"
     BAD_REVOCATION_REASON = "badRevocationReason"
     BAD_SIGNATURE_ALGORITHM = "badSignatureAlgorithm"
+    CAA = "caa"
     COMPOUND = "compound"
+    CONNECTION = "connection"
+    DNS = "dns"
     EXTERNAL_ACCOUNT_REQUIRED = "externalAccountRequired"
     INCORRECT_RESPONSE = "incorrectResponse"
     INVALID_CONTACT = "invalidContact"
@@ -31,6 +34,7 @@ class ErrorKind(enum.StrEnum):
     RATE_LIMITED = "rateLimited"
     REJECTED_IDENTIFIER = "rejectedIdentifier"
     SERVER_INTERNAL = "serverInternal"
+    TLS = "tls"
     UNAUTHORIZED = "unauthorized"
     UNSUPPORTED_CONTACT = "unsupportedContact"
     UNSUPPORTED_IDENTIFIER = "unsupportedIdentifier"
@@ -57,12 +61,19 @@ class IdentifierType(enum.StrEnum):
     """
 
     PERMANENT_IDENTIFIER = "permanent-identifier"
+    # Server names (RFC 8555 §9.7.7) and IP addresses (RFC 8738 §3), for server certificates.
+    DNS = "dns"
+    IP = "ip"
 
 
 class ChallengeType(enum.StrEnum):
-    """ACME challenge types this gateway offers (draft-ietf-acme-device-attest §5)."""
+    """ACME challenge types this gateway offers (draft-ietf-acme-device-attest §5; RFC 8555
+    §8.3, §8.4; RFC 8737)."""
 
     DEVICE_ATTEST_01 = "device-attest-01"
+    HTTP_01 = "http-01"
+    DNS_01 = "dns-01"
+    TLS_ALPN_01 = "tls-alpn-01"
 
 
 class CertificateStatus(enum.StrEnum):

@@ -1,9 +1,11 @@
 """Authorizations and challenges (RFC 8555 §7.5, draft-ietf-acme-device-attest §5).
 
 A challenge response is fenced ``pending → processing`` with its outbox row and sent to the
-attestation service. Whatever the attestation says — valid, or a client-caused
-``badAttestationStatement`` stored on the challenge — the POST answers 200 with the challenge
-(step-ca's behaviour, docs/design.md "Errors"); only the server's own failures are errors.
+attestation service: ``device-attest-01`` to its attestation consumer, http-01, dns-01 and
+tls-alpn-01 (with the key authorization, RFC 8555 §8.1) to its validation consumer. Whatever
+the attestation says — valid, or a client-caused ``badAttestationStatement`` stored on the
+challenge — the POST answers 200 with the challenge (step-ca's behaviour, docs/design.md
+"Errors"); only the server's own failures are errors.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import replace
 from acmegate.common.bus import Queue
 from acmegate.common.errors import malformed, not_found, unauthorized
 from acmegate.common.messages import VerifyChallenge
+from acmegate.common.vocabulary import ChallengeType
 from acmegate.frontend import pipeline
 from acmegate.frontend.auth import DeferredRequest, SignedRequest
 from acmegate.frontend.context import Frontend
@@ -57,32 +60,52 @@ async def respond(
             challenge_id,
         )
     payload = signed.json()
+    gate = signed.gate
+    head_fields: dict[str, object] = {}
+    queue = Queue.CHALLENGE_VERIFY
     if "attObj" not in payload and "error" not in payload:
-        # Not an answer at all (e.g. the "{}" of http-01 clients): leave the challenge pending
-        # (after the same checks as a read: the caller must own the challenge).
-        _read(
-            await order_db.get_authorization_of_challenge(frontend.pool, challenge_id, signed.gate),
+        # Not a device attestation: http-01, dns-01 and tls-alpn-01 answers are "{}" (RFC
+        # 8555 §8.3-8.4, RFC 8737 §3). Their type decides the queue and the key authorization,
+        # so they are read first (the device path below stays one statement).
+        authz, challenge = _read(
+            await order_db.get_authorization_of_challenge(frontend.pool, challenge_id, gate),
             signed,
             challenge_id,
         )
-        raise malformed("a device-attest-01 response carries an 'attObj'")
+        if challenge.type == ChallengeType.DEVICE_ATTEST_01:
+            # Leave the challenge pending: the client may still answer it properly.
+            raise malformed("a device-attest-01 response carries an 'attObj'")
+        if challenge.status != ChallengeStatus.PENDING or authz.status != AuthzStatus.PENDING:
+            # RFC 8555 §7.5.1: a challenge is answered once; repeat answers see its state.
+            return authz, challenge
+        gate = CHECKED
+        queue = Queue.CHALLENGE_VALIDATE
+        head_fields = {
+            # RFC 8555 §8.1, with the key that signed this request (the account's current key).
+            "key_authorization": f"{challenge.token}.{signed.thumbprint}",
+            "wildcard": authz.wildcard or None,
+        }
     # One statement reads the challenge and fences it with its message (db/work.py); the fence
     # is taken only when the answer is due: the account's challenge, still pending.
     head = work_db.message_head(
-        VerifyChallenge, correlation_id=signed.correlation_id, payload=signed.payload
+        VerifyChallenge,
+        correlation_id=signed.correlation_id,
+        payload=signed.payload,
+        **head_fields,
     )
     found, woken = await pipeline.submit_and_wait(
         frontend,
         key=work_db.work_key("challenge", challenge_id),
-        queue=Queue.CHALLENGE_VERIFY,
+        # Device attestations and network validations scale apart (docs/server-certificates.md).
+        queue=queue,
         fence=lambda times: work_db.answer_challenge(
             frontend.pool,
             challenge_id,
             account_id=signed.require_account().id,
             head=head,
-            queue=str(Queue.CHALLENGE_VERIFY),
+            queue=str(queue),
             times=times,
-            gate=signed.gate,
+            gate=gate,
         ),
         wait=frontend.timing.challenge_wait,
     )
@@ -103,7 +126,8 @@ async def respond(
             validated=outcome.at if outcome.valid else None,
         )
         authz_status = AuthzStatus.VALID if outcome.valid else AuthzStatus.INVALID
-        return replace(authz, status=authz_status, challenges=[done]), done
+        challenges = [done if c.id == done.id else c for c in authz.challenges]
+        return replace(authz, status=authz_status, challenges=challenges), done
     return _reread(await _current(frontend, challenge_id), challenge_id)
 
 

@@ -8,8 +8,11 @@
     first-and-second-components = (("0" / "1") "." (*1(%x31-33) %x30-39)) / ("2" "." component)
     component                  = "0" / (%x31-39 *%x30-39)
 
-A non-conforming value is ``malformed`` (the draft's MUST). Other identifier types get
-``unsupportedIdentifier``: this gateway certifies devices, not domain names.
+A non-conforming value is ``malformed`` (the draft's MUST). ``dns`` and ``ip`` identifiers
+(RFC 8555 §9.7.7, RFC 8738) are for server certificates and are checked by
+:mod:`acmegate.common.server_names`; an order holds either one device or server names, never
+both (a device's attestation proves nothing about a name). Other types get
+``unsupportedIdentifier``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from acmegate.common.messages import Identifier
 from acmegate.common.vocabulary import IdentifierType
 
 PERMANENT_IDENTIFIER = IdentifierType.PERMANENT_IDENTIFIER
+SERVER_TYPES = (IdentifierType.DNS, IdentifierType.IP)
 MAX_VALUE_LENGTH = 255
+# Let's Encrypt's limit of names per certificate; more only makes one order fail slowly.
+MAX_SERVER_IDENTIFIERS = 100
 
 _COMPONENT = r"(?:0|[1-9][0-9]*)"
 _ASSIGNER = re.compile(rf"^(?:(?:[01]\.(?:[1-3]?[0-9]))|(?:2\.{_COMPONENT}))(?:\.{_COMPONENT})*$")
@@ -30,10 +36,26 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def parse_identifiers(raw: Any) -> list[Identifier]:
-    """The identifiers of a newOrder payload; exactly one device per order."""
+    """The identifiers of a newOrder payload: exactly one device, or server names."""
     if not isinstance(raw, list) or not raw:
         raise malformed("newOrder needs a non-empty 'identifiers' array")
     identifiers = [_parse_one(item) for item in raw]
+    server = [i for i in identifiers if i.type in SERVER_TYPES]
+    if server and len(server) != len(identifiers):
+        raise AcmeError(
+            ErrorKind.REJECTED_IDENTIFIER,
+            "an order names one device (permanent-identifier) or server names (dns, ip), "
+            "never both",
+        )
+    if server:
+        # Duplicates name the same thing once (one authorization each).
+        unique = list(dict.fromkeys(server))
+        if len(unique) > MAX_SERVER_IDENTIFIERS:
+            raise AcmeError(
+                ErrorKind.REJECTED_IDENTIFIER,
+                f"an order names at most {MAX_SERVER_IDENTIFIERS} identifiers",
+            )
+        return unique
     if len(identifiers) != 1:
         # A device certificate names one device; Apple clients send exactly one identifier
         # (docs/apple-attestation.md §2), and one authorization per order keeps the state machine
@@ -49,10 +71,13 @@ def _parse_one(item: Any) -> Identifier:
     if not isinstance(value, str):
         raise malformed("identifier 'value' must be a string")
     identifier = Identifier(kind, value)
+    if kind in SERVER_TYPES:
+        return identifier
     if kind != PERMANENT_IDENTIFIER:
         raise AcmeError(
             ErrorKind.UNSUPPORTED_IDENTIFIER,
-            f"identifier type {kind!r} is not supported; use {PERMANENT_IDENTIFIER!r}",
+            f"identifier type {kind!r} is not supported; use {PERMANENT_IDENTIFIER!r}, "
+            "'dns' or 'ip'",
             identifier=identifier,
         )
     check_permanent_identifier(value)

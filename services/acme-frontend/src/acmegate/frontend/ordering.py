@@ -18,14 +18,16 @@ from cryptography import x509
 from acmegate.common.bus import Queue
 from acmegate.common.errors import AcmeError, ErrorKind, malformed, not_found, unauthorized
 from acmegate.common.ids import b64url_decode, new_id, new_token
-from acmegate.common.messages import FinalizeOrder
+from acmegate.common.messages import FinalizeOrder, Identifier
+from acmegate.common.server_names import ServerName, choose_policy, parse_server_identifiers
+from acmegate.common.vocabulary import ChallengeType, IdentifierType
 from acmegate.frontend import pipeline
 from acmegate.frontend.auth import DeferredRequest
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import orders as order_db
 from acmegate.frontend.db import work as work_db
 from acmegate.frontend.db.gate import CHECKED
-from acmegate.frontend.db.orders import Order, OrderLimits
+from acmegate.frontend.db.orders import NewAuthorization, NewChallenge, Order, OrderLimits
 from acmegate.frontend.identifiers import parse_identifiers
 from acmegate.frontend.platforms import is_enrollment_token, unknown_token
 from acmegate.frontend.status import OrderStatus, presented_order_status
@@ -47,9 +49,14 @@ async def new_order(frontend: Frontend, signed: DeferredRequest) -> Order:
             raise malformed(f"{field!r} is not supported; the certificate template sets validity")
     identifiers = parse_identifiers(payload.get("identifiers"))
     identifier = identifiers[0]
-    enrollment_token = identifier.value if is_enrollment_token(identifier.value) else None
+    if identifier.type == IdentifierType.PERMANENT_IDENTIFIER:
+        enrollment_token = identifier.value if is_enrollment_token(identifier.value) else None
+        authorizations = [device_authorization(identifier)]
+    else:
+        enrollment_token = None
+        authorizations = server_authorizations(frontend, identifiers, account.id)
     now = frontend.clock.now()
-    order_id, authz_id = new_id(), new_id()
+    order_id = new_id()
     expires = now + frontend.timing.order_lifetime
     authz_expires = min(expires, now + frontend.timing.authorization_lifetime)
     limits = frontend.limits
@@ -57,19 +64,18 @@ async def new_order(frontend: Frontend, signed: DeferredRequest) -> Order:
         frontend.pool,
         order_id=order_id,
         account_id=account.id,
-        identifier=identifier,
+        identifiers=identifiers,
         enrollment_token=enrollment_token,
         order_expires=expires,
-        authz_id=authz_id,
+        authorizations=authorizations,
         authz_expires=authz_expires,
-        challenge_id=new_id(),
-        token=new_token(),
         limits=OrderLimits(limits.new_orders, limits.failed_validations, now),
         gate=signed.gate,
     )
     if created.refused_by is not None:
+        kind = "device" if identifier.type == IdentifierType.PERMANENT_IDENTIFIER else "name"
         subject = (
-            f"device {identifier.value}"
+            f"{kind} {identifier.value}"
             if created.refused_by is limits.failed_validations
             else f"account {account.id}"
         )
@@ -86,9 +92,45 @@ async def new_order(frontend: Frontend, signed: DeferredRequest) -> Order:
         platform=platform,
         error=None,
         certificate_id=None,
-        authz_ids=[authz_id],
+        authz_ids=[authz.id for authz in authorizations],
         created_at=now,
     )
+
+
+def device_authorization(identifier: Identifier) -> NewAuthorization:
+    """A device's one authorization: device-attest-01 (draft-ietf-acme-device-attest §5)."""
+    challenge = NewChallenge(new_id(), ChallengeType.DEVICE_ATTEST_01, new_token())
+    return NewAuthorization(new_id(), identifier, [challenge])
+
+
+def server_authorizations(
+    frontend: Frontend, identifiers: list[Identifier], account_id: str
+) -> list[NewAuthorization]:
+    """One authorization per server name, if an enrollment policy admits them all for this
+    account; each offers the challenges that can prove its kind of name."""
+    names = parse_server_identifiers(identifiers)
+    choose_policy(frontend.config.enrollment_policies, names, account_id)
+    return [
+        NewAuthorization(
+            new_id(),
+            # RFC 8555 §7.1.4: a wildcard's authorization names the base domain.
+            Identifier(name.identifier.type, name.value),
+            [NewChallenge(new_id(), kind, new_token()) for kind in challenge_types(name)],
+            wildcard=name.wildcard,
+        )
+        for name in names
+    ]
+
+
+def challenge_types(name: ServerName) -> list[ChallengeType]:
+    """Which challenges can prove control of ``name``."""
+    if name.wildcard:
+        # RFC 8555 §7.1.3, §8.4: only DNS proves control of a whole zone.
+        return [ChallengeType.DNS_01]
+    if name.is_ip:
+        # RFC 8738 §7: dns-01 cannot prove an IP address (reverse zones belong to others).
+        return [ChallengeType.HTTP_01, ChallengeType.TLS_ALPN_01]
+    return [ChallengeType.HTTP_01, ChallengeType.DNS_01, ChallengeType.TLS_ALPN_01]
 
 
 async def own_order(frontend: Frontend, signed: DeferredRequest, order_id: str) -> Order:

@@ -73,12 +73,15 @@ def challenge_view(challenge: Challenge, linker: Linker) -> dict[str, Any]:
 
 
 def authz_view(authz: Authorization, linker: Linker, now: datetime) -> dict[str, Any]:
-    return {
+    view: dict[str, Any] = {
         "status": presented_authz_status(authz.status, authz.expires, now),
         "expires": timestamp(authz.expires),
         "identifier": {"type": authz.identifier.type, "value": authz.identifier.value},
         "challenges": [challenge_view(c, linker) for c in authz.challenges],
     }
+    if authz.wildcard:
+        view["wildcard"] = True  # RFC 8555 §7.1.4
+    return view
 
 
 def json_response(

@@ -12,6 +12,7 @@ name must be the identifier or an attested one.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Mapping, Sequence
 
 from cryptography import x509
@@ -24,6 +25,7 @@ from acmegate.attestation.errors import bad_csr
 from acmegate.common.config.model import AttestationProviderConfig
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.messages import CsrInfo, DeviceClaims, FinalizeOrder, PermanentIdentifierName
+from acmegate.common.vocabulary import IdentifierType
 from acmegate.common.x509names import (
     PERMANENT_IDENTIFIER,
     UPN,
@@ -52,10 +54,48 @@ def check_csr(order: FinalizeOrder, providers: Mapping[str, AttestationProviderC
     if not csr.is_signature_valid:
         raise bad_csr("CSR signature is not valid (it must be signed with the requested key)")
     public_key = spki_der(key)
+    if is_server_order(order):
+        info = _names(csr, public_key)
+        _check_server_names(info, order)
+        return info
     _check_attested_key(public_key, order.claims)
     info = _names(csr, public_key)
     _check_names(info, order, providers)
     return info
+
+
+def is_server_order(order: FinalizeOrder) -> bool:
+    """An order of ``dns``/``ip`` identifiers (identifiers.py never mixes them with devices)."""
+    return bool(order.identifiers) and all(
+        i.type in (IdentifierType.DNS, IdentifierType.IP) for i in order.identifiers
+    )
+
+
+def _check_server_names(info: CsrInfo, order: FinalizeOrder) -> None:
+    """RFC 8555 §7.4: the CSR names exactly the order's identifiers (as SANs; a common name,
+    if any, must be one of them). The key is the requester's own: nothing attests it."""
+    if info.emails or info.uris or info.upns or info.permanent_identifiers:
+        raise bad_csr("a server certificate CSR may name only DNS names and IP addresses")
+    wanted = {(i.type, i.value) for i in order.identifiers}
+    try:
+        ips = {str(ipaddress.ip_address(a)) for a in info.ip_addresses}
+    except ValueError as exc:
+        raise bad_csr(f"CSR IP address is malformed: {exc}") from exc
+    named = {(IdentifierType.DNS.value, d.lower()) for d in info.dns_names} | {
+        (IdentifierType.IP.value, a) for a in ips
+    }
+    if named != wanted:
+        raise bad_csr(
+            "the CSR must name exactly the order's identifiers "
+            f"({_listing(sorted(v for _, v in wanted))}); it names "
+            f"{_listing(sorted(v for _, v in named))}"
+        )
+    if info.common_name is not None:
+        values = {v for _, v in wanted}
+        if info.common_name.lower() not in values:
+            raise bad_csr(
+                f"CSR common name {info.common_name!r} is not one of the order's identifiers"
+            )
 
 
 def _parse(der: bytes) -> x509.CertificateSigningRequest:

@@ -16,6 +16,7 @@ from acmegate.attestation.apple import AppleFormat
 from acmegate.attestation.csr import check_csr
 from acmegate.attestation.device_attest import DeviceAttestChallenge, format_registry
 from acmegate.attestation.roots import ProviderTrust, load_trust, validate_config
+from acmegate.attestation.validation.validator import Validator
 from acmegate.common import metrics
 from acmegate.common.bus import Delivery, Queue, Reject
 from acmegate.common.bus.codec import Message
@@ -37,8 +38,8 @@ SCOPE = "acmegate.attestation"
 
 
 class AttestationService:
-    """Verifies device attestations (``attestation.challenge``) and finalize CSRs
-    (``attestation.finalize``)."""
+    """Verifies device attestations (``attestation.challenge``), finalize CSRs
+    (``attestation.finalize``) and the standard challenges (``attestation.validate``)."""
 
     name = "attestation"
 
@@ -47,6 +48,7 @@ class AttestationService:
         self._trust: list[ProviderTrust] = []
         self._providers: dict[str, AttestationProviderConfig] = {}
         self._challenge: DeviceAttestChallenge | None = None
+        self._validator: Validator | None = None
 
     @property
     def dev_providers(self) -> list[str]:
@@ -76,11 +78,26 @@ class AttestationService:
         prefetch = self._runtime.config.bus.prefetch
         await bus.consume(Queue.CHALLENGE_VERIFY, self.handle_challenge, prefetch=prefetch)
         await bus.consume(Queue.FINALIZE_ATTESTATION, self.handle_finalize, prefetch=prefetch)
+        # Network validations wait on other hosts: their own queue, so a slow responder never
+        # delays an attestation, and replicas can be added for them alone.
+        self._validator = Validator(self._runtime.config.validation)
+        await bus.consume(Queue.CHALLENGE_VALIDATE, self.handle_validation, prefetch=prefetch)
         log.info("attestation service started", providers=sorted(self._providers))
 
     async def stop(self) -> None:
-        """Nothing to release: the composition root closes the bus (which stops consuming)."""
+        """Close the validation HTTP client; the composition root closes the bus."""
+        if self._validator is not None:
+            await self._validator.close()
         log.info("attestation service stopped")
+
+    async def handle_validation(self, message: Message, delivery: Delivery) -> None:
+        """``VerifyChallenge`` of http-01, dns-01 or tls-alpn-01 → ``ChallengeVerified``."""
+        if not isinstance(message, VerifyChallenge) or self._validator is None:
+            raise Reject(f"unexpected {type(message).__name__} on {delivery.queue}")
+        with bind_correlation_id(message.correlation_id):
+            with stage(SCOPE, "validate challenge", metrics.STAGE_VALIDATION):
+                result = await self._validator.validate(message)
+            await self._runtime.bus.publish(Queue.FRONTEND_RESULTS, result)
 
     async def handle_challenge(self, message: Message, delivery: Delivery) -> None:
         """``VerifyChallenge`` → ``ChallengeVerified`` (claims or problem) to the frontend."""

@@ -95,6 +95,9 @@ class PolicyEngine:
         workflows: dict[str, _WorkflowResult] = {}
         refusals: list[_Refusal] = []
         for policy in self._policies:
+            if policy.server_names is not None:
+                # A server policy certifies names, never a device (server_certs.py).
+                continue
             reason = platform_mismatch(policy, order.platform)
             role = self._roles[policy.device_role] if policy.device_role else None
             if reason is None and role is not None:

@@ -7,12 +7,14 @@ the certificate) and hands the order on; or it answers with the problem that end
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
+from acmegate.common.config.model import EnrollmentPolicyConfig
 from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.messages import EnrollmentRecord, FinalizeOrder, Identifier
+from acmegate.policy import server_certs
 from acmegate.policy.engine import Decision, PolicyEngine
 from acmegate.policy.lookups import LookupSession
 from acmegate.policy.templates import CompiledTemplate
@@ -41,9 +43,15 @@ def enrollment_record(order: FinalizeOrder, decision: Decision) -> EnrollmentRec
 class PolicyStage:
     """Turns a FinalizeOrder with ``csr`` into one with ``spec`` and ``record``."""
 
-    def __init__(self, engine: PolicyEngine, templates: Mapping[str, CompiledTemplate]) -> None:
+    def __init__(
+        self,
+        engine: PolicyEngine,
+        templates: Mapping[str, CompiledTemplate],
+        policies: Sequence[EnrollmentPolicyConfig] = (),
+    ) -> None:
         self._engine = engine
         self._templates = templates
+        self._policies = tuple(policies)
 
     async def apply(self, order: FinalizeOrder, session: LookupSession) -> FinalizeOrder:
         """The order to hand to the signer.
@@ -53,6 +61,14 @@ class PolicyStage:
         """
         if order.csr is None:
             raise AcmeError(ErrorKind.SERVER_INTERNAL, "the CSR was not verified before policy")
+        if server_certs.is_server_order(order):
+            # Names proven by challenges, no device and no signal source (server_certs.py).
+            server = server_certs.choose(self._policies, order)
+            template = self._templates[server.certificate_template]
+            spec = server_certs.render(template, server, order)
+            return msgspec.structs.replace(
+                order, spec=spec, record=server_certs.record(order, server)
+            )
         decision = await self._engine.decide(order, session)
         policy = decision.enrollment_policy
         template = self._templates[policy.certificate_template]

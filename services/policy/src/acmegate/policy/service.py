@@ -108,7 +108,9 @@ class PolicyService:
         }
         # Variables were checked against the sources' attributes by validate_config.
         templates = compile_templates(config)
-        self._stage = PolicyStage(PolicyEngine(config, self._sources), templates)
+        self._stage = PolicyStage(
+            PolicyEngine(config, self._sources), templates, config.enrollment_policies
+        )
         if config.radius.enabled:
             self.radius = RadiusEndpoint(self._runtime, self._sources)
             await self.radius.start()

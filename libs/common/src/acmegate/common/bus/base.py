@@ -31,6 +31,8 @@ class Queue(enum.StrEnum):
     """Work queues; the bus prefixes each with its namespace."""
 
     CHALLENGE_VERIFY = "attestation.challenge"
+    # http-01, dns-01, tls-alpn-01: network validations, slow and I/O-bound (own consumer).
+    CHALLENGE_VALIDATE = "attestation.validate"
     FINALIZE_ATTESTATION = "attestation.finalize"
     FINALIZE_POLICY = "policy.finalize"
     FINALIZE_SIGNER = "signer.finalize"

@@ -185,6 +185,7 @@ def check_references(config: model.Config) -> Iterable[str]:
             yield from missing(
                 f"{where}.platforms[{j}]", "device management platform", platform, platforms
             )
+    yield from _check_server_policies(config)
     if config.radius.enabled:
         name = config.radius.lookup_policy
         if name is None:
@@ -204,3 +205,33 @@ def check_references(config: model.Config) -> Iterable[str]:
         yield from missing(
             f"$.radius.certificate_authorities[{j}]", "certificate authority", ca, cas
         )
+
+
+_SERVER_AUTH = ("server_auth", "1.3.6.1.5.5.7.3.1")
+
+
+def _check_server_policies(config: model.Config) -> Iterable[str]:
+    """Server and device certificates never mix: only a policy with ``server_names`` may
+    issue serverAuth, and it must (a device's attestation proves nothing about a name)."""
+    templates = {t.name: t for t in config.certificate_templates}
+    for i, ep in enumerate(config.enrollment_policies):
+        template = templates.get(ep.certificate_template)
+        if template is None:
+            continue
+        server_auth = any(eku in _SERVER_AUTH for eku in template.extended_key_usage)
+        where = f"$.enrollment_policies[{i}].certificate_template"
+        if ep.server_names is not None and not server_auth:
+            yield f"{where}: {template.name!r} lacks server_auth, which server_names needs"
+        if ep.server_names is None and server_auth:
+            yield (
+                f"{where}: {template.name!r} has server_auth; only a policy with server_names "
+                "may issue server certificates"
+            )
+    caa = config.validation.caa
+    if caa.enabled and not caa.identities and any_server_policy(config):
+        yield "$.validation.caa.identities: required when CAA is checked (or enabled: false)"
+
+
+def any_server_policy(config: model.Config) -> bool:
+    """Whether some enrollment policy issues server certificates (dns/ip orders)."""
+    return any(ep.server_names is not None for ep in config.enrollment_policies)

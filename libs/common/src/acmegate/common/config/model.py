@@ -580,8 +580,47 @@ class DeviceRoleConfig(_Base, frozen=True, kw_only=True):
     conditions: DeviceRoleConditions
 
 
+class ServerNamesConfig(_Base, frozen=True, kw_only=True):
+    """Which ``dns`` and ``ip`` identifiers (RFC 8555 §9.7.7, RFC 8738) an enrollment policy
+    for server certificates admits, and to which ACME accounts.
+
+    ``domains`` entries are exact names (``radius.example.org``) or ``*.example.org``, which
+    admits every name below ``example.org`` (any depth) but not ``example.org`` itself.
+    """
+
+    domains: list[str] = msgspec.field(default_factory=list)
+    # Networks (CIDR) whose addresses may be certified (RFC 8738).
+    ip_networks: list[str] = msgspec.field(default_factory=list)
+    # Wildcard identifiers (``*.host.example.org``), validated through dns-01 only
+    # (RFC 8555 §7.1.3, §8.4). A wildcard's base name must itself be admitted by ``domains``.
+    wildcards: bool = False
+    # ACME account ids admitted (empty: any account).
+    accounts: list[str] = msgspec.field(default_factory=list)
+    # Whether the certificate's subject carries CN=<first identifier> (SANs always do).
+    common_name: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.domains and not self.ip_networks:
+            raise ValueError("server_names needs `domains` or `ip_networks`")
+        for domain in self.domains:
+            base = domain[2:] if domain.startswith("*.") else domain
+            if not base or "*" in base or base != base.lower().strip("."):
+                raise ValueError(
+                    f"domains: {domain!r} must be a lower-case name, optionally prefixed by '*.'"
+                )
+        for network in self.ip_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"ip_networks: {network!r} is not a network (CIDR)") from None
+
+
 class EnrollmentPolicyConfig(_Base, frozen=True, kw_only=True):
-    """The guide's "Enrollment Policy": role + device role → CA + template. First match wins."""
+    """The guide's "Enrollment Policy": role + device role → CA + template. First match wins.
+
+    A policy with ``server_names`` is for server certificates (``dns``/``ip`` orders) and
+    never matches a device; the others never match a server order.
+    """
 
     name: str
     description: str = ""
@@ -590,6 +629,61 @@ class EnrollmentPolicyConfig(_Base, frozen=True, kw_only=True):
     platforms: list[str] = msgspec.field(default_factory=list)
     certificate_authority: str
     certificate_template: str
+    server_names: ServerNamesConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.server_names is not None and (self.role or self.device_role or self.platforms):
+            raise ValueError(
+                "a policy with server_names is for servers: it takes no role, device_role "
+                "or platforms"
+            )
+
+
+class CaaConfig(_Base, frozen=True, kw_only=True):
+    """CAA checking before issuance (RFC 8659)."""
+
+    enabled: bool = True
+    # The issuer domain names this CA answers to in CAA `issue`/`issuewild` records.
+    identities: list[str] = msgspec.field(default_factory=list)
+
+
+class ResolverConfig(_Base, frozen=True, kw_only=True):
+    """The DNS resolver of dns-01, CAA and the name lookups of http-01 / tls-alpn-01."""
+
+    # "address" or "address:port" ("[v6]:port"); empty: the system's resolv.conf.
+    nameservers: list[str] = msgspec.field(default_factory=list)
+    timeout: int | str = "5s"
+
+    def __post_init__(self) -> None:
+        if _seconds(self.timeout) <= 0:
+            raise ValueError("timeout must be positive")
+
+
+class ValidationConfig(_Base, frozen=True, kw_only=True):
+    """How the attestation service validates http-01, dns-01 and tls-alpn-01 challenges
+    (one vantage point: the validating replica's own network)."""
+
+    # RFC 8555 §8.3 and RFC 8737 §3 fix 80 and 443; tests and lab setups may change them.
+    http_port: int = 80
+    tls_alpn_port: int = 443
+    # One validation attempt, connection and reading included.
+    timeout: int | str = "10s"
+    # http-01: the most bytes read of a response body, and of redirects followed.
+    max_body_bytes: int = 8192
+    max_redirects: int = 10
+    resolver: ResolverConfig = msgspec.field(default_factory=ResolverConfig)
+    caa: CaaConfig = msgspec.field(default_factory=CaaConfig)
+
+    def __post_init__(self) -> None:
+        for port in (self.http_port, self.tls_alpn_port):
+            if not 0 < port < 65536:
+                raise ValueError("ports must be between 1 and 65535")
+        if _seconds(self.timeout) <= 0:
+            raise ValueError("timeout must be positive")
+        if not 128 <= self.max_body_bytes <= 1024 * 1024:
+            raise ValueError("max_body_bytes must be between 128 and 1048576")
+        if not 0 <= self.max_redirects <= 20:
+            raise ValueError("max_redirects must be between 0 and 20")
 
 
 # --- device management platforms (profiles, enrollment tokens) --------------------------------
@@ -693,6 +787,7 @@ class Config(_Base, frozen=True, kw_only=True):
     policy_workflows: list[PolicyWorkflowConfig] = msgspec.field(default_factory=list)
     device_roles: list[DeviceRoleConfig] = msgspec.field(default_factory=list)
     enrollment_policies: list[EnrollmentPolicyConfig] = msgspec.field(default_factory=list)
+    validation: ValidationConfig = msgspec.field(default_factory=ValidationConfig)
     revocation_check: RevocationCheckConfig = msgspec.field(default_factory=RevocationCheckConfig)
     radius: RadiusConfig = msgspec.field(default_factory=RadiusConfig)
     # The signer's CRL / OCSP / CA-certificate listener; absent: no listener, no CDP/AIA.

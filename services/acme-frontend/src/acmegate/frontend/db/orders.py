@@ -1,8 +1,9 @@
 """Orders, authorizations, challenges and delivered certificates (RFC 8555 §7.1.3–7.1.5).
 
 Objects are read by id and the caller compares the owning account (an account sees only its
-own objects). An order has exactly one authorization with one ``device-attest-01`` challenge
-(see ``identifiers.py``), created together in one statement.
+own objects). A device order has exactly one authorization with one ``device-attest-01``
+challenge; a server order one authorization per identifier, each with its standard challenges
+(see ``identifiers.py``). An order is created with all of them in one statement.
 
 Rows come back typed: statuses as the enums of ``status.py``, a stored error as the
 :class:`Problem` it was written from (decoded once, here, straight from its JSON).
@@ -65,6 +66,7 @@ class Authorization:
     expires: datetime
     challenges: list[Challenge]
     platform: str | None  # of its order: the enrollment token's platform, if any
+    wildcard: bool = False  # RFC 8555 §7.1.4: the order asked for *.<identifier>
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,23 @@ _ORDER_SELECT = """
 
 
 @dataclass(frozen=True, slots=True)
+class NewChallenge:
+    id: str
+    type: ChallengeType
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewAuthorization:
+    """One authorization of a new order and its challenges."""
+
+    id: str
+    identifier: Identifier
+    challenges: list[NewChallenge]
+    wildcard: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class OrderLimits:
     """The rate limits a new order is checked against (None: off; rate_limits.py)."""
 
@@ -147,7 +166,7 @@ class CreatedOrder:
 # through. The limits: the device named by the identifier must not be over its failed
 # validations (checked only), and the account must have an order left (taken).
 #
-# Parameters: $1..$11 the order (see create_order), then per part present, in this order:
+# Parameters: $1..$13 the order (see create_order), then per part present, in this order:
 # the gate (nonce id, nonce expiry, thumbprint), now (with any limit), the account limit
 # (name, emission, tolerance), the device limit (name, tolerance).
 _GATE = """gate_used AS (
@@ -167,16 +186,24 @@ _INSERTS = """t AS (
         SELECT platform FROM acme.platform_tokens, allowed
         WHERE $11::text IS NOT NULL AND token = $11 AND revoked_at IS NULL
     ), o AS (
-        INSERT INTO acme.orders (id, account_id, status, expires, identifiers, platform)
-        SELECT $1, $2, 'pending', $3, $4, t.platform FROM t
+        INSERT INTO acme.orders (
+            id, account_id, status, expires, identifiers, platform, pending_authzs
+        )
+        SELECT $1, $2, 'pending', $3, $4, t.platform, cardinality($5::text[]) FROM t
         RETURNING id, platform
     ), a AS (
-        INSERT INTO acme.authorizations (id, order_id, account_id, identifier, status, expires)
-        SELECT $5, o.id, $2, $6, 'pending', $7 FROM o
+        INSERT INTO acme.authorizations (
+            id, order_id, account_id, identifier, status, expires, wildcard
+        )
+        SELECT x.id, o.id, $2, x.identifier, 'pending', $7, x.wildcard
+        FROM o, unnest($5::text[], $6::jsonb[], $12::bool[]) AS x(id, identifier, wildcard)
         RETURNING id
     ), c AS (
         INSERT INTO acme.challenges (id, authz_id, account_id, type, token, status)
-        SELECT $8, a.id, $2, $9, $10, 'pending' FROM a
+        SELECT y.id, y.authz_id, $2, y.type, y.token, 'pending'
+        FROM unnest($8::text[], $13::text[], $9::text[], $10::text[])
+             AS y(id, authz_id, type, token)
+        WHERE EXISTS (SELECT 1 FROM a)
     )"""
 
 
@@ -184,7 +211,7 @@ _INSERTS = """t AS (
 def _create_order_sql(gated: bool, per_account: bool, per_device: bool) -> str:
     """The statement of one combination of gate and limits (built once each). Placeholders
     are numbered in the order create_order appends the parameters."""
-    slot = itertools.count(12)
+    slot = itertools.count(14)
 
     def next_slot() -> str:
         return f"${next(slot)}"
@@ -205,7 +232,9 @@ def _create_order_sql(gated: bool, per_account: bool, per_device: bool) -> str:
         device = limit_sql.Slots(next_slot(), "", next_slot())
         # An enrollment token names no device: only an identifier that is one is checked.
         # Over if the device is (proven failures) or this account is for it (unproven ones).
-        subjects = limit_sql.device_subjects(account="$2", identifier="($6::jsonb ->> 'value')")
+        subjects = limit_sql.device_subjects(
+            account="$2", identifier="($4::jsonb -> 0 ->> 'value')"
+        )
         over = limit_sql.over_select(device, subject=subjects, now=now)
         ctes.append(f"device_over AS ({over} AND $11::text IS NULL)")
         ctes.append(
@@ -236,34 +265,34 @@ async def create_order(
     *,
     order_id: str,
     account_id: str,
-    identifier: Identifier,
+    identifiers: list[Identifier],
     enrollment_token: str | None,
     order_expires: datetime,
-    authz_id: str,
+    authorizations: list[NewAuthorization],
     authz_expires: datetime,
-    challenge_id: str,
-    token: str,
     limits: OrderLimits,
     gate: Gate | Checked,
 ) -> CreatedOrder:
-    """Insert an order with its authorization and challenge in one statement.
+    """Insert an order with its authorizations and challenges in one statement.
 
     With an ``enrollment_token`` the order is created only if the token is live, and records
     its platform. Nothing is created when a rate limit refuses it (``refused_by``).
     """
-    raw_identifier = {"type": identifier.type, "value": identifier.value}
+    challenges = [(authz, c) for authz in authorizations for c in authz.challenges]
     params: list[object] = [
         order_id,
         account_id,
         order_expires,
-        [raw_identifier],
-        authz_id,
-        raw_identifier,
+        [{"type": i.type, "value": i.value} for i in identifiers],
+        [authz.id for authz in authorizations],
+        [{"type": a.identifier.type, "value": a.identifier.value} for a in authorizations],
         authz_expires,
-        challenge_id,
-        ChallengeType.DEVICE_ATTEST_01,
-        token,
+        [c.id for _, c in challenges],
+        [str(c.type) for _, c in challenges],
+        [c.token for _, c in challenges],
         enrollment_token,
+        [authz.wildcard for authz in authorizations],
+        [authz.id for authz, _ in challenges],
     ]
     if isinstance(gate, Gate):
         params += [gate.nonce.id, gate.nonce.expires, gate.thumbprint]
@@ -319,6 +348,7 @@ async def list_order_ids(
 
 _AUTHZ_SELECT = """
     SELECT a.id, a.order_id, a.account_id, a.identifier, a.status, a.expires, o.platform,
+           a.wildcard,
            c.id AS c_id, c.type AS c_type, c.token AS c_token, c.status AS c_status,
            c.validated AS c_validated, c.error::text AS c_error
     FROM acme.authorizations a
@@ -347,8 +377,10 @@ def authorization_of(rows: list[asyncpg.Record]) -> Authorization | None:
         identifier=_identifier(first["identifier"]),
         status=AuthzStatus(first["status"]),
         expires=first["expires"],
-        challenges=[_challenge(row) for row in rows],
+        # A stable order for clients that take the first challenge they support.
+        challenges=sorted((_challenge(row) for row in rows), key=lambda c: (c.type, c.id)),
         platform=first["platform"],
+        wildcard=first["wildcard"],
     )
 
 

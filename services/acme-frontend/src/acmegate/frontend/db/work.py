@@ -252,9 +252,14 @@ _CHALLENGE_RESULT = """
             FROM ch WHERE a.id = ch.authz_id AND a.status = 'pending'
             RETURNING a.order_id
         ), od AS (
-            -- One authorization per order, so its outcome decides the order (RFC 8555 §7.1.6).
+            -- RFC 8555 §7.1.6: the order is ready once every authorization is valid, invalid
+            -- as soon as one is invalid. The count lives on the order row, which this UPDATE
+            -- locks: concurrent results of one order are counted one after the other.
             UPDATE acme.orders o
-            SET status = CASE WHEN $2 = 'valid' THEN 'ready' ELSE 'invalid' END,
+            SET status = CASE WHEN $2 <> 'valid' THEN 'invalid'
+                              WHEN o.pending_authzs <= 1 THEN 'ready' ELSE 'pending' END,
+                pending_authzs = CASE WHEN $2 = 'valid' THEN o.pending_authzs - 1
+                                      ELSE o.pending_authzs END,
                 error = CASE WHEN $2 = 'valid' THEN NULL ELSE $4::text::jsonb END
             FROM az WHERE o.id = az.order_id AND o.status = 'pending'
             RETURNING o.id, o.account_id, o.platform, o.identifiers
@@ -289,7 +294,8 @@ async def apply_challenge_result(
 ) -> bool:
     """Record a validation outcome on the challenge, its authorization and its order; a
     failure the device caused counts against ``failures`` (its failed-validations limit)."""
-    status = "valid" if claims is not None and problem is None else "invalid"
+    # A device challenge proves itself with claims; a server one (http-01, …) has none.
+    status = "valid" if problem is None else "invalid"
     key = work_key("challenge", challenge_id)
     values = (challenge_id, status, _json(claims), _json(problem), now, key)
     if failures is None:
