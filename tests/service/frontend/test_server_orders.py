@@ -13,7 +13,7 @@ import pytest
 
 from acmegate.cli.compose import migrate_database
 from acmegate.common.db import create_pool
-from acmegate.common.messages import Identifier, Problem
+from acmegate.common.messages import Identifier, Problem, VerifyChallenge
 from acmegate.common.vocabulary import ChallengeType
 from acmegate.frontend.db import orders as order_db
 from acmegate.frontend.db import work as work_db
@@ -69,15 +69,20 @@ async def _server_order(pool: asyncpg.Pool, order_id: str) -> list[str]:
     assert created.created
     ids = [f"{order_id}-{i}-http" for i in range(len(NAMES))]
     for challenge_id in ids:
-        assert await work_db.begin_challenge(
+        fenced = await work_db.answer_challenge(
             pool,
             challenge_id,
+            account_id="acct",
+            head=work_db.message_head(VerifyChallenge, correlation_id="c", payload=b"{}"),
             queue="attestation.validate",
-            body=b"{}",
-            now=NOW,
-            deadline=NOW + timedelta(minutes=5),
-            retry_at=NOW + timedelta(seconds=30),
+            times=work_db.OutboxTimes(
+                now=NOW,
+                deadline=NOW + timedelta(minutes=5),
+                retry_at=NOW + timedelta(seconds=30),
+            ),
+            gate=CHECKED,
         )
+        assert fenced.body is not None
     return ids
 
 
