@@ -36,7 +36,11 @@ class FinalizeOutcome:
     problem: AcmeError | None
 
 
-async def new_order(frontend: Frontend, signed: DeferredRequest) -> Order:
+async def new_order(
+    frontend: Frontend, signed: DeferredRequest, *, order_id: str | None = None
+) -> Order:
+    """Create the order ``signed`` asks for, with ``order_id`` when the request planned one
+    (its trace is derived from it: enrollment_trace.py)."""
     account = signed.require_account()
     payload = signed.json()
     for field in ("notBefore", "notAfter"):
@@ -47,7 +51,7 @@ async def new_order(frontend: Frontend, signed: DeferredRequest) -> Order:
     identifier = identifiers[0]
     enrollment_token = identifier.value if is_enrollment_token(identifier.value) else None
     now = frontend.clock.now()
-    order_id, authz_id = new_id(), new_id()
+    order_id, authz_id = order_id or new_id(), new_id()
     expires = now + frontend.timing.order_lifetime
     authz_expires = min(expires, now + frontend.timing.authorization_lifetime)
     limits = frontend.limits
