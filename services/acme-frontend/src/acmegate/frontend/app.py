@@ -9,7 +9,15 @@ from acmegate.common.http_observation import observe_requests
 from acmegate.common.server_header import hide_server_version
 from acmegate.frontend import enrollment_trace
 from acmegate.frontend.context import FRONTEND, Frontend
-from acmegate.frontend.handlers import account, authz, certificate, directory, order, revoke
+from acmegate.frontend.handlers import (
+    account,
+    authz,
+    certificate,
+    directory,
+    order,
+    renewal_info,
+    revoke,
+)
 from acmegate.frontend.linker import Paths
 from acmegate.frontend.middleware import ALWAYS_HTTPS, HSTS, acme_middleware
 
@@ -44,4 +52,5 @@ def create_app(frontend: Frontend) -> web.Application:
     app.router.add_post(Paths.CHALLENGE.pattern, authz.challenge)
     app.router.add_post(Paths.CERTIFICATE.pattern, certificate.certificate)
     app.router.add_post(Paths.REVOKE_CERT.pattern, revoke.revoke_cert)
+    app.router.add_get(Paths.RENEWAL_INFO.pattern, renewal_info.renewal_info)
     return app

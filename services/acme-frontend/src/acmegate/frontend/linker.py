@@ -61,6 +61,8 @@ class Paths:
     AUTHZ = Route(f"{PREFIX}/authz/{_ID}")
     CHALLENGE = Route(f"{PREFIX}/chall/{_ID}")
     CERTIFICATE = Route(f"{PREFIX}/cert/{_ID}")
+    # RFC 9773 §4.1: the client appends "/" and the certificate's certID to the directory's URL.
+    RENEWAL_INFO = Route(f"{PREFIX}/renewal-info/{_ID}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,10 @@ class Linker:
     @property
     def key_change(self) -> str:
         return self.url(Paths.KEY_CHANGE.pattern)
+
+    @property
+    def renewal_info(self) -> str:
+        return self.url(Paths.RENEWAL_INFO.pattern.removesuffix("/" + _ID))
 
     def account(self, account_id: str) -> str:
         return self.url(Paths.ACCOUNT.path(account_id))

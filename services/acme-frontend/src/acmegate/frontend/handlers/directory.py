@@ -25,6 +25,8 @@ async def directory(request: web.Request) -> web.Response:
             "newOrder": linker.new_order,
             "revokeCert": linker.revoke_cert,
             "keyChange": linker.key_change,
+            # RFC 9773 §3: renewal information (ARI).
+            "renewalInfo": linker.renewal_info,
             "meta": meta,
         }
     )
