@@ -1,6 +1,7 @@
 """The ``.mobileconfig`` of a device management platform: one ``com.apple.security.acme`` payload
-(Apple's ACMECertificate, docs/apple-attestation.md §11) in a configuration profile, optionally
-signed (CMS SignedData, RFC 5652) with a profile-signing certificate.
+(Apple's ACMECertificate, docs/apple-attestation.md §11) in a configuration profile, with the
+trust, Wi-Fi, wired 802.1X and VPN payloads that use its identity (network_payloads.py),
+optionally signed (CMS SignedData, RFC 5652) with a profile-signing certificate.
 
 Payload keys follow apple/device-management ``mdm/profiles/com.apple.security.acme.yaml``:
 DirectoryURL, ClientIdentifier, KeySize, KeyType ECSECPrimeRandom, HardwareBound true, Attest
@@ -23,6 +24,13 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 
 from acmegate.common.config.model import DeviceManagementPlatformConfig
 from acmegate.common.errors import AcmeError, ErrorKind
+from acmegate.frontend.network_payloads import (
+    ethernet_payload,
+    load_anchors,
+    trust_payloads,
+    vpn_payload,
+    wifi_payload,
+)
 
 ACME_PAYLOAD_TYPE = "com.apple.security.acme"
 _RDN_SPLIT = re.compile(r"(?<!\\),")
@@ -116,6 +124,68 @@ def build_profile(
         payload["UsageFlags"] = settings.usage_flags
     if settings.extended_key_usage:
         payload["ExtendedKeyUsage"] = [_EKU_NAMES.get(e, e) for e in settings.extended_key_usage]
+    acme_uuid = payload["PayloadUUID"]
+
+    def uuid_of(part: str) -> str:
+        return _stable_uuid(directory_url, platform.name, part)
+
+    base = f"{prefix}.{platform.name}"
+    anchors = trust_payloads(load_anchors(settings.trust), prefix=base, uuid=uuid_of)
+    anchor_uuids = [anchor["PayloadUUID"] for anchor in anchors]
+    network: list[dict[str, Any]] = []
+    jamf_network: list[tuple[str, str]] = []
+    if settings.wifi is not None:
+        wifi = settings.wifi
+        network.append(
+            wifi_payload(
+                wifi, identity_uuid=acme_uuid, anchor_uuids=anchor_uuids, prefix=base, uuid=uuid_of
+            )
+        )
+        jamf_network += [
+            ("Wi-Fi: SSID", wifi.ssid),
+            ("Wi-Fi: Security Type", f"{wifi.encryption} Enterprise"),
+            ("Wi-Fi: Protocols", "TLS"),
+            ("Wi-Fi: Identity Certificate", "the ACME Certificate payload above"),
+            ("Wi-Fi: Trusted Server Names", ", ".join(wifi.trusted_server_names) or "(none)"),
+            ("Wi-Fi: Minimum TLS version", wifi.tls_minimum_version),
+        ]
+    if settings.ethernet is not None:
+        network.append(
+            ethernet_payload(
+                settings.ethernet,
+                identity_uuid=acme_uuid,
+                anchor_uuids=anchor_uuids,
+                prefix=base,
+                uuid=uuid_of,
+            )
+        )
+        jamf_network += [
+            ("802.1X: Interface", "First Active Ethernet"),
+            ("802.1X: Protocols", "TLS"),
+            (
+                "802.1X: Trusted Server Names",
+                ", ".join(settings.ethernet.trusted_server_names) or "(none)",
+            ),
+        ]
+    if settings.vpn is not None:
+        vpn = settings.vpn
+        network.append(
+            vpn_payload(
+                vpn,
+                identity_uuid=acme_uuid,
+                key_size=settings.key_size,
+                prefix=base,
+                uuid=uuid_of,
+            )
+        )
+        jamf_network += [
+            ("VPN: Connection Type", "IKEv2"),
+            ("VPN: Server", vpn.server),
+            ("VPN: Remote Identifier", vpn.remote_identifier),
+            ("VPN: Local Identifier", vpn.local_identifier),
+            ("VPN: Authentication", "Certificate (the ACME Certificate payload above)"),
+        ]
+    jamf_network += [("Certificate payload", anchor["PayloadDisplayName"]) for anchor in anchors]
     profile = {
         "PayloadType": "Configuration",
         "PayloadVersion": 1,
@@ -125,7 +195,7 @@ def build_profile(
         "PayloadDescription": "Enrolls this device for a certificate over ACME "
         "(device-attest-01, Apple Managed Device Attestation).",
         "PayloadScope": "System",
-        "PayloadContent": [payload],
+        "PayloadContent": [payload, *anchors, *network],
     }
     data = plistlib.dumps(profile, fmt=plistlib.FMT_XML, sort_keys=False)
     if signer is not None:
@@ -146,6 +216,7 @@ def build_profile(
         ("Hardware Bound", "True"),
         ("Attest", "True"),
         ("Subject", jamf_subject(rdns)),
+        *jamf_network,
     ]
     return Profile(data, signer is not None, payload, jamf_form)
 

@@ -27,7 +27,7 @@ _PATH_FIELDS: dict[type[Any], tuple[str, ...]] = {
     model.AttestationProviderConfig: ("roots",),
     model.StaticSourceConfig: ("file",),
     model.JamfSourceConfig: ("ca_bundle",),
-    model.ProfileSettings: ("signing_certificate",),
+    model.ProfileSettings: ("signing_certificate", "trust"),
     model.DevConfig: ("dir",),
 }
 

@@ -694,8 +694,44 @@ ProfileKeySize = Literal[256, 384]
 ClientIdentifier = Literal["token", "$SERIALNUMBER", "$UDID"]
 
 
+TlsVersion = Literal["1.0", "1.1", "1.2", "1.3"]
+
+
+class EapTlsSettings(_Base, frozen=True, kw_only=True):
+    """EAP-TLS with the ACME identity, as Wi-Fi and wired 802.1X payloads carry it."""
+
+    # The RADIUS server certificate names the device accepts (Apple: TLSTrustedServerNames).
+    trusted_server_names: list[str] = msgspec.field(default_factory=list)
+    tls_minimum_version: TlsVersion = "1.2"
+
+
+class WifiSettings(EapTlsSettings, frozen=True, kw_only=True):
+    """A `com.apple.wifi.managed` payload joining an enterprise network with EAP-TLS."""
+
+    ssid: str
+    hidden: bool = False
+    auto_join: bool = True
+    # Apple's EncryptionType: WPA2 joins WPA2 or WPA3 networks, WPA3 only WPA3, Any any.
+    encryption: Literal["WPA", "WPA2", "WPA3", "Any"] = "WPA2"
+
+    def __post_init__(self) -> None:
+        if not self.ssid or len(self.ssid.encode()) > 32:
+            raise ValueError("ssid must be 1 to 32 bytes (IEEE 802.11)")
+
+
+class VpnSettings(_Base, frozen=True, kw_only=True):
+    """A `com.apple.vpn.managed` IKEv2 payload authenticating with the ACME identity."""
+
+    name: str
+    server: str
+    remote_identifier: str
+    # Jamf expands its variables (e.g. $SERIALNUMBER) before the device sees the profile.
+    local_identifier: str = "$SERIALNUMBER"
+
+
 class ProfileSettings(_Base, frozen=True, kw_only=True):
-    """Values of the `com.apple.security.acme` payload the platform's profile carries."""
+    """Values of the `com.apple.security.acme` payload the platform's profile carries, and the
+    network payloads that use its identity (docs/profiles.md)."""
 
     # The X.500 subject; Jamf variables such as $SERIALNUMBER are expanded by Jamf.
     subject: str = "CN=$SERIALNUMBER"
@@ -708,6 +744,13 @@ class ProfileSettings(_Base, frozen=True, kw_only=True):
     extended_key_usage: list[str] = msgspec.field(default_factory=list)
     signing_certificate: str | None = None
     signing_key: Secret | None = None
+    # PEM files of CA certificates the devices must trust (the issuing chain's root, the CA of
+    # the RADIUS server's certificate): self-signed ones become com.apple.security.root
+    # payloads, the others com.apple.security.pkcs1.
+    trust: list[str] = msgspec.field(default_factory=list)
+    wifi: WifiSettings | None = None
+    ethernet: EapTlsSettings | None = None
+    vpn: VpnSettings | None = None
 
 
 class DeviceManagementPlatformConfig(_Base, frozen=True, kw_only=True):

@@ -75,8 +75,13 @@ async def download_profile(request: web.Request) -> web.Response:
                 ErrorKind.SERVER_INTERNAL,
                 f"the profile-signing certificate or key of {platform.name!r} is unusable: {exc}",
             ) from exc
-    profile = build_profile(
-        platform, directory_url=frontend.linker.directory, token=token, signer=signer
+    # It reads the trust files: off the event loop.
+    profile = await asyncio.to_thread(
+        build_profile,
+        platform,
+        directory_url=frontend.linker.directory,
+        token=token,
+        signer=signer,
     )
     filename = _FILENAME_UNSAFE.sub("_", platform.name) + ".mobileconfig"
     return web.Response(
