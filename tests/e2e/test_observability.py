@@ -190,6 +190,51 @@ async def test_one_enrollment_over_rabbitmq_is_one_trace_across_the_four_service
     assert server.attributes["acmegate.correlation_id"]
 
 
+async def test_one_enrollment_is_one_trace_without_a_client_traceparent(
+    tmp_path: Path,
+    attestation_ca: AttestationCA,
+    database_url: str,
+    amqp_server_url: str,
+    bus_namespace: str,
+) -> None:
+    """A client that traces nothing: every request about the order and every message they
+    cause share the trace derived from the order; the requests before it do not."""
+    files = gateway_config(tmp_path / "gateway", attestation_ca, namespace=bus_namespace)
+    exporter = InMemorySpanExporter()
+    with tracing.recording(exporter):
+        async with running_gateway(files, database_url, amqp_url=amqp_server_url):
+            await enroll(files.directory_url, attestation_ca, "C02E2E00001")
+    spans = exporter.get_finished_spans()
+    (new_order,) = [s for s in spans if s.name == "POST /acme/new-order"]
+    trace_id = _trace_id(new_order)
+    ours = [span for span in spans if _trace_id(span) == trace_id]
+    scopes = {span.instrumentation_scope.name for span in ours if span.instrumentation_scope}
+    assert scopes >= FOUR_SERVICES, scopes
+    names = {span.name for span in ours}
+    assert names >= {
+        "POST /acme/new-order",
+        "POST /acme/authz/{id}",
+        "POST /acme/chall/{id}",
+        "POST /acme/order/{id}/finalize",
+        "POST /acme/cert/{id}",
+        "attestation.challenge process",
+        "attestation.finalize process",
+        "policy.finalize process",
+        "signer.finalize process",
+        "frontend.results process",
+        "verify attestation",
+        "sign",
+    }, names
+    # Everything the enrollment caused is in it; only the requests before the order are not.
+    others = {span.name for span in spans if _trace_id(span) != trace_id}
+    assert others <= {
+        "GET /acme/directory",
+        "HEAD /acme/new-nonce",
+        "GET /acme/new-nonce",
+        "POST /acme/new-account",
+    }, others
+
+
 async def test_without_tracing_no_trace_context_is_written(
     gateway: Gateway, attestation_ca: AttestationCA
 ) -> None:

@@ -10,14 +10,16 @@ middleware), and once the response is decided it
 - writes one access-log line (``logging.access_log``, on by default): listener, method, route,
   path, status, duration and the client address. Never a query string, a header or a body, so
   no bearer token, enrollment token or JWS reaches the log;
-- with tracing on, wraps the request in a server span that joins the caller's ``traceparent``.
+- with tracing on, wraps the request in a server span that joins the caller's ``traceparent``,
+  or when the caller sends none, the trace context ``trace_seed`` names for the request (the
+  ACME listener: the order it is about, so that one enrollment is one trace).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 from aiohttp import web
@@ -28,6 +30,8 @@ from acmegate.common.ids import new_correlation_id
 from acmegate.common.logging import access_log_enabled, bind_correlation_id
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The seed of a request's trace context when its caller sends none (tracing.enrollment_*).
+TraceSeed = Callable[[web.Request], Awaitable[str | None]]
 
 access_log = structlog.get_logger("acmegate.access")
 NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
@@ -41,10 +45,19 @@ def route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else UNMATCHED
 
 
-def observe_requests(listener: str, *, service: str, log_access: bool = True) -> Middleware:
+def observe_requests(
+    listener: str, *, service: str, log_access: bool = True, trace_seed: TraceSeed | None = None
+) -> Middleware:
     """The middleware for ``listener`` (``acme``, ``admin``, ``pki``, ``radius``, ``health``)
     of ``service``."""
     scope = f"acmegate.{service}"
+
+    async def trace_context(request: web.Request) -> Mapping[str, str]:
+        if trace_seed is None or "traceparent" in request.headers:
+            return request.headers
+        seed = await trace_seed(request)
+        derived = tracing.enrollment_trace_headers(seed) if seed is not None else None
+        return derived if derived is not None else request.headers
 
     @web.middleware
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -57,7 +70,7 @@ def observe_requests(listener: str, *, service: str, log_access: bool = True) ->
                 tracing.server_span(
                     scope,
                     f"{request.method} {route}",
-                    request.headers,
+                    await trace_context(request),
                     {"http.request.method": request.method, "http.route": route},
                 )
                 if tracing.enabled()

@@ -6,8 +6,10 @@ consumer span whose parent travels in the AMQP message headers (W3C Trace Contex
 ``traceparent``/``tracestate`` keys), and each pipeline stage adds a span of its own. So the
 work one ACME request starts — a challenge verified by attestation, or a finalize that goes
 through attestation, policy and the signer and back to the frontend's results consumer — is
-one trace across the four services. The correlation id stays in the logs and is also a span
-attribute (``acmegate.correlation_id``).
+one trace across the four services. A client that sends no ``traceparent`` still gets one
+trace per enrollment: the ACME listener derives the trace context of every order-scoped
+request from the order's id (:func:`enrollment_trace_headers`). The correlation id stays in
+the logs and is also a span attribute (``acmegate.correlation_id``).
 
 Spans are named by instrumentation scope ``acmegate.<service>`` and the process resource is
 ``service.name = acmegate-<service>`` (``acmegate-standalone`` for the single process).
@@ -21,6 +23,7 @@ and off again.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -62,6 +65,7 @@ _GETTER = _HeaderGetter()
 @dataclass
 class _Tracing:
     provider: TracerProvider
+    sample_ratio: float = 1.0
     tracers: dict[str, Tracer] = field(default_factory=dict)
 
     def tracer(self, scope: str) -> Tracer:
@@ -117,7 +121,7 @@ def configure(
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(settings.endpoint)))
     elif settings.exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    _active = _Tracing(provider)
+    _active = _Tracing(provider, settings.sample_ratio)
 
 
 def shutdown() -> None:
@@ -186,6 +190,24 @@ def trace_headers() -> dict[str, str] | None:
     return headers
 
 
+def enrollment_trace_headers(order_id: str) -> dict[str, str] | None:
+    """A W3C ``traceparent`` derived from ``order_id`` alone, or None when tracing is off.
+
+    Every request about one order (newOrder, its authorization and challenge, finalize, the
+    certificate) and every message they cause then share one trace id although the client
+    sent no trace context, in any replica, without storing anything: the remote parent is
+    the same on each request. The sampled flag applies ``sample_ratio`` to the derived trace
+    id as ``TraceIdRatioBased`` does (its low 64 bits against ratio × 2⁶⁴), so an enrollment is
+    sampled whole or not at all. A digest, not the id itself: order URLs stay out of traces.
+    """
+    if _active is None:
+        return None
+    digest = hashlib.sha256(b"acmegate enrollment trace\0" + order_id.encode()).digest()
+    trace_id, span_id = digest[:16], digest[16:24]
+    sampled = int.from_bytes(trace_id[8:]) < round(_active.sample_ratio * 2**64)
+    return {"traceparent": f"00-{trace_id.hex()}-{span_id.hex()}-{'01' if sampled else '00'}"}
+
+
 def _correlation() -> dict[str, str]:
     correlation_id = current_correlation_id()
     return {"acmegate.correlation_id": correlation_id} if correlation_id else {}
@@ -205,6 +227,7 @@ __all__ = [
     "configure",
     "consumer_span",
     "enabled",
+    "enrollment_trace_headers",
     "inject",
     "recording",
     "server_span",

@@ -7,6 +7,7 @@ from aiohttp import web
 from acmegate.common.config import seconds
 from acmegate.common.http_observation import observe_requests
 from acmegate.common.server_header import hide_server_version
+from acmegate.frontend import enrollment_trace
 from acmegate.frontend.context import FRONTEND, Frontend
 from acmegate.frontend.handlers import account, authz, certificate, directory, order, revoke
 from acmegate.frontend.linker import Paths
@@ -16,7 +17,10 @@ from acmegate.frontend.middleware import ALWAYS_HTTPS, HSTS, acme_middleware
 def create_app(frontend: Frontend) -> web.Application:
     # Outermost: access log, metrics and the server span see the final response.
     app = web.Application(
-        middlewares=[observe_requests("acme", service="frontend"), acme_middleware],
+        middlewares=[
+            observe_requests("acme", service="frontend", trace_seed=enrollment_trace.order_of),
+            acme_middleware,
+        ],
         client_max_size=frontend.config.server.max_body_bytes,
     )
     app[FRONTEND] = frontend

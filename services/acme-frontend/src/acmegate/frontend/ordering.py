@@ -40,7 +40,11 @@ class FinalizeOutcome:
     problem: AcmeError | None
 
 
-async def new_order(frontend: Frontend, signed: DeferredRequest) -> Order:
+async def new_order(
+    frontend: Frontend, signed: DeferredRequest, *, order_id: str | None = None
+) -> Order:
+    """Create the order ``signed`` asks for, with ``order_id`` when the request planned one
+    (its trace is derived from it: enrollment_trace.py)."""
     account = signed.require_account()
     payload = signed.json()
     for field in ("notBefore", "notAfter"):
@@ -56,7 +60,7 @@ async def new_order(frontend: Frontend, signed: DeferredRequest) -> Order:
         enrollment_token = None
         authorizations = server_authorizations(frontend, identifiers, account.id)
     now = frontend.clock.now()
-    order_id = new_id()
+    order_id = order_id or new_id()
     expires = now + frontend.timing.order_lifetime
     authz_expires = min(expires, now + frontend.timing.authorization_lifetime)
     limits = frontend.limits

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from acmegate.common.errors import malformed, unauthorized
-from acmegate.frontend import ordering, retry_after
+from acmegate.frontend import enrollment_trace, ordering, retry_after
 from acmegate.frontend.auth import KeyMode, authenticate, authenticate_deferred
 from acmegate.frontend.context import FRONTEND
 from acmegate.frontend.db import orders as order_db
@@ -33,7 +33,9 @@ def _order_response(request: web.Request, order: order_db.Order, status: int = 2
 async def new_order(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
     signed = await authenticate_deferred(request, frontend)
-    order = await ordering.new_order(frontend, signed)
+    order = await ordering.new_order(
+        frontend, signed, order_id=request.get(enrollment_trace.PLANNED_ORDER_ID)
+    )
     return _order_response(request, order, status=201)
 
 
