@@ -2,7 +2,9 @@
 
 Only the flattened JSON serialization with a protected header, no unprotected ``header``;
 algorithms ES256/ES384/ES512, RS256 and EdDSA (Ed25519); never ``none`` or a MAC. The key in
-a ``jwk`` must be public, of a type and size that matches ``alg``.
+a ``jwk`` must be public, of a type and size that matches ``alg``. The protected header
+names each member once and has no ``crit`` or ``b64`` (RFC 7797): what the server verifies is
+what any other reader of the request would take it to say.
 """
 
 from __future__ import annotations
