@@ -444,6 +444,44 @@ async def test_another_account_cannot_see_or_touch_my_objects(
         assert caught.value.kind == "unauthorized"
 
 
+async def test_an_order_and_the_orders_list_are_read_only_with_post_as_get(
+    session: AcmeSession,
+) -> None:
+    """RFC 8555 §6.3: POST-as-GET has an empty payload; a JSON payload (even ``{}``) on a
+    resource that has no update is malformed, not a read."""
+    order_url = (await new_order(session)).location
+    assert order_url is not None and session.account_url is not None
+    for url in (order_url, session.account_url + "/orders"):
+        for payload in ({}, {"status": "valid"}):
+            body = session.sign(url, payload, nonce=await session.take_nonce())
+            response = await session.post_raw(url, body)
+            assert (response.status, (await problem_of(response)).kind) == (400, "malformed")
+        assert (await session.post_as_get(url)).status == 200
+
+
+async def test_another_accounts_kid_or_spent_nonce_gets_nothing(
+    gateway: Gateway, session: AcmeSession
+) -> None:
+    """My key under another account's ``kid`` is not that account; a nonce another account
+    spent is spent for everyone (RFC 8555 §6.5: nonces are not per account)."""
+    url = await session.url_of("newOrder")
+    payload = {"identifiers": [{"type": "permanent-identifier", "value": "C02E2E00001"}]}
+    async with AcmeSession(gateway.directory_url) as other:
+        await other.new_account()
+        assert other.account_url is not None
+        body = session.sign(
+            url, payload, nonce=await session.take_nonce(), protected={"kid": other.account_url}
+        )
+        response = await session.post_raw(url, body)
+        assert (response.status, (await problem_of(response)).kind) == (403, "unauthorized")
+        nonce = await session.take_nonce()
+        assert (await session.post_raw(url, session.sign(url, payload, nonce=nonce))).status == 201
+        replayed = await other.post_raw(url, other.sign(url, payload, nonce=nonce))
+        assert (replayed.status, (await problem_of(replayed)).kind) == (400, "badNonce")
+        listed = (await other.post_as_get(other.account_url + "/orders")).json_object()
+        assert listed["orders"] == []
+
+
 async def test_my_orders_list_holds_my_orders_only(gateway: Gateway, session: AcmeSession) -> None:
     mine = (await new_order(session)).location
     async with AcmeSession(gateway.directory_url) as other:

@@ -187,6 +187,43 @@ def test_an_algorithm_that_does_not_fit_the_key_is_refused() -> None:
             ).encode(),
             ErrorKind.MALFORMED,
         ),
+        (
+            json.dumps(
+                {
+                    "protected": b64url(
+                        b'{"alg":"ES256","nonce":"n","url":"u","kid":"k","b64":false}'
+                    ),
+                    "payload": "",
+                    "signature": "",
+                }
+            ).encode(),
+            ErrorKind.MALFORMED,
+        ),
+        (
+            json.dumps(
+                {
+                    "protected": b64url(
+                        b'{"alg":"ES256","nonce":"n","url":"other","kid":"k","url":"u"}'
+                    ),
+                    "payload": "",
+                    "signature": "",
+                }
+            ).encode(),
+            ErrorKind.MALFORMED,
+        ),
+        (
+            json.dumps(
+                {
+                    "protected": b64url(
+                        b'{"alg":"ES256","nonce":"n","url":"u",'
+                        b'"jwk":{"kty":"EC","crv":"P-256","x":"a","x":"b","y":"c"}}'
+                    ),
+                    "payload": "",
+                    "signature": "",
+                }
+            ).encode(),
+            ErrorKind.MALFORMED,
+        ),
     ],
     ids=[
         "not-json",
@@ -198,6 +235,9 @@ def test_an_algorithm_that_does_not_fit_the_key_is_refused() -> None:
         "neither-jwk-nor-kid",
         "both-jwk-and-kid",
         "padded-base64",
+        "unencoded-payload-b64",
+        "duplicated-url",
+        "duplicated-jwk-member",
     ],
 )
 def test_structural_problems_get_their_acme_error(body: bytes, kind: ErrorKind) -> None:

@@ -2,12 +2,15 @@
 
 Only the flattened JSON serialization with a protected header, no unprotected ``header``;
 algorithms ES256/ES384/ES512, RS256 and EdDSA (Ed25519); never ``none`` or a MAC. The key in
-a ``jwk`` must be public, of a type and size that matches ``alg``.
+a ``jwk`` must be public, of a type and size that matches ``alg``. The protected header
+names each member once and has no ``crit`` or ``b64`` (RFC 7797): what the server verifies is
+what any other reader of the request would take it to say.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +93,10 @@ def parse(body: bytes, *, inner: bool = False) -> ParsedJws:
         raise malformed(f"JWS protected header is not acceptable JSON: {exc}") from exc
     if not isinstance(header, dict):
         raise malformed("JWS protected header is not a JSON object")
+    if _has_duplicate_members(header_bytes):
+        # RFC 7515 §4 lets a parser take the last of duplicated names or refuse them; refusing
+        # leaves no room for a proxy or log reader that takes the first 'url' or 'kid'.
+        raise malformed("JWS protected header repeats a member name")
     alg = header.get("alg")
     if alg not in SUPPORTED_ALGORITHMS:
         raise bad_signature_algorithm(alg)
@@ -103,8 +110,28 @@ def parse(body: bytes, *, inner: bool = False) -> ParsedJws:
         raise malformed("JWS protected header must carry exactly one of 'jwk' and 'kid'")
     if "crit" in header:
         raise malformed("JWS 'crit' header parameters are not supported")
+    if "b64" in header:
+        # RFC 7797 (unencoded payload) is not part of ACME (RFC 8555 §6.2); without 'crit' a
+        # verifier would silently ignore it, so a sender and this server could disagree on
+        # what was signed.
+        raise malformed("JWS 'b64' header parameter (RFC 7797) is not supported")
     signing_input = jws.protected.encode("ascii") + b"." + jws.payload.encode("ascii")
     return ParsedJws(header, signing_input, payload, signature)
+
+
+def _has_duplicate_members(document: bytes) -> bool:
+    """Whether any object in the JSON ``document`` (already decoded once, so valid and
+    small) repeats a member name."""
+    duplicated = False
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal duplicated
+        result = dict(items)
+        duplicated = duplicated or len(result) != len(items)
+        return result
+
+    json.loads(document, object_pairs_hook=pairs)
+    return duplicated
 
 
 def public_key_from_jwk(jwk: object) -> PublicKey:

@@ -43,6 +43,9 @@ async def order(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
     signed = await authenticate_deferred(request, frontend)
     found = await ordering.own_order(frontend, signed, resource_id(request))
+    if not signed.is_post_as_get:
+        # RFC 8555 §7.1.3 defines no update of an order: only POST-as-GET (§6.3) reads it.
+        raise malformed("an order is read with POST-as-GET (empty payload); it has no updates")
     return _order_response(request, found)
 
 
@@ -87,6 +90,8 @@ async def account_orders(request: web.Request) -> web.Response:
     account = signed.require_account()
     if account.id != resource_id(request):
         raise unauthorized("the JWS 'kid' is not this account")
+    if not signed.is_post_as_get:
+        raise malformed("the orders list is read with POST-as-GET (empty payload)")
     before = _cursor(request.query.get("before"))
     page = await order_db.list_order_ids(
         frontend.pool, account.id, before=before, limit=ORDERS_PAGE
