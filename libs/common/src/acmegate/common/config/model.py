@@ -507,6 +507,11 @@ class JamfSourceConfig(_Base, frozen=True, kw_only=True, tag="jamf_pro", tag_fie
     on_unavailable: Literal["fail", "retry"] = "retry"
     # How long department, building and site names (id → name) are kept.
     names_cache: int | str = "1h"
+    # Batched lookups (docs/jamf.md "Batching"): lookups arriving within ``batch_window_ms``
+    # milliseconds are asked in one ``=in=(...)`` request of up to ``batch_size`` serials or
+    # UDIDs; ``batch_size`` 0 or 1 turns batching off.
+    batch_window_ms: float = 5.0
+    batch_size: int = 100
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -520,6 +525,11 @@ class JamfSourceConfig(_Base, frozen=True, kw_only=True, tag="jamf_pro", tag_fie
             raise ValueError("retries must be between 0 and 10")
         _seconds(self.cache)
         _seconds(self.names_cache)
+        if not 0 <= self.batch_window_ms <= 1000:
+            raise ValueError("batch_window_ms must be between 0 and 1000")
+        # Half of Jamf's largest page (2000): a batch's duplicates must fit in one page.
+        if not 0 <= self.batch_size <= 1000:
+            raise ValueError("batch_size must be between 0 (off) and 1000")
 
 
 SignalSourceConfig = StaticSourceConfig | JamfSourceConfig

@@ -206,6 +206,8 @@ def _page(
 
         records.sort(key=key, reverse=descending)
     page, size = _int(request, "page", 0), _int(request, "page-size", 100)
+    # Jamf answers no more than MAX_PAGE_SIZE records per page (docs/jamf.md §8.3).
+    size = min(size, fake.faults.max_page_size)
     chunk = records[page * size : page * size + size]
     if fake.faults.paging_gaps and len(chunk) > 1:
         chunk = chunk[1:]
