@@ -804,6 +804,41 @@ class RadiusConfig(_Base, frozen=True, kw_only=True):
             raise ValueError("port must be between 1 and 65535")
 
 
+class WebhookBasicAuth(_Base, frozen=True, kw_only=True, tag="basic", tag_field="type"):
+    """Jamf's "Authentication Type: Basic Authentication": username and password."""
+
+    username: str
+    password: Secret
+
+
+class WebhookHeaderAuth(_Base, frozen=True, kw_only=True, tag="header", tag_field="type"):
+    """Jamf's "Authentication Type: Header Authentication": one header name and value."""
+
+    header: str = "Authorization"
+    value: Secret
+
+
+class JamfWebhooksConfig(_Base, frozen=True, kw_only=True):
+    """The receiver of Jamf Pro webhooks (docs/jamf.md "Webhooks"), in the policy service:
+    ``POST /jamf/webhooks/<signal source name>``."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8082
+    auth: WebhookBasicAuth | WebhookHeaderAuth | None = None
+    # Accepted webhooks per second (a token bucket of ``burst``); beyond: 429.
+    rate_limit: float = 50.0
+    burst: int = 200
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError("port must be between 1 and 65535")
+        if self.enabled and self.auth is None:
+            raise ValueError("auth is required: Jamf must authenticate its webhooks")
+        if self.rate_limit <= 0 or self.burst < 1:
+            raise ValueError("rate_limit and burst must be positive")
+
+
 class DevConfig(_Base, frozen=True, kw_only=True):
     """Development conveniences; the gateway warns loudly when any is on."""
 
@@ -843,6 +878,7 @@ class Config(_Base, frozen=True, kw_only=True):
     validation: ValidationConfig = msgspec.field(default_factory=ValidationConfig)
     revocation_check: RevocationCheckConfig = msgspec.field(default_factory=RevocationCheckConfig)
     radius: RadiusConfig = msgspec.field(default_factory=RadiusConfig)
+    jamf_webhooks: JamfWebhooksConfig = msgspec.field(default_factory=JamfWebhooksConfig)
     # The signer's CRL / OCSP / CA-certificate listener; absent: no listener, no CDP/AIA.
     pki: PkiConfig | None = None
 

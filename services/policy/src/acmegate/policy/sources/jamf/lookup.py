@@ -225,6 +225,25 @@ class JamfSource:
         if udid:
             self._records.evict(("udid", udid.upper()))
 
+    async def identities_of(self, kind: DeviceKind, ids: Sequence[str]) -> list[str]:
+        """Serial numbers and UDIDs of the devices Jamf knows by these ids (a smart group
+        webhook names devices by id); :class:`SourceUnavailable` when Jamf cannot answer."""
+        numeric = [i for i in ids if i.isdigit()][:1000]
+        if not numeric:
+            return []
+        selector = "id" if kind == "computer" else "mobileDeviceId"
+        rsql = f"{selector}=in=({','.join(numeric)})"
+        try:
+            result = await self._search(kind, rsql, ["GENERAL", "HARDWARE"], len(numeric))
+        except JamfError as exc:
+            raise SourceUnavailable(self.name, str(exc)) from exc
+        return [
+            value
+            for record in result.results
+            for value in identifiers(record, kind)
+            if value is not None
+        ]
+
     async def _record(
         self, raw: Mapping[str, Any], kind: DeviceKind, field: LookupField, value: str
     ) -> DeviceRecord:
