@@ -7,27 +7,34 @@ injected latency per request, batched lookups on and off, against the static inv
 One standalone gateway per variant, on a fresh database, warmed up, then a closed loop of
 ``--devices`` enrollments (``--concurrency`` in flight), each device a serial Jamf has never
 been asked about (the passing-lookup cache does not help, as in a first rollout). The fake Jamf
-runs in this process (its CPU counts as the load generator's) and keeps Jamf's 5-connection
-guidance under watch: the most concurrent requests and connections it saw are reported.
+runs in a process of its own (``acmegate fake-jamf``; its CPU is part of "others") and keeps
+Jamf's 5-connection guidance under watch: the most concurrent requests and connections it saw
+are reported.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
+import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import uvloop
+import yaml
 
 from acmegate.testkit.apple_ca import AttestationCA
-from acmegate.testkit.fakejamf import FakeJamf
 from bench import enroll
 from bench.gateway import running_gateway
 from bench.load import Load, precompute
-from tests.support.fake_jamf import ATTRIBUTE_MAPPING, jamf_source, new_fake
+from tests.support.fake_jamf import ATTRIBUTE_MAPPING, INVENTORY, jamf_source
+from tests.support.gateway import free_port
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -49,6 +56,41 @@ def jamf_inventory(n: int) -> dict[str, Any]:
     }
 
 
+@contextlib.asynccontextmanager
+async def fake_jamf(folder: Path, devices: int) -> AsyncIterator[str]:
+    """``acmegate fake-jamf`` over ``devices`` Macs, in its own process; yields its URL."""
+    path = folder / "jamf-inventory.yaml"
+    path.write_text(yaml.safe_dump({**INVENTORY, **jamf_inventory(devices)}))
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "acmegate.cli.main", "fake-jamf",
+        "--inventory", str(path), "--port", str(port),
+        stdout=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"{url}/_fake/stats") as response:
+                        if response.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def control(url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+        if body is None:
+            async with http.get(url + path) as response:
+                return dict(await response.json())
+        async with http.post(url + path, json=body) as response:
+            return {} if response.status == 204 else dict(await response.json())
+
+
 async def variant(
     label: str,
     latency: float | None,
@@ -59,48 +101,47 @@ async def variant(
     """One gateway: static inventory (``latency`` None) or the fake Jamf."""
     total = plan.warmup + plan.devices
     materials = precompute([f"BENCH{i:06d}" for i in range(total)])
-    fake: FakeJamf | None = None
+    jamf: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        source = None
-        if latency is not None:
-            fake = new_fake(jamf_inventory(total))
-            await fake.start()
-            source = jamf_source(
-                fake.url,
-                folder,
-                name="inventory",
-                attribute_mapping=ATTRIBUTE_MAPPING,
-                groups=["Cert-Eligible"],
-                batch_size=batch_size,
-                timeout="15s",
+        async with contextlib.AsyncExitStack() as stack:
+            source = None
+            if latency is not None:
+                url = await stack.enter_async_context(fake_jamf(folder, total))
+                source = jamf_source(
+                    url,
+                    folder,
+                    name="inventory",
+                    attribute_mapping=ATTRIBUTE_MAPPING,
+                    groups=["Cert-Eligible"],
+                    batch_size=batch_size,
+                    timeout="15s",
+                )
+            gateway = await stack.enter_async_context(
+                running_gateway("standalone", folder, ca, devices=total, signal_source=source)
             )
-        try:
-            async with running_gateway(
-                "standalone", folder, ca, devices=total, signal_source=source
-            ) as gateway:
-                async with Load(gateway.files.directory_url, ca) as load:
-                    await load.closed_loop(materials[: plan.warmup], plan.concurrency)
-                    if fake is not None:
-                        fake.faults.delay = latency or 0.0
-                        fake.reset_stats()
-                    summary = await enroll.measure(
-                        gateway, load, materials[plan.warmup :], plan, label, None
-                    )
-        finally:
-            if fake is not None:
-                await fake.stop()
+            load = await stack.enter_async_context(Load(gateway.files.directory_url, ca))
+            await load.closed_loop(materials[: plan.warmup], plan.concurrency)
+            if source is not None:
+                # Reset clears the faults too: the latency is set after it.
+                await control(source["url"], "/_fake/reset", {})
+                await control(source["url"], "/_fake/faults", {"delay": latency or 0.0})
+            summary = await enroll.measure(
+                gateway, load, materials[plan.warmup :], plan, label, None
+            )
+            if source is not None:
+                stats = await control(source["url"], "/_fake/stats")
+                jamf = stats
     summary["variant"] = label
-    if fake is not None:
-        stats = fake.stats
+    if jamf is not None:
         summary["jamf"] = {
             "latency_ms": round((latency or 0) * 1000),
             "batch_size": batch_size,
-            "requests": len(stats.requests),
-            "requests_per_enrollment": round(len(stats.requests) / max(summary["ok"], 1), 3),
-            "max_in_flight": stats.max_in_flight,
-            "max_connections": stats.max_connections,
-            "over_limit": stats.over_limit,
+            "requests": jamf["requests"],
+            "requests_per_enrollment": round(jamf["requests"] / max(summary["ok"], 1), 3),
+            "max_in_flight": jamf["max_in_flight"],
+            "max_connections": jamf["max_connections"],
+            "over_limit": jamf["over_limit"],
         }
     line = (
         f"{label}: {summary['enrollments_per_second']}/s ok={summary['ok']} "
