@@ -186,10 +186,12 @@ async def running_gateway(
     devices: int,
     replicas: int = 1,
     counts: Path | None = None,
+    signal_source: dict[str, Any] | None = None,
 ) -> AsyncIterator[Gateway]:
     """Start the gateway on a fresh database; stop it and drop the database on exit.
 
-    ``counts`` runs every process under :mod:`bench.instrument`, writing its counts there.
+    ``counts`` runs every process under :mod:`bench.instrument`, writing its counts there;
+    ``signal_source`` replaces the static inventory (it must be named ``inventory``).
     """
     namespace = f"bench{secrets.token_hex(3)}"
     files = gateway_config(
@@ -198,7 +200,8 @@ async def running_gateway(
         namespace=namespace,
         overrides={
             "signal_sources": [
-                {"name": "inventory", "type": "static", "devices": inventory(devices)}
+                signal_source
+                or {"name": "inventory", "type": "static", "devices": inventory(devices)}
             ],
             "logging": {"level": "warning", "json": True},
             "database": {"pool_min": 4, "pool_max": 16},

@@ -319,6 +319,19 @@ async def test_rsql_operators(fake_jamf: FakeJamf, http: aiohttp.ClientSession) 
     assert status == 400
 
 
+async def test_in_lists_compare_case_insensitively_and_pages_are_capped(
+    fake_jamf: FakeJamf, http: aiohttp.ClientSession
+) -> None:
+    token = await client_token(http, fake_jamf)
+    path = "/api/v4/computers-inventory"
+    query = {"filter": f'hardware.serialNumber=in=("{MAC_SERIAL.lower()}",C02NONE)'}
+    _, body = await get(http, fake_jamf, path, token, {**query, "section": "HARDWARE"})
+    assert [r["hardware"]["serialNumber"] for r in body["results"]] == [MAC_SERIAL]
+    fake_jamf.faults.max_page_size = 2
+    _, body = await get(http, fake_jamf, path, token, {"page-size": "50"})
+    assert body["totalCount"] > 2 and len(body["results"]) == 2
+
+
 async def test_by_id_endpoints(fake_jamf: FakeJamf, http: aiohttp.ClientSession) -> None:
     token = await client_token(http, fake_jamf)
     status, body = await get(http, fake_jamf, "/api/v4/computers-inventory-detail/42", token)

@@ -83,6 +83,8 @@ def test_conditions_a_jamf_source_can_never_meet_are_refused_at_start(tmp_path: 
         ("max_connections: 6", "max_connections must be between 1 and 5"),
         ("on_unavailable: later", "on_unavailable"),
         ("retries: 11", "retries must be between 0 and 10"),
+        ("batch_size: 1001", "batch_size must be between 0"),
+        ("batch_window_ms: -1", "batch_window_ms must be between 0 and 1000"),
     ],
 )
 def test_jamf_source_settings_are_checked_at_load(
@@ -91,6 +93,22 @@ def test_jamf_source_settings_are_checked_at_load(
     text = config_text().replace("timeout: 2s", f"timeout: 2s\n    {change}")
     with pytest.raises(ConfigError, match=message):
         load(text, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("webhooks", "message"),
+    [
+        ("{enabled: true}", "auth is required"),
+        ("{enabled: true, auth: {type: basic, username: j}}", "password"),
+        ("{enabled: true, port: 0, auth: {type: header, value: {env: W}}}", "port must be"),
+        ("{enabled: true, rate_limit: 0, auth: {type: header, value: {env: W}}}", "rate_limit"),
+    ],
+)
+def test_the_webhook_receiver_configuration_is_checked(
+    tmp_path: Path, webhooks: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(config_text(extra=f"\njamf_webhooks: {webhooks}\n"), tmp_path)
 
 
 RADIUS_POLICY = """lookup_policies:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,7 +33,7 @@ from acmegate.common.messages import RevokeCertificates
 from acmegate.common.runtime import Runtime
 from acmegate.common.vocabulary import RevocationReason
 from acmegate.policy.sources.base import DeviceRecord, SignalSource, SourceUnavailable
-from acmegate.policy.watch import Watch, claim_due, close_watch, record_checks
+from acmegate.policy.watch import Watch, claim_devices, claim_due, close_watch, record_checks
 
 log = structlog.get_logger(__name__)
 
@@ -100,8 +100,12 @@ class RevocationChecker:
             lookup_policies=list(self._sources_of),
             limit=self._batch,
         )
+        return await self._check_all(watches)
+
+    async def _check_all(self, watches: Sequence[Watch]) -> Round:
         if not watches:
             return Round()
+        pool = self._runtime.require_pool()
         outcomes = await asyncio.gather(*(self._check(watch) for watch in watches))
         kept = [(watch, outcome) for watch, outcome in zip(watches, outcomes, strict=True)]
         staying = [(w, o) for w, o in kept if o not in (GONE, UNMANAGED)]
@@ -111,6 +115,22 @@ class RevocationChecker:
             revoked=len(watches) - len(staying),
             unavailable=sum(1 for _, outcome in staying if outcome == "unavailable"),
         )
+
+    async def check_devices(self, source: str, identities: Sequence[str]) -> Round:
+        """Check now the watched devices of signal source ``source`` named by serial or UDID
+        (a Jamf webhook said they changed): the same fresh lookup and verdict as a round."""
+        policies = [name for name, used in self._sources_of.items() if used == source]
+        if not policies or not identities:
+            return Round()
+        pool = self._runtime.require_pool()
+        watches = await claim_devices(
+            pool,
+            lease_until=self._runtime.clock.now() + timedelta(seconds=self._interval),
+            lookup_policies=policies,
+            identities=identities,
+            limit=self._batch,
+        )
+        return await self._check_all(watches)
 
     async def _check(self, watch: Watch) -> str:
         source = self._sources[self._sources_of[watch.lookup_policy]]

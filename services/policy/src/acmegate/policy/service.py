@@ -48,6 +48,7 @@ from acmegate.policy.sources.measured import MeasuredSource
 from acmegate.policy.templates import compile_templates
 from acmegate.policy.validation import validate_config
 from acmegate.policy.watch import Watch, watch_for
+from acmegate.policy.webhooks import WebhookReceiver
 
 log = structlog.get_logger(__name__)
 
@@ -88,6 +89,7 @@ class PolicyService:
         self._recheck_after = timedelta(seconds=seconds(config.revocation_check.interval))
         self.checker: RevocationChecker | None = None
         self.radius: RadiusEndpoint | None = None
+        self.webhooks: WebhookReceiver | None = None
         self.retention: LookupRetention | None = None
         self._lookup_audit = LookupAudit(runtime.pool) if runtime.pool is not None else None
 
@@ -121,6 +123,13 @@ class PolicyService:
             else:
                 self.checker = checker
                 checker.start()
+        if config.jamf_webhooks.enabled:
+            # Webhooks re-check at once even when the periodic round is off.
+            usable = checker.needed and self._runtime.pool is not None
+            self.webhooks = WebhookReceiver(
+                self._runtime, self._sources, checker if usable else None
+            )
+            await self.webhooks.start()
         if config.retention.lookups is not None and self._runtime.pool is not None:
             self.retention = LookupRetention(self._runtime, config.retention.lookups)
             self.retention.start()
@@ -149,6 +158,9 @@ class PolicyService:
         if self.radius is not None:
             await self.radius.stop()
             self.radius = None
+        if self.webhooks is not None:
+            await self.webhooks.stop()
+            self.webhooks = None
         sources, self._sources = self._sources, {}
         for source in sources.values():
             await source.close()

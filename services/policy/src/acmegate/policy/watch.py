@@ -105,6 +105,52 @@ async def claim_due(
     ]
 
 
+# A webhook's devices: their open watches, due or not, leased like a round's (no other
+# replica checks them meanwhile). Matched by attested serial or by the looked-up identity
+# (a UDID lookup), upper-cased as Apple and Jamf write both.
+_CLAIM_DEVICES = """
+UPDATE policy.watched_devices AS w
+   SET next_check_at = GREATEST(w.next_check_at, $1)
+  FROM (SELECT lookup_policy, identity_kind, identity
+          FROM policy.watched_devices
+         WHERE closed_at IS NULL AND lookup_policy = ANY($2::text[])
+           AND (upper(device_serial) = ANY($3::text[]) OR upper(identity) = ANY($3::text[]))
+         LIMIT $4
+           FOR UPDATE SKIP LOCKED) AS hit
+ WHERE (w.lookup_policy, w.identity_kind, w.identity)
+     = (hit.lookup_policy, hit.identity_kind, hit.identity)
+RETURNING w.lookup_policy, w.identity_kind, w.identity, w.device_serial, w.order_id
+"""
+
+
+async def claim_devices(
+    pool: asyncpg.Pool,
+    *,
+    lease_until: datetime,
+    lookup_policies: Sequence[str],
+    identities: Sequence[str],
+    limit: int,
+) -> list[Watch]:
+    """The open watches of the devices named by serial or UDID, leased until ``lease_until``."""
+    rows = await pool.fetch(
+        _CLAIM_DEVICES,
+        lease_until,
+        list(lookup_policies),
+        sorted({identity.upper() for identity in identities}),
+        limit,
+    )
+    return [
+        Watch(
+            row["lookup_policy"],
+            row["identity_kind"],
+            row["identity"],
+            row["device_serial"],
+            row["order_id"],
+        )
+        for row in rows
+    ]
+
+
 async def record_checks(
     pool: asyncpg.Pool, *, now: datetime, checked: Sequence[tuple[Watch, str]]
 ) -> None:

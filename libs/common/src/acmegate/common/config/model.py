@@ -507,6 +507,11 @@ class JamfSourceConfig(_Base, frozen=True, kw_only=True, tag="jamf_pro", tag_fie
     on_unavailable: Literal["fail", "retry"] = "retry"
     # How long department, building and site names (id → name) are kept.
     names_cache: int | str = "1h"
+    # Batched lookups (docs/jamf.md "Batching"): lookups arriving within ``batch_window_ms``
+    # milliseconds are asked in one ``=in=(...)`` request of up to ``batch_size`` serials or
+    # UDIDs; ``batch_size`` 0 or 1 turns batching off.
+    batch_window_ms: float = 5.0
+    batch_size: int = 100
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -520,6 +525,11 @@ class JamfSourceConfig(_Base, frozen=True, kw_only=True, tag="jamf_pro", tag_fie
             raise ValueError("retries must be between 0 and 10")
         _seconds(self.cache)
         _seconds(self.names_cache)
+        if not 0 <= self.batch_window_ms <= 1000:
+            raise ValueError("batch_window_ms must be between 0 and 1000")
+        # Half of Jamf's largest page (2000): a batch's duplicates must fit in one page.
+        if not 0 <= self.batch_size <= 1000:
+            raise ValueError("batch_size must be between 0 (off) and 1000")
 
 
 SignalSourceConfig = StaticSourceConfig | JamfSourceConfig
@@ -794,6 +804,41 @@ class RadiusConfig(_Base, frozen=True, kw_only=True):
             raise ValueError("port must be between 1 and 65535")
 
 
+class WebhookBasicAuth(_Base, frozen=True, kw_only=True, tag="basic", tag_field="type"):
+    """Jamf's "Authentication Type: Basic Authentication": username and password."""
+
+    username: str
+    password: Secret
+
+
+class WebhookHeaderAuth(_Base, frozen=True, kw_only=True, tag="header", tag_field="type"):
+    """Jamf's "Authentication Type: Header Authentication": one header name and value."""
+
+    header: str = "Authorization"
+    value: Secret
+
+
+class JamfWebhooksConfig(_Base, frozen=True, kw_only=True):
+    """The receiver of Jamf Pro webhooks (docs/jamf.md "Webhooks"), in the policy service:
+    ``POST /jamf/webhooks/<signal source name>``."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8082
+    auth: WebhookBasicAuth | WebhookHeaderAuth | None = None
+    # Accepted webhooks per second (a token bucket of ``burst``); beyond: 429.
+    rate_limit: float = 50.0
+    burst: int = 200
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError("port must be between 1 and 65535")
+        if self.enabled and self.auth is None:
+            raise ValueError("auth is required: Jamf must authenticate its webhooks")
+        if self.rate_limit <= 0 or self.burst < 1:
+            raise ValueError("rate_limit and burst must be positive")
+
+
 class DevConfig(_Base, frozen=True, kw_only=True):
     """Development conveniences; the gateway warns loudly when any is on."""
 
@@ -833,6 +878,7 @@ class Config(_Base, frozen=True, kw_only=True):
     validation: ValidationConfig = msgspec.field(default_factory=ValidationConfig)
     revocation_check: RevocationCheckConfig = msgspec.field(default_factory=RevocationCheckConfig)
     radius: RadiusConfig = msgspec.field(default_factory=RadiusConfig)
+    jamf_webhooks: JamfWebhooksConfig = msgspec.field(default_factory=JamfWebhooksConfig)
     # The signer's CRL / OCSP / CA-certificate listener; absent: no listener, no CDP/AIA.
     pki: PkiConfig | None = None
 

@@ -13,6 +13,8 @@ import msgspec
 
 # Jamf's guidance (docs/jamf.md §8.6): "no more than 5 concurrent connections".
 CONNECTION_GUIDANCE = 5
+# The largest page Jamf returns (jamf-pro-sdk-python: "maximum value is 2000"; docs/jamf.md §8.3).
+MAX_PAGE_SIZE = 2000
 
 
 @dataclass
@@ -30,6 +32,8 @@ class Faults:
     paging_gaps: bool = False
     # Set the Jamf Cloud sticky-session cookie on every answer.
     sticky_cookie: bool = False
+    # The most records one page holds, whatever ``page-size`` asks (Jamf: 2000).
+    max_page_size: int = MAX_PAGE_SIZE
     rng: random.Random = field(default_factory=lambda: random.Random(3))  # noqa: S311 - faults, not secrets
 
     def should_fail(self) -> bool:
@@ -58,6 +62,7 @@ _SETTABLE: dict[str, type] = {
     "delay": float,
     "paging_gaps": bool,
     "sticky_cookie": bool,
+    "max_page_size": int,
 }
 
 

@@ -206,12 +206,37 @@ def _page(
 
         records.sort(key=key, reverse=descending)
     page, size = _int(request, "page", 0), _int(request, "page-size", 100)
+    # Jamf answers no more than MAX_PAGE_SIZE records per page (docs/jamf.md §8.3).
+    size = min(size, fake.faults.max_page_size)
     chunk = records[page * size : page * size + size]
     if fake.faults.paging_gaps and len(chunk) > 1:
         chunk = chunk[1:]
     blank = {key for key in section_keys.values() if key not in keep}
     results = [{k: (None if k in blank else v) for k, v in record.items()} for record in chunk]
     return web.json_response({"totalCount": len(records), "results": results})
+
+
+# Identifier fields a filter may name → the device attribute holding it (the fast path).
+_COMPUTER_KEYS = {"hardware.serialNumber": "serial_number", "udid": "udid", "id": "id"}
+_MOBILE_KEYS = {"serialNumber": "serial_number", "udid": "udid", "mobileDeviceId": "id"}
+
+
+def _candidates(
+    node: rsql.Node | None, devices: Sequence[Any], keys: Mapping[str, str]
+) -> list[Any]:
+    """The devices a filter can match at all: a plain ``==``/``=in=`` on an identifier narrows
+    them before records are built (a benchmark asks about one device among thousands). The
+    whole filter is still evaluated on what is left, so answers are unchanged."""
+    if (
+        isinstance(node, rsql.Comparison)
+        and node.operator in ("==", "=in=")
+        and node.selector in keys
+        and not any("*" in argument for argument in node.arguments)
+    ):
+        wanted = {argument.casefold() for argument in node.arguments}
+        attribute = keys[node.selector]
+        return [d for d in devices if str(getattr(d, attribute)).casefold() in wanted]
+    return list(devices)
 
 
 def _computer_version(request: web.Request, fake: FakeJamf) -> int | None:
@@ -247,7 +272,8 @@ async def computers(request: web.Request) -> web.Response:
     node = _filter(request, filter_fields)
     if isinstance(node, web.Response):
         return node
-    records = [computer_record(fake.inventory, c, version) for c in fake.inventory.computers]
+    computers = _candidates(node, fake.inventory.computers, _COMPUTER_KEYS)
+    records = [computer_record(fake.inventory, c, version) for c in computers]
     keep = {COMPUTER_SECTION_KEYS[s] for s in sections}
     return _page(
         request,
@@ -319,7 +345,8 @@ async def mobile_devices(request: web.Request) -> web.Response:
     node = _filter(request, fields.MOBILE_FILTER)
     if isinstance(node, web.Response):
         return node
-    records = [mobile_record(fake.inventory, d) for d in fake.inventory.mobile_devices]
+    devices = _candidates(node, fake.inventory.mobile_devices, _MOBILE_KEYS)
+    records = [mobile_record(fake.inventory, d) for d in devices]
     keep = {MOBILE_SECTION_KEYS[s] for s in sections}
     return _page(request, fake, records, node, sort, _mobile_values, keep, MOBILE_SECTION_KEYS)
 

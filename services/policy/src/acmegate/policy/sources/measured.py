@@ -56,6 +56,11 @@ class MeasuredSource:
         self._up.set(1 if report.ok else 0)
         return report
 
+    @property
+    def inner(self) -> SignalSource:
+        """The measured source itself (a webhook drops a Jamf source's cached lookups)."""
+        return self._source
+
     async def close(self) -> None:
         """Close the wrapped source."""
         await self._source.close()

@@ -21,7 +21,7 @@ import dataclasses
 import re
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -36,8 +36,9 @@ from acmegate.policy.sources.base import (
     ValidationReport,
 )
 from acmegate.policy.sources.jamf.auth import ClientCredentialsTokens, TokenSource, UserTokens
+from acmegate.policy.sources.jamf.batch import FILTER_FIELDS, Batcher
 from acmegate.policy.sources.jamf.cache import TtlCache
-from acmegate.policy.sources.jamf.client import JamfClient
+from acmegate.policy.sources.jamf.client import JamfClient, SearchResult
 from acmegate.policy.sources.jamf.diagnose import check_connection
 from acmegate.policy.sources.jamf.errors import JamfError
 from acmegate.policy.sources.jamf.http import JamfHttp, Sleep
@@ -50,10 +51,7 @@ _SAFE_VALUE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 LookupField = str  # "serial" or "udid"
 
-_FILTER_FIELDS: dict[DeviceKind, dict[LookupField, str]] = {
-    "computer": {"serial": "hardware.serialNumber", "udid": "udid"},
-    "mobile_device": {"serial": "serialNumber", "udid": "udid"},
-}
+_FILTER_FIELDS = FILTER_FIELDS
 _KIND_WORDS: dict[DeviceKind, str] = {"computer": "computer", "mobile_device": "mobile device"}
 
 
@@ -124,6 +122,17 @@ class JamfSource:
         self._sites: TtlCache[str, dict[str, str]] = TtlCache(
             float(seconds(config.names_cache)), clock=monotonic
         )
+        # Batching off (size 0 or 1): one request per lookup, as before.
+        self.batcher: Batcher | None = (
+            Batcher(
+                self._search,
+                window=config.batch_window_ms / 1000,
+                size=config.batch_size,
+                slots=config.max_connections,
+            )
+            if config.batch_size > 1
+            else None
+        )
 
     @property
     def attribute_names(self) -> frozenset[str]:
@@ -179,12 +188,12 @@ class JamfSource:
             else ("computer", "mobile_device")
         )
         for device_kind in order:
-            rsql = rsql_equals(_FILTER_FIELDS[device_kind][field], value)
-            sections = self.mapping.sections(device_kind, with_hardware=read_back)
-            if device_kind == "computer":
-                result = await self.client.computers(rsql, sections)
+            sections = sorted(self.mapping.sections(device_kind, with_hardware=read_back))
+            if self.batcher is not None:
+                result = await self.batcher.find(device_kind, field, value, sections)
             else:
-                result = await self.client.mobile_devices(rsql, sections)
+                rsql = rsql_equals(_FILTER_FIELDS[device_kind][field], value)
+                result = await self._search(device_kind, rsql, sections, 2)
             if result.total == 0 or not result.results:
                 continue
             if result.total > 1:
@@ -201,6 +210,39 @@ class JamfSource:
                 )
             return await self._record(result.results[0], device_kind, field, value)
         return None
+
+    async def _search(
+        self, kind: DeviceKind, rsql: str, sections: Sequence[str], page_size: int
+    ) -> SearchResult:
+        if kind == "computer":
+            return await self.client.computers(rsql, sections, page_size=page_size)
+        return await self.client.mobile_devices(rsql, sections, page_size=page_size)
+
+    def forget(self, serial_number: str | None = None, udid: str | None = None) -> None:
+        """Drop the cached lookups of one device (a Jamf webhook said it changed)."""
+        if serial_number:
+            self._records.evict(("serial", serial_number.upper()))
+        if udid:
+            self._records.evict(("udid", udid.upper()))
+
+    async def identities_of(self, kind: DeviceKind, ids: Sequence[str]) -> list[str]:
+        """Serial numbers and UDIDs of the devices Jamf knows by these ids (a smart group
+        webhook names devices by id); :class:`SourceUnavailable` when Jamf cannot answer."""
+        numeric = [i for i in ids if i.isdigit()][:1000]
+        if not numeric:
+            return []
+        selector = "id" if kind == "computer" else "mobileDeviceId"
+        rsql = f"{selector}=in=({','.join(numeric)})"
+        try:
+            result = await self._search(kind, rsql, ["GENERAL", "HARDWARE"], len(numeric))
+        except JamfError as exc:
+            raise SourceUnavailable(self.name, str(exc)) from exc
+        return [
+            value
+            for record in result.results
+            for value in identifiers(record, kind)
+            if value is not None
+        ]
 
     async def _record(
         self, raw: Mapping[str, Any], kind: DeviceKind, field: LookupField, value: str
