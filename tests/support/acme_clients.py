@@ -75,9 +75,7 @@ async def run(
     return Run(process.returncode or 0, out.decode(errors="replace"))
 
 
-async def succeeds(
-    args: Sequence[str], env: Mapping[str, str], *, cwd: Path | None = None
-) -> str:
+async def succeeds(args: Sequence[str], env: Mapping[str, str], *, cwd: Path | None = None) -> str:
     done = await run(args, env, cwd=cwd)
     assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}:\n{done.output}"
     return done.output
@@ -91,20 +89,24 @@ async def verify_server_chain(root: Path, chain_file: Path, name: str) -> x509.C
     """What a TLS client of the server would check: ``openssl verify -purpose sslserver`` of
     the leaf in ``chain_file`` (its intermediates after it) against ``root``, and that the
     leaf names ``name``. Returns the leaf."""
-    chain = _PEM.findall(chain_file.read_text())
-    assert chain, f"no certificate in {chain_file}"
-    folder = chain_file.parent
-    leaf_path, untrusted = folder / "verify-leaf.pem", folder / "verify-untrusted.pem"
-    leaf_path.write_text(chain[0] + "\n")
-    untrusted.write_text("\n".join(chain[1:]) + "\n")
+    leaf, leaf_path, untrusted = _split(chain_file)
     args = ["openssl", "verify", "-purpose", "sslserver", "-CAfile", str(root)]
     args += ["-untrusted", str(untrusted), "-verify_hostname", name, str(leaf_path)]
     done = await run(args, {})
     assert done.output.strip() == f"{leaf_path}: OK", done.output
-    leaf = x509.load_pem_x509_certificate(chain[0].encode())
     sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sans.get_values_for_type(x509.DNSName) == [name]
     return leaf
+
+
+def _split(chain_file: Path) -> tuple[x509.Certificate, Path, Path]:
+    """The leaf of a PEM chain file, and it and the rest (its intermediates) as two files."""
+    chain = _PEM.findall(chain_file.read_text())
+    assert chain, f"no certificate in {chain_file}"
+    leaf, untrusted = chain_file.parent / "verify-leaf.pem", chain_file.parent / "untrusted.pem"
+    leaf.write_text(chain[0] + "\n")
+    untrusted.write_text("\n".join(chain[1:]) + "\n")
+    return x509.load_pem_x509_certificate(chain[0].encode()), leaf, untrusted
 
 
 async def ocsp_revoked(

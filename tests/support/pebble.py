@@ -50,9 +50,10 @@ class Pebble:
 
     async def _get(self, path: str) -> tuple[int, str]:
         url = f"https://127.0.0.1:{self.management_port}{path}"
-        async with aiohttp.ClientSession() as session, session.get(
-            url, ssl=self._context()
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(url, ssl=self._context()) as response,
+        ):
             return response.status, await response.text()
 
     async def root_pem(self) -> str:
@@ -77,22 +78,7 @@ async def running_pebble(
 ) -> AsyncIterator[Pebble]:
     """A private pebble on free loopback ports that validates http-01 on ``http_port`` and
     tls-alpn-01 on ``tls_port`` and resolves names with ``responder``'s DNS server."""
-    folder.mkdir(parents=True, exist_ok=True)
-    certificate, key = self_signed(folder, "pebble-tls")
-    pebble = Pebble(free_port(), free_port(), certificate)
-    config = {
-        "pebble": {
-            "listenAddress": f"127.0.0.1:{pebble.port}",
-            "managementListenAddress": f"127.0.0.1:{pebble.management_port}",
-            "certificate": str(certificate),
-            "privateKey": str(key),
-            "httpPort": http_port,
-            "tlsPort": tls_port,
-            "ocspResponderURL": "",
-            "externalAccountBindingRequired": False,
-        }
-    }
-    (folder / "pebble.json").write_text(json.dumps(config))
+    pebble = _configure(folder, http_port, tls_port)
     log = (folder / "pebble.log").open("wb")
     process = await asyncio.create_subprocess_exec(
         BINARY,
@@ -112,6 +98,27 @@ async def running_pebble(
             process.terminate()
             await process.wait()
         log.close()
+
+
+def _configure(folder: Path, http_port: int, tls_port: int) -> Pebble:
+    """Its TLS certificate and configuration file in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    certificate, key = self_signed(folder, "pebble-tls")
+    pebble = Pebble(free_port(), free_port(), certificate)
+    config = {
+        "pebble": {
+            "listenAddress": f"127.0.0.1:{pebble.port}",
+            "managementListenAddress": f"127.0.0.1:{pebble.management_port}",
+            "certificate": str(certificate),
+            "privateKey": str(key),
+            "httpPort": http_port,
+            "tlsPort": tls_port,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": False,
+        }
+    }
+    (folder / "pebble.json").write_text(json.dumps(config))
+    return pebble
 
 
 async def _wait_until_serving(pebble: Pebble, process: asyncio.subprocess.Process) -> None:
