@@ -37,6 +37,7 @@ ENVIRONMENT = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_
 
 @dataclass
 class Pebble:
+    process_id: int | None
     port: int
     management_port: int
     tls_certificate: Path  # what its HTTPS listeners present (self-signed, for 127.0.0.1)
@@ -74,22 +75,24 @@ def available() -> bool:
 
 @contextlib.asynccontextmanager
 async def running_pebble(
-    folder: Path, responder: ChallTestSrv, *, http_port: int, tls_port: int
+    folder: Path, responder: ChallTestSrv | None, *, http_port: int, tls_port: int
 ) -> AsyncIterator[Pebble]:
     """A private pebble on free loopback ports that validates http-01 on ``http_port`` and
-    tls-alpn-01 on ``tls_port`` and resolves names with ``responder``'s DNS server."""
+    tls-alpn-01 on ``tls_port`` and resolves names with ``responder``'s DNS server (the
+    system's without one: enough for IP identifiers)."""
     pebble = _configure(folder, http_port, tls_port)
     log = (folder / "pebble.log").open("wb")
+    dns = [] if responder is None else ["-dnsserver", responder.nameserver]
     process = await asyncio.create_subprocess_exec(
         BINARY,
         "-config",
         str(folder / "pebble.json"),
-        "-dnsserver",
-        responder.nameserver,
+        *dns,
         stdout=log,
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, **ENVIRONMENT},
     )
+    pebble.process_id = process.pid
     try:
         await _wait_until_serving(pebble, process)
         yield pebble
@@ -104,7 +107,7 @@ def _configure(folder: Path, http_port: int, tls_port: int) -> Pebble:
     """Its TLS certificate and configuration file in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     certificate, key = self_signed(folder, "pebble-tls")
-    pebble = Pebble(free_port(), free_port(), certificate)
+    pebble = Pebble(None, free_port(), free_port(), certificate)
     config = {
         "pebble": {
             "listenAddress": f"127.0.0.1:{pebble.port}",
