@@ -156,7 +156,10 @@ async def one_certificate(
 class Side:
     name: str
     directory: str
-    pids: Callable[[], Awaitable[list[int]]]
+    pid: int
+    """The server's process (all its threads)."""
+    database_pids: Callable[[], Awaitable[list[int]]] | None = None
+    """PostgreSQL backends serving it: part of its CPU, also shown on their own."""
     ssl_context: ssl.SSLContext | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -170,13 +173,13 @@ async def acmegate_side(folder: Path, http_port: int) -> AsyncIterator[Side]:
     async with running_acmegate(
         "standalone", folder / "acmegate", ca, devices=1, prepare=prepare
     ) as gateway:
-        process = gateway.services[0].pid
         database = gateway.database
 
-        async def pids() -> list[int]:
-            return [process, *await backend_pids(POSTGRES, database)]
+        async def backends() -> list[int]:
+            return await backend_pids(POSTGRES, database)
 
-        yield Side("acmegate", gateway.files.directory_url, pids, notes=["+ PostgreSQL backends"])
+        url = gateway.files.directory_url
+        yield Side("acmegate", url, gateway.services[0].pid, backends, notes=["standalone"])
 
 
 @contextlib.asynccontextmanager
@@ -184,14 +187,9 @@ async def pebble_side(folder: Path, http_port: int) -> AsyncIterator[Side]:
     async with running_pebble(
         folder / "pebble", None, http_port=http_port, tls_port=free_port()
     ) as pebble:
-        process = pebble.process_id
-        assert process is not None
-
-        async def pids() -> list[int]:
-            return [process]
-
+        assert pebble.process_id is not None
         context = ssl.create_default_context(cafile=str(pebble.tls_certificate))
-        yield Side("pebble", pebble.directory_url, pids, context)
+        yield Side("pebble", pebble.directory_url, pebble.process_id, ssl_context=context)
 
 
 A2C_CONFIG = """\
@@ -282,11 +280,7 @@ async def a2c_side(folder: Path, python: str) -> AsyncIterator[Side]:
     try:
         directory = f"http://127.0.0.1:{port}/directory"
         await _until_answering(directory, process)
-
-        async def pids() -> list[int]:
-            return [process.pid]
-
-        yield Side("acme2certifier", directory, pids, notes=["SQLite"])
+        yield Side("acme2certifier", directory, process.pid, notes=["wsgiref, SQLite"])
     finally:
         if process.returncode is None:
             process.terminate()
@@ -332,15 +326,19 @@ async def measure(
                     continue
                 latencies.append(time.perf_counter() - began)
 
-        pids = await side.pids()
-        server_before = total_cpu_seconds(pids)
+        database = await side.database_pids() if side.database_pids else []
+        server_before = cpu_seconds(side.pid)
+        database_before = total_cpu_seconds(database)
         own_before = cpu_seconds(os.getpid())
         machine_before = machine_busy_seconds()
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
-        new_pids = [pid for pid in await side.pids() if pid not in pids]
-        server = total_cpu_seconds(pids) - server_before + total_cpu_seconds(new_pids)
+        # Backends born during the run (new pool connections) count in full.
+        born = await side.database_pids() if side.database_pids else []
+        born = [pid for pid in born if pid not in database]
+        database_cpu = total_cpu_seconds(database) - database_before + total_cpu_seconds(born)
+        server = cpu_seconds(side.pid) - server_before + database_cpu
         own = cpu_seconds(os.getpid()) - own_before
         machine = machine_busy_seconds() - machine_before
     done = len(latencies)
@@ -355,6 +353,7 @@ async def measure(
         "certificates_per_s": round(done / elapsed, 1),
         "latency_ms": percentiles(latencies),
         "server_cpu_ms": round(server * per, 2),
+        "of_which_postgresql_cpu_ms": round(database_cpu * per, 2),
         "load_generator_cpu_ms": round(own * per, 2),
         "rest_of_machine_cpu_ms": round(max(machine - server - own, 0.0) * per, 2),
     }
@@ -362,8 +361,8 @@ async def measure(
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| server | cert/s | p50 / p99 (ms) | server CPU ms/cert | load gen | others | ok / failed"
-        " |",
+        "| server | cert/s | p50 / p99 (ms) | server CPU ms/cert (PostgreSQL) | load gen | others"
+        " | ok / failed |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -371,7 +370,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         name = r["server"] + (f" ({', '.join(r['notes'])})" if r["notes"] else "")
         lines.append(
             f"| {name} | {r['certificates_per_s']} | {lat.get('p50', 0):.0f} / "
-            f"{lat.get('p99', 0):.0f} | {r['server_cpu_ms']} | {r['load_generator_cpu_ms']} | "
+            f"{lat.get('p99', 0):.0f} | {r['server_cpu_ms']} ({r['of_which_postgresql_cpu_ms']}) | "
+            f"{r['load_generator_cpu_ms']} | "
             f"{r['rest_of_machine_cpu_ms']} | {r['certificates']} / {r['failures']} |"
         )
     return "\n".join(lines)
