@@ -13,6 +13,7 @@ import pytest
 from cryptography import x509
 
 from acmegate.testkit.apple_ca import AttestationCA
+from tests.conftest import fresh_database
 from tests.support import challtestsrv, pebble
 from tests.support.acme_clients import AcmeServer, ocsp_revoked
 from tests.support.challtestsrv import ChallTestSrv, running_challtestsrv
@@ -55,8 +56,6 @@ async def acme_server(
         return
     # acmegate: the e2e tier's gateway (all services in this process, real PostgreSQL) with
     # a server policy for *.example.test, validating on the client's ports.
-    from tests.conftest import fresh_database
-
     files = gateway_config(tmp_path / "gateway", attestation_ca)
     validation = {"http_port": http_port, "tls_alpn_port": tls_port}
     add_server_policy(files.config_path, responder, validation=validation)
