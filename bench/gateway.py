@@ -14,7 +14,7 @@ import dataclasses
 import os
 import secrets
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,11 +187,13 @@ async def running_gateway(
     replicas: int = 1,
     counts: Path | None = None,
     signal_source: dict[str, Any] | None = None,
+    prepare: Callable[[GatewayFiles], None] | None = None,
 ) -> AsyncIterator[Gateway]:
     """Start the gateway on a fresh database; stop it and drop the database on exit.
 
     ``counts`` runs every process under :mod:`bench.instrument`, writing its counts there;
     ``signal_source`` replaces the static inventory (it must be named ``inventory``).
+    ``prepare`` may change the configuration before the gateway starts.
     """
     namespace = f"bench{secrets.token_hex(3)}"
     files = gateway_config(
@@ -212,6 +214,8 @@ async def running_gateway(
             },
         },
     )
+    if prepare is not None:
+        prepare(files)
     database = await create_database(POSTGRES, "acmegate_bench_")
     env = {"ACMEGATE_DATABASE_URL": database, "ACMEGATE_AMQP_URL": AMQP}
     module = "acmegate.cli.main"
