@@ -111,6 +111,12 @@ def configure(
     # The libraries' INFO chatter (one line per AMQP channel, per pool connection) is not
     # the operator's business; their warnings and errors are.
     root.setLevel(max(numeric, logging.WARNING))
+    # While the broker or PostgreSQL is down, aiormq, aio-pika and asyncpg's pool log a traceback
+    # per reconnect attempt; the bus and the listeners log one line when a dependency is lost
+    # and one when it is back, with the outage's length (common/outages.py).
+    logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
+    logging.getLogger("aio_pika.robust_connection").setLevel(logging.ERROR)
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
     logging.captureWarnings(True)
 
 

@@ -44,6 +44,7 @@ from acmegate.common.bus.base import (
     retry_backoff,
 )
 from acmegate.common.bus.observed import observed
+from acmegate.common.bus.outages import ride_outages
 from acmegate.common.logging import bind_correlation_id
 
 log = structlog.get_logger(__name__)
@@ -54,6 +55,9 @@ class AmqpBus:
     url: str
     namespace: str = "acmegate"
     max_deliveries: int = 10
+    # How long one delivery is run again in place while a dependency is down (bus/outages.py);
+    # past it the failure is redelivered and counts. The order's budget bounds it anyway.
+    outage_retry_limit: float = 300.0
     _connection: AbstractRobustConnection | None = None
     _publish_channel: AbstractChannel | None = None
     _notify_exchange: AbstractExchange | None = None
@@ -72,7 +76,11 @@ class AmqpBus:
 
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(
-            self.url, client_properties={"connection_name": f"acmegate/{self.namespace}"}
+            self.url,
+            client_properties={"connection_name": f"acmegate/{self.namespace}"},
+            # Try each second (aio-pika's default is 5 s): work resumes about a second after
+            # the broker's return.
+            reconnect_interval=1.0,
         )
         self._connection.close_callbacks.add(self._lost)
         self._connection.reconnect_callbacks.add(self._restored)
@@ -210,7 +218,14 @@ class AmqpBus:
             tracing.consumer_span(queue, incoming.headers),
         ):
             try:
-                await handler(message, Delivery(queue, count, incoming.redelivered or count > 1))
+                await ride_outages(
+                    handler,
+                    message,
+                    Delivery(queue, count, incoming.redelivered or count > 1),
+                    limit=self.outage_retry_limit,
+                    # A closed consumer channel has given the message back to the broker.
+                    alive=lambda: not incoming.channel.is_closed,
+                )
             except Reject as exc:
                 log.error("message rejected", queue=str(queue), reason=str(exc))
                 await incoming.reject(requeue=False)
