@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from acmegate.common.bus.dead_letters import DeadLetters
 from acmegate.testkit.apple_ca import AttestationCA
 from tests.outage.load import Load, ledger, report, server_errors
 from tests.support.gateway import GatewayFiles, create_database, distributed_gateway, gateway_config
@@ -69,6 +70,11 @@ async def test_a_sixty_second_broker_outage_under_load(
         await asyncio.sleep(5)
         await load.stop()
         errors = server_errors(services["frontend"][0])
+        tracebacks = [
+            line for proc, _ in services.values() for line in proc.output if "Traceback" in line
+        ]
+    async with DeadLetters(private_rabbit.url, "acmegate") as dead:
+        dead_letters = {str(q): n for q, n in (await dead.counts()).items() if n}
     books = await ledger(database_url)
     figures = {
         "outage_seconds": BROKER_OUTAGE,
@@ -76,12 +82,16 @@ async def test_a_sixty_second_broker_outage_under_load(
         "completed": len(load.completions),
         "completed_before_outage": before,
         "server_errors_by_status": errors,
+        "dead_letters": dead_letters,
+        "tracebacks": len(tracebacks),
         "refused": len(load.refused),
         "refused_examples": sorted(set(load.refused))[:3],
         **books,
     }
     report("broker", figures)
     assert_nothing_lost_nor_doubled(books, load)
+    assert not dead_letters, dead_letters  # an outage never dead-letters
+    assert not tracebacks, tracebacks[:1]  # one line per outage state change instead
     assert set(errors) <= {503}, errors
     assert figures["first_completion_after_return_s"] < 10, figures
 
@@ -106,7 +116,11 @@ async def test_a_ten_second_database_outage_under_load(
         await asyncio.sleep(5)
         await load.stop()
         errors = server_errors(services["frontend"][0])
-        dead = services["frontend"][0].output
+        tracebacks = [
+            line for proc, _ in services.values() for line in proc.output if "Traceback" in line
+        ]
+    async with DeadLetters(private_rabbit.url, "acmegate") as dead:
+        dead_letters = {str(q): n for q, n in (await dead.counts()).items() if n}
     books = await ledger(database_url)
     figures = {
         "outage_seconds": DATABASE_OUTAGE,
@@ -114,13 +128,16 @@ async def test_a_ten_second_database_outage_under_load(
         "completed": len(load.completions),
         "completed_before_outage": before,
         "server_errors_by_status": errors,
+        "dead_letters": dead_letters,
+        "tracebacks": len(tracebacks),
         "refused": len(load.refused),
         "refused_examples": sorted(set(load.refused))[:3],
         **books,
     }
     report("database", figures)
     assert_nothing_lost_nor_doubled(books, load)
+    assert not dead_letters, dead_letters  # an outage never dead-letters
+    assert not tracebacks, tracebacks[:1]  # one line per outage state change instead
     assert set(errors) <= {503}, errors
     assert errors.get(503, 0) > 0, "the outage was not seen"
-    assert not [line for line in dead if "Traceback" in line][:1]
     assert figures["first_completion_after_return_s"] < 10, figures
