@@ -111,11 +111,9 @@ def configure(
     # The libraries' INFO chatter (one line per AMQP channel, per pool connection) is not
     # the operator's business; their warnings and errors are.
     root.setLevel(max(numeric, logging.WARNING))
-    # While the broker or PostgreSQL is down, aiormq, aio-pika and asyncpg's pool log a traceback
-    # per reconnect attempt; the bus and the listeners log one line when a dependency is lost
-    # and one when it is back, with the outage's length (common/outages.py).
-    logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
-    logging.getLogger("aio_pika.robust_connection").setLevel(logging.ERROR)
+    # While PostgreSQL is down asyncpg's pool warns with a traceback each time it fails to
+    # refill; the listeners and the sweeper log one line per outage instead (common/outages.py).
+    # aiormq's and aio-pika's records stay (as JSON): they say which broker node went away.
     logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
     logging.captureWarnings(True)
 
