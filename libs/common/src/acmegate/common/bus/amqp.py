@@ -50,6 +50,15 @@ from acmegate.common.logging import bind_correlation_id
 log = structlog.get_logger(__name__)
 
 
+def _still_ours(incoming: AbstractIncomingMessage) -> bool:
+    """Whether ``incoming`` can still be acknowledged: a closed consumer channel has given it
+    back to the broker (``incoming.channel`` raises then)."""
+    try:
+        return not incoming.channel.is_closed
+    except Exception:
+        return False
+
+
 @dataclass
 class AmqpBus:
     url: str
@@ -223,8 +232,7 @@ class AmqpBus:
                     message,
                     Delivery(queue, count, incoming.redelivered or count > 1),
                     limit=self.outage_retry_limit,
-                    # A closed consumer channel has given the message back to the broker.
-                    alive=lambda: not incoming.channel.is_closed,
+                    alive=lambda: _still_ours(incoming),
                 )
             except Reject as exc:
                 log.error("message rejected", queue=str(queue), reason=str(exc))
