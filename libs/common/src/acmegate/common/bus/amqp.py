@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
+import aiormq.exceptions
 import msgspec
 import structlog
 from aio_pika.abc import (
@@ -55,7 +56,7 @@ def _still_ours(incoming: AbstractIncomingMessage) -> bool:
     back to the broker (``incoming.channel`` raises then)."""
     try:
         return not incoming.channel.is_closed
-    except Exception:
+    except aiormq.exceptions.ChannelInvalidStateError:
         return False
 
 
