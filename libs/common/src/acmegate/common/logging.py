@@ -111,6 +111,10 @@ def configure(
     # The libraries' INFO chatter (one line per AMQP channel, per pool connection) is not
     # the operator's business; their warnings and errors are.
     root.setLevel(max(numeric, logging.WARNING))
+    # While PostgreSQL is down asyncpg's pool warns with a traceback each time it fails to
+    # refill; the listeners and the sweeper log one line per outage instead (common/outages.py).
+    # aiormq's and aio-pika's records stay (as JSON): they say which broker node went away.
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
     logging.captureWarnings(True)
 
 

@@ -163,6 +163,13 @@ BUS_HANDLER_DURATION = Histogram(
     buckets=_LATENCY,
 )
 
+BUS_OUTAGE_RETRIES = Counter(
+    "acmegate_bus_outage_retries_total",
+    "Handler runs repeated on the same delivery because a dependency (database, broker) was "
+    "unreachable; these never count towards max_deliveries.",
+    ["queue"],
+)
+
 
 class QueueMetrics:
     """The bus children of one queue, resolved once."""
@@ -173,6 +180,7 @@ class QueueMetrics:
         "dead_rejected",
         "dead_undecodable",
         "handler",
+        "outage_retries",
         "published",
         "redelivered",
         "retried",
@@ -187,6 +195,7 @@ class QueueMetrics:
         self.dead_undecodable = BUS_DEAD_LETTERED.labels(queue, "undecodable")
         self.dead_max_deliveries = BUS_DEAD_LETTERED.labels(queue, "max_deliveries")
         self.handler = BUS_HANDLER_DURATION.labels(queue)
+        self.outage_retries = BUS_OUTAGE_RETRIES.labels(queue)
 
 
 QUEUES: dict[Queue, QueueMetrics] = {queue: QueueMetrics(str(queue)) for queue in Queue}

@@ -23,7 +23,7 @@ from acmegate.common import metrics
 from acmegate.common.bus import Queue, codec
 from acmegate.common.errors import ErrorKind
 from acmegate.common.messages import Problem
-from acmegate.common.outages import unavailable_dependency
+from acmegate.common.outages import OutageLog, unavailable_dependency
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import work as work_db
 from acmegate.frontend.retention import Retention
@@ -44,6 +44,7 @@ class Sweeper:
         self._next_purge: datetime | None = None
         # Set when the broker is back: sweep at once instead of at the next interval.
         self._wake = asyncio.Event()
+        self._outages = OutageLog("sweeper")
 
     def start(self) -> None:
         self.frontend.bus.on_reconnect(self._wake.set)
@@ -62,8 +63,15 @@ class Sweeper:
             self._wake.clear()
             try:
                 await self.sweep_once()
-            except Exception:
-                log.warning("sweep failed; will retry", exc_info=True)
+            except Exception as exc:
+                dependency = unavailable_dependency(exc)
+                if dependency is None:
+                    log.warning("sweep failed; will retry", exc_info=True)
+                else:
+                    # One line per outage, not a traceback per pass (common/outages.py).
+                    self._outages.down(dependency, exc)
+            else:
+                self._outages.up()
 
     async def sweep_once(self) -> int:
         """One pass; returns how many outbox rows it handled."""

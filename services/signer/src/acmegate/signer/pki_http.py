@@ -153,7 +153,14 @@ class PkiHttpServer:
     async def start(self) -> None:
         self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._config.host, self._config.port, backlog=1024)
+        site = web.TCPSite(
+            self._runner,
+            self._config.host,
+            self._config.port,
+            backlog=1024,
+            # Replicas on one host may share the port (docs/operations.md "High availability").
+            reuse_port=self._config.reuse_port or None,
+        )
         try:
             await site.start()
         except OSError:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
+import aiormq.exceptions
 import msgspec
 import structlog
 from aio_pika.abc import (
@@ -44,9 +45,19 @@ from acmegate.common.bus.base import (
     retry_backoff,
 )
 from acmegate.common.bus.observed import observed
+from acmegate.common.bus.outages import ride_outages
 from acmegate.common.logging import bind_correlation_id
 
 log = structlog.get_logger(__name__)
+
+
+def _still_ours(incoming: AbstractIncomingMessage) -> bool:
+    """Whether ``incoming`` can still be acknowledged: a closed consumer channel has given it
+    back to the broker (``incoming.channel`` raises then)."""
+    try:
+        return not incoming.channel.is_closed
+    except aiormq.exceptions.ChannelInvalidStateError:
+        return False
 
 
 @dataclass
@@ -54,6 +65,9 @@ class AmqpBus:
     url: str
     namespace: str = "acmegate"
     max_deliveries: int = 10
+    # How long one delivery is run again in place while a dependency is down (bus/outages.py);
+    # past it the failure is redelivered and counts. The order's budget bounds it anyway.
+    outage_retry_limit: float = 300.0
     _connection: AbstractRobustConnection | None = None
     _publish_channel: AbstractChannel | None = None
     _notify_exchange: AbstractExchange | None = None
@@ -72,7 +86,11 @@ class AmqpBus:
 
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(
-            self.url, client_properties={"connection_name": f"acmegate/{self.namespace}"}
+            self.url,
+            client_properties={"connection_name": f"acmegate/{self.namespace}"},
+            # Try each second (aio-pika's default is 5 s): work resumes about a second after
+            # the broker's return.
+            reconnect_interval=1.0,
         )
         self._connection.close_callbacks.add(self._lost)
         self._connection.reconnect_callbacks.add(self._restored)
@@ -210,7 +228,13 @@ class AmqpBus:
             tracing.consumer_span(queue, incoming.headers),
         ):
             try:
-                await handler(message, Delivery(queue, count, incoming.redelivered or count > 1))
+                await ride_outages(
+                    handler,
+                    message,
+                    Delivery(queue, count, incoming.redelivered or count > 1),
+                    limit=self.outage_retry_limit,
+                    alive=lambda: _still_ours(incoming),
+                )
             except Reject as exc:
                 log.error("message rejected", queue=str(queue), reason=str(exc))
                 await incoming.reject(requeue=False)

@@ -7,6 +7,10 @@ Delivery semantics (the same for both, checked by one contract test suite):
   returning; a crash before that means redelivery, hence every handler is idempotent;
 - a handler that raises :class:`Reject`, or a body that does not decode, dead-letters the message
   at once (poison: retrying cannot help);
+- an exception that means a dependency is unreachable
+  (:func:`acmegate.common.outages.unavailable_dependency`) runs the handler again on the same
+  delivery after a short backoff (``bus/outages.py``), never counting towards
+  ``max_deliveries``, until the dependency is back;
 - any other exception redelivers the message after a backoff, and dead-letters it once it has
   been delivered ``max_deliveries`` times;
 - :meth:`Bus.broadcast` is a transient fan-out to every live subscriber (no persistence, no

@@ -29,6 +29,7 @@ from acmegate.common.bus.base import (
     retry_backoff,
 )
 from acmegate.common.bus.observed import observed
+from acmegate.common.bus.outages import ride_outages
 from acmegate.common.logging import bind_correlation_id
 
 log = structlog.get_logger(__name__)
@@ -47,6 +48,7 @@ class InProcessBus:
     """Same interface and delivery semantics as :class:`acmegate.common.bus.amqp.AmqpBus`."""
 
     max_deliveries: int = 10
+    outage_retry_limit: float = 300.0
     _queues: dict[Queue, asyncio.Queue[_Envelope]] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _subscribers: list[BroadcastHandler] = field(default_factory=list)
@@ -146,7 +148,7 @@ class InProcessBus:
                     bind_correlation_id(getattr(message, "correlation_id", None)),
                     tracing.consumer_span(queue, envelope.headers),
                 ):
-                    await handler(message, delivery)
+                    await ride_outages(handler, message, delivery, limit=self.outage_retry_limit)
             except asyncio.CancelledError:
                 # Shutting down mid-message: like a closed AMQP channel, it goes back.
                 source.put_nowait(envelope)

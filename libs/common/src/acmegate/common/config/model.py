@@ -347,8 +347,12 @@ class PkiConfig(_Base, frozen=True, kw_only=True):
     port: int = 8080
     # The plain-HTTP URL relying parties (RADIUS servers) reach the listener at.
     base_url: str | None = None
-    # Whether this process serves HTTP (off: CRLs are still generated and stored).
+    # Whether this process serves HTTP (off: CRLs are still generated and stored). Off on a
+    # second signer replica of the same host, or `reuse_port` on every replica.
     listen: bool = True
+    # SO_REUSEPORT: replicas on one host share pki.port, the kernel spreads connections
+    # (Linux, BSD; every process must set it).
+    reuse_port: bool = False
     # nextUpdate of OCSP responses (each is reused for the first half of it).
     ocsp_validity: int | str = "1h"
     # How often the signer looks for revocations newer than a CA's current CRL.
