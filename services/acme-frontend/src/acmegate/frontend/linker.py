@@ -49,6 +49,13 @@ class Paths:
     """The routes of the ACME resources (RFC 8555 §7.1)."""
 
     DIRECTORY = Route(f"{PREFIX}/directory")
+    # The directory for server-certificate clients: the same resources, but its newAccount
+    # requires an EAB when acme.external_account_required (RFC 8555 §7.3.4; step-ca likewise
+    # gives each provisioner its own directory). Devices keep the open one.
+    SERVER_DIRECTORY = Route(f"{PREFIX}/server/directory")
+    SERVER_NEW_ACCOUNT = Route(f"{PREFIX}/server/new-account")
+    # RFC 9773 §4.1: GET <renewalInfo>/<certID>.
+    RENEWAL_INFO = Route(f"{PREFIX}/renewal-info/{_ID}")
     NEW_NONCE = Route(f"{PREFIX}/new-nonce")
     NEW_ACCOUNT = Route(f"{PREFIX}/new-account")
     NEW_ORDER = Route(f"{PREFIX}/new-order")
@@ -76,6 +83,19 @@ class Linker:
     @property
     def directory(self) -> str:
         return self.url(Paths.DIRECTORY.pattern)
+
+    @property
+    def server_directory(self) -> str:
+        return self.url(Paths.SERVER_DIRECTORY.pattern)
+
+    @property
+    def server_new_account(self) -> str:
+        return self.url(Paths.SERVER_NEW_ACCOUNT.pattern)
+
+    @property
+    def renewal_info_base(self) -> str:
+        """The directory's ``renewalInfo`` (RFC 9773 §3): certIDs are appended after a '/'."""
+        return self.url(Paths.RENEWAL_INFO.pattern.removesuffix("/" + _ID))
 
     @property
     def new_nonce(self) -> str:
