@@ -33,6 +33,8 @@ STATUSES = {
     ErrorKind.EXTERNAL_ACCOUNT_REQUIRED: 403,
     # Boulder answers CAA refusals with 403 (the CA may not issue for the name).
     ErrorKind.CAA: 403,
+    # RFC 9773 §7.4; Boulder answers 409 Conflict.
+    ErrorKind.ALREADY_REPLACED: 409,
     ErrorKind.USER_ACTION_REQUIRED: 403,
     ErrorKind.RATE_LIMITED: 429,
     ErrorKind.SERVER_INTERNAL: 500,

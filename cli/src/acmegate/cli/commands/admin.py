@@ -257,6 +257,57 @@ def cmd_platform_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- External Account Binding keys (RFC 8555 §7.3.4) ----------------------------------------
+
+
+def cmd_eab_list(args: argparse.Namespace) -> int:
+    keys = api_client(args).json("GET", "/eab-keys")["eab_keys"]
+    rows = [
+        [
+            k["key_id"],
+            k["status"],
+            utc(k["created_at"]),
+            k["account_id"] or "-",
+            k["description"] or "-",
+        ]
+        for k in keys
+    ]
+    header = ("KEY ID", "STATUS", "CREATED (UTC)", "ACCOUNT", "DESCRIPTION")
+    _print(args, keys, lambda: _table(header, rows) or "no EAB key has been created")
+    return 0
+
+
+def cmd_eab_create(args: argparse.Namespace) -> int:
+    key = api_client(args).json("POST", "/eab-keys", body={"description": args.description})
+    _print(
+        args,
+        key,
+        lambda: (
+            f"key id:   {key['key_id']}\n"
+            f"HMAC key: {key['hmac_key']}\n"
+            "the HMAC key is shown only now; give both to the ACME client "
+            "(certbot --eab-kid ... --eab-hmac-key ...)"
+        ),
+    )
+    return 0
+
+
+def cmd_eab_revoke(args: argparse.Namespace) -> int:
+    path = f"/eab-keys/{urllib.parse.quote(args.key_id, safe='')}/revoke"
+    reply = api_client(args).json("POST", path)
+    key = reply["eab_key"]
+    _print(
+        args,
+        reply,
+        lambda: (
+            f"EAB key {key['key_id']} "
+            + ("revoked" if reply["revoked_now"] else "was already revoked")
+            + (f"; account {key['account_id']} it bound keeps working" if key["account_id"] else "")
+        ),
+    )
+    return 0
+
+
 def cmd_source_list(args: argparse.Namespace) -> int:
     sources = api_client(args).json("GET", "/signal-sources")["signal_sources"]
     rows = [[s["name"], s["type"], s["url"] or "-", s["description"]] for s in sources]
@@ -367,6 +418,15 @@ def register(commands: Any) -> None:
     p.add_argument("--out", help="write the profile to this file instead of stdout")
     p = command(platform, "rotate-token", "a new enrollment token", cmd_platform_rotate)
     p.add_argument("name")
+
+    eab = areas.add_parser("eab", help="External Account Binding keys").add_subparsers(
+        dest="admin_command", required=True
+    )
+    command(eab, "list", "the EAB keys and the accounts they bound", cmd_eab_list)
+    p = command(eab, "create", "a new key id and HMAC key (shown once)", cmd_eab_create)
+    p.add_argument("--description", default="", help="who or what the key is for")
+    p = command(eab, "revoke", "revoke a key: it binds no account any more", cmd_eab_revoke)
+    p.add_argument("key_id")
 
     source = areas.add_parser("signal-source", help="signal sources").add_subparsers(
         dest="admin_command", required=True

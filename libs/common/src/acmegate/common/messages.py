@@ -192,6 +192,8 @@ class FinalizeOrder(msgspec.Struct, frozen=True, tag="order.finalize.v1", tag_fi
     csr_der: bytes
     claims: list[DeviceClaims]
     platform: str | None = None
+    # The EAB key the account is bound to (RFC 8555 §7.3.4), for server_names.eab_keys.
+    eab_key_id: str | None = None
     csr: CsrInfo | None = None  # set by the attestation stage
     spec: CertificateSpec | None = None  # set by the policy stage
     record: EnrollmentRecord | None = None  # set by the policy stage

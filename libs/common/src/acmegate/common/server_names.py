@@ -77,9 +77,20 @@ def _domain_admits(pattern: str, name: str) -> bool:
     return name == pattern
 
 
-def refusal(names: ServerNamesConfig, name: ServerName, account_id: str) -> str | None:
-    """Why ``names`` does not admit ``name`` for ``account_id``; None if it does."""
-    if names.accounts and account_id not in names.accounts:
+def _admits_account(names: ServerNamesConfig, account_id: str, eab_key_id: str | None) -> bool:
+    """``accounts`` and ``eab_keys`` together: no list admits anyone; otherwise the account
+    must be named, or be bound to a named EAB key (RFC 8555 §7.3.4)."""
+    if not names.accounts and not names.eab_keys:
+        return True
+    return account_id in names.accounts or (eab_key_id is not None and eab_key_id in names.eab_keys)
+
+
+def refusal(
+    names: ServerNamesConfig, name: ServerName, account_id: str, eab_key_id: str | None = None
+) -> str | None:
+    """Why ``names`` does not admit ``name`` for ``account_id`` (bound to the EAB key
+    ``eab_key_id``, if any); None if it does."""
+    if not _admits_account(names, account_id, eab_key_id):
         return "this account is not allowed server certificates"
     if name.is_ip:
         address = ipaddress.ip_address(name.value)
@@ -120,9 +131,11 @@ def choose_policy(
     policies: Sequence[EnrollmentPolicyConfig],
     names: Sequence[ServerName],
     account_id: str,
+    eab_key_id: str | None = None,
 ) -> EnrollmentPolicyConfig:
-    """The first server policy that admits every name for ``account_id`` (one certificate
-    comes from one policy), or ``rejectedIdentifier`` naming each refused identifier."""
+    """The first server policy that admits every name for ``account_id`` (bound to
+    ``eab_key_id``, if any; one certificate comes from one policy), or ``rejectedIdentifier``
+    naming each refused identifier."""
     server = [p for p in policies if p.server_names is not None]
     if not server:
         raise AcmeError(
@@ -132,11 +145,13 @@ def choose_policy(
         )
     for policy in server:
         assert policy.server_names is not None
-        if all(refusal(policy.server_names, n, account_id) is None for n in names):
+        if all(refusal(policy.server_names, n, account_id, eab_key_id) is None for n in names):
             return policy
     problems = []
     for name in names:
-        reasons = [refusal(p.server_names, name, account_id) for p in server if p.server_names]
+        reasons = [
+            refusal(p.server_names, name, account_id, eab_key_id) for p in server if p.server_names
+        ]
         if all(reason is not None for reason in reasons):
             why = "; ".join(sorted({r for r in reasons if r}))
             problems.append(Subproblem(ErrorKind.REJECTED_IDENTIFIER, why, name.identifier))

@@ -17,6 +17,8 @@ class ErrorKind(enum.StrEnum):
 
     ACCOUNT_DOES_NOT_EXIST = "accountDoesNotExist"
     ALREADY_REVOKED = "alreadyRevoked"
+    # RFC 9773 §7.4: newOrder's `replaces` names a certificate already replaced.
+    ALREADY_REPLACED = "alreadyReplaced"
     BAD_CSR = "badCSR"
     BAD_NONCE = "badNonce"
     BAD_PUBLIC_KEY = "badPublicKey"

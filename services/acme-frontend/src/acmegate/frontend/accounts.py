@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from acmegate.common.errors import AcmeError, ErrorKind, malformed, unauthorized
 from acmegate.common.ids import new_id
 from acmegate.common.json_input import JsonInputError, decode_json
-from acmegate.frontend import jws
+from acmegate.frontend import eab, jws
 from acmegate.frontend.auth import KeyRequest, SignedRequest
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import accounts as account_db
+from acmegate.frontend.db import eab as eab_db
 from acmegate.frontend.db.accounts import Account
 from acmegate.frontend.nonces import bad_nonce
 from acmegate.frontend.status import AccountStatus
@@ -42,7 +44,9 @@ def _bool(payload: dict[str, Any], name: str) -> bool | None:
     return value
 
 
-async def register(frontend: Frontend, request: KeyRequest, client: str) -> tuple[Account, bool]:
+async def register(
+    frontend: Frontend, request: KeyRequest, client: str, *, eab_required: bool = False
+) -> tuple[Account, bool]:
     """newAccount: (account, created). An existing key returns its account (§7.3.1); a new
     one is created within the new-accounts limit of ``client`` (its rate-limit subject).
 
@@ -58,20 +62,64 @@ async def register(frontend: Frontend, request: KeyRequest, client: str) -> tupl
         unreadable = error
     else:
         try:
-            candidate = _new_account(request, payload)
+            candidate = _new_account(frontend, request, payload, eab_required=eab_required)
         except AcmeError as error:
             refusal = error
-    limit = frontend.limits.new_accounts
     now = frontend.clock.now()
+    if candidate is not None and candidate.eab_key_id is not None:
+        account, created = await _register_bound(frontend, request, candidate, client)
+        return account, created
     outcome = await account_db.register(
         frontend.pool,
         request.nonce,
         request.thumbprint,
         candidate,
-        limit=limit,
+        limit=frontend.limits.new_accounts,
         client=client,
         now=now,
     )
+    return _registered(frontend, request, outcome, unreadable, refusal, client, now)
+
+
+async def _register_bound(
+    frontend: Frontend, request: KeyRequest, candidate: Account, client: str
+) -> tuple[Account, bool]:
+    """newAccount with a verified EAB (RFC 8555 §7.3.4): the account is created and the key
+    bound to it in one transaction, so a key that is unknown, revoked or already used creates
+    nothing (and two requests racing for one key create one account)."""
+    key_id = candidate.eab_key_id
+    assert key_id is not None
+    now = frontend.clock.now()
+    async with frontend.pool.acquire() as connection, connection.transaction():
+        outcome = await account_db.register(
+            connection,
+            request.nonce,
+            request.thumbprint,
+            candidate,
+            limit=frontend.limits.new_accounts,
+            client=client,
+            now=now,
+        )
+        if outcome.fresh and outcome.created:
+            binding = await eab_db.bind(connection, key_id, candidate.id, now)
+            if not binding.bound:
+                raise eab.refused(key_id, binding.known, binding.revoked)
+            assert outcome.account is not None
+            outcome = replace(outcome, account=replace(outcome.account, eab_key_id=key_id))
+    return _registered(frontend, request, outcome, None, None, client, now)
+
+
+def _registered(
+    frontend: Frontend,
+    request: KeyRequest,
+    outcome: account_db.Registered,
+    unreadable: AcmeError | None,
+    refusal: AcmeError | None,
+    client: str,
+    now: datetime,
+) -> tuple[Account, bool]:
+    """What newAccount answers once its statement ran."""
+    limit = frontend.limits.new_accounts
     if not outcome.fresh:
         raise bad_nonce()
     if unreadable is not None:
@@ -103,12 +151,20 @@ def _payload(payload: bytes) -> dict[str, Any]:
     return value
 
 
-def _new_account(request: KeyRequest, payload: dict[str, Any]) -> Account | None:
-    """The account to create if the key has none (None: only an existing one is wanted)."""
+def _new_account(
+    frontend: Frontend, request: KeyRequest, payload: dict[str, Any], *, eab_required: bool
+) -> Account:
+    """The account to create if the key has none (refused: only an existing one is wanted,
+    or the EAB is missing or wrong)."""
     if _bool(payload, "onlyReturnExisting"):
         raise AcmeError(ErrorKind.ACCOUNT_DOES_NOT_EXIST, "no account exists for this key")
-    if payload.get("externalAccountBinding") is not None:
-        raise malformed("external account binding is not supported by this server")
+    binding = payload.get("externalAccountBinding")
+    key_id = None
+    if binding is not None:
+        # §7.3.4: verified wherever it is sent, so a binding is never silently ignored.
+        key_id = eab.verify_binding(frontend.eab, binding, url=request.url, jwk=request.jwk)
+    elif eab_required:
+        raise eab.required()
     return Account(
         id=new_id(),
         thumbprint=request.thumbprint,
@@ -116,6 +172,7 @@ def _new_account(request: KeyRequest, payload: dict[str, Any]) -> Account | None
         status=AccountStatus.VALID,
         contact=_contact(payload) or [],
         terms_agreed=bool(_bool(payload, "termsOfServiceAgreed")),
+        eab_key_id=key_id,
     )
 
 

@@ -41,7 +41,9 @@ def create_app(frontend: Frontend) -> web.Application:
     app.router.add_get(Paths.DIRECTORY.pattern, directory.directory, allow_head=True)
     app.router.add_route("HEAD", Paths.NEW_NONCE.pattern, directory.new_nonce)
     app.router.add_get(Paths.NEW_NONCE.pattern, directory.new_nonce, allow_head=False)
+    app.router.add_get(Paths.SERVER_DIRECTORY.pattern, directory.server_directory, allow_head=True)
     app.router.add_post(Paths.NEW_ACCOUNT.pattern, account.new_account)
+    app.router.add_post(Paths.SERVER_NEW_ACCOUNT.pattern, account.server_new_account)
     app.router.add_post(Paths.KEY_CHANGE.pattern, account.key_change)
     app.router.add_post(Paths.ACCOUNT.pattern, account.account)
     app.router.add_post(Paths.ACCOUNT_ORDERS.pattern, order.account_orders)
@@ -52,5 +54,5 @@ def create_app(frontend: Frontend) -> web.Application:
     app.router.add_post(Paths.CHALLENGE.pattern, authz.challenge)
     app.router.add_post(Paths.CERTIFICATE.pattern, certificate.certificate)
     app.router.add_post(Paths.REVOKE_CERT.pattern, revoke.revoke_cert)
-    app.router.add_get(Paths.RENEWAL_INFO.pattern, renewal_info.renewal_info)
+    app.router.add_get(Paths.RENEWAL_INFO.pattern, renewal_info.renewal_info_of, allow_head=True)
     return app

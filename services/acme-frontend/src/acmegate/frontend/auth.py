@@ -126,6 +126,7 @@ class KeyRequest:
     thumbprint: str
     jwk: dict[str, Any]
     nonce: RedeemableNonce
+    url: str  # the request URL (the JWS `url`), which an EAB must name too (§7.3.4)
 
 
 async def authenticate_new_account(request: web.Request, frontend: Frontend) -> KeyRequest:
@@ -136,7 +137,8 @@ async def authenticate_new_account(request: web.Request, frontend: Frontend) -> 
     if "jwk" not in header:
         raise malformed("this resource requires a 'jwk' header, not 'kid'")
     jwk, key, thumbprint = _signed_by_jwk(parsed)
-    return KeyRequest(correlation_id, parsed.payload, key, thumbprint, jwk, nonce)
+    url = header["url"]
+    return KeyRequest(correlation_id, parsed.payload, key, thumbprint, jwk, nonce, url)
 
 
 def _signed_by_jwk(parsed: jws.ParsedJws) -> tuple[dict[str, Any], jws.PublicKey, str]:

@@ -15,6 +15,7 @@ from acmegate.common.config import Config, seconds
 from acmegate.common.outages import OutageLog
 from acmegate.frontend.client_address import TrustedProxies
 from acmegate.frontend.db.accounts import Account
+from acmegate.frontend.eab import EabSecret
 from acmegate.frontend.jws import PublicKey, public_key_from_jwk
 from acmegate.frontend.linker import Linker
 from acmegate.frontend.nonces import NonceService
@@ -89,6 +90,8 @@ class Frontend:
     limits: Limits
     # Whose X-Forwarded-* the ACME listener believes (server.trusted_proxies).
     proxies: TrustedProxies
+    # What EAB HMAC keys are derived from (RFC 8555 §7.3.4, eab.py); loaded at start.
+    eab: EabSecret = field(default_factory=EabSecret)
     waiters: Waiters = field(default_factory=Waiters)
     accounts: KnownAccounts = field(default_factory=KnownAccounts)
     # Broadcast WorkDone to other replicas (pointless on the in-process bus).

@@ -49,6 +49,13 @@ class Paths:
     """The routes of the ACME resources (RFC 8555 §7.1)."""
 
     DIRECTORY = Route(f"{PREFIX}/directory")
+    # The directory for server-certificate clients: the same resources, but its newAccount
+    # requires an EAB when acme.external_account_required (RFC 8555 §7.3.4; step-ca likewise
+    # gives each provisioner its own directory). Devices keep the open one.
+    SERVER_DIRECTORY = Route(f"{PREFIX}/server/directory")
+    SERVER_NEW_ACCOUNT = Route(f"{PREFIX}/server/new-account")
+    # RFC 9773 §4.1: GET <renewalInfo>/<certID>.
+    RENEWAL_INFO = Route(f"{PREFIX}/renewal-info/{_ID}")
     NEW_NONCE = Route(f"{PREFIX}/new-nonce")
     NEW_ACCOUNT = Route(f"{PREFIX}/new-account")
     NEW_ORDER = Route(f"{PREFIX}/new-order")
@@ -61,8 +68,6 @@ class Paths:
     AUTHZ = Route(f"{PREFIX}/authz/{_ID}")
     CHALLENGE = Route(f"{PREFIX}/chall/{_ID}")
     CERTIFICATE = Route(f"{PREFIX}/cert/{_ID}")
-    # RFC 9773 §4.1: the client appends "/" and the certificate's certID to the directory's URL.
-    RENEWAL_INFO = Route(f"{PREFIX}/renewal-info/{_ID}")
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,19 @@ class Linker:
     @property
     def directory(self) -> str:
         return self.url(Paths.DIRECTORY.pattern)
+
+    @property
+    def server_directory(self) -> str:
+        return self.url(Paths.SERVER_DIRECTORY.pattern)
+
+    @property
+    def server_new_account(self) -> str:
+        return self.url(Paths.SERVER_NEW_ACCOUNT.pattern)
+
+    @property
+    def renewal_info_base(self) -> str:
+        """The directory's ``renewalInfo`` (RFC 9773 §3): certIDs are appended after a '/'."""
+        return self.url(Paths.RENEWAL_INFO.pattern.removesuffix("/" + _ID))
 
     @property
     def new_nonce(self) -> str:
@@ -98,10 +116,6 @@ class Linker:
     @property
     def key_change(self) -> str:
         return self.url(Paths.KEY_CHANGE.pattern)
-
-    @property
-    def renewal_info(self) -> str:
-        return self.url(Paths.RENEWAL_INFO.pattern.removesuffix("/" + _ID))
 
     def account(self, account_id: str) -> str:
         return self.url(Paths.ACCOUNT.path(account_id))

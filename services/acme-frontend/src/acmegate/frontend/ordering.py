@@ -21,11 +21,13 @@ from acmegate.common.ids import b64url_decode, new_id, new_token
 from acmegate.common.messages import FinalizeOrder, Identifier
 from acmegate.common.server_names import ServerName, choose_policy, parse_server_identifiers
 from acmegate.common.vocabulary import ChallengeType, IdentifierType
-from acmegate.frontend import pipeline
+from acmegate.frontend import eab, pipeline, renewal_info
 from acmegate.frontend.auth import DeferredRequest
 from acmegate.frontend.context import Frontend
 from acmegate.frontend.db import orders as order_db
+from acmegate.frontend.db import renewal_info as renewal_db
 from acmegate.frontend.db import work as work_db
+from acmegate.frontend.db.accounts import Account
 from acmegate.frontend.db.gate import CHECKED
 from acmegate.frontend.db.orders import NewAuthorization, NewChallenge, Order, OrderLimits
 from acmegate.frontend.identifiers import parse_identifiers
@@ -53,12 +55,25 @@ async def new_order(
             raise malformed(f"{field!r} is not supported; the certificate template sets validity")
     identifiers = parse_identifiers(payload.get("identifiers"))
     identifier = identifiers[0]
+    replaces = None
+    gate = signed.gate
+    if payload.get("replaces") is not None:
+        # RFC 9773 §5: checked before the order exists, so a refused one creates nothing;
+        # this lookup is then the request's first statement.
+        replaces = await renewal_info.replaced_certificate(
+            frontend.pool, payload["replaces"], account.id, identifiers, gate
+        )
+        gate = CHECKED
     if identifier.type == IdentifierType.PERMANENT_IDENTIFIER:
         enrollment_token = identifier.value if is_enrollment_token(identifier.value) else None
         authorizations = [device_authorization(identifier)]
     else:
         enrollment_token = None
-        authorizations = server_authorizations(frontend, identifiers, account.id)
+        if frontend.config.acme.external_account_required and account.eab_key_id is None:
+            # RFC 8555 §7.3.4: server certificates only for accounts an EAB key created;
+            # device orders stay open (Apple's client cannot bind an account).
+            raise eab.required()
+        authorizations = server_authorizations(frontend, identifiers, account)
     now = frontend.clock.now()
     order_id = order_id or new_id()
     expires = now + frontend.timing.order_lifetime
@@ -74,7 +89,7 @@ async def new_order(
         authorizations=authorizations,
         authz_expires=authz_expires,
         limits=OrderLimits(limits.new_orders, limits.failed_validations, now),
-        gate=signed.gate,
+        gate=gate,
     )
     if created.refused_by is not None:
         kind = "device" if identifier.type == IdentifierType.PERMANENT_IDENTIFIER else "name"
@@ -86,6 +101,8 @@ async def new_order(
         raise created.refused_by.exceeded(subject, created.limit_tat, now)
     if not created.created:
         raise unknown_token()
+    if replaces is not None:
+        await renewal_db.record_replaces(frontend.pool, order_id, replaces)
     platform = created.platform
     return Order(
         id=order_id,
@@ -108,12 +125,12 @@ def device_authorization(identifier: Identifier) -> NewAuthorization:
 
 
 def server_authorizations(
-    frontend: Frontend, identifiers: list[Identifier], account_id: str
+    frontend: Frontend, identifiers: list[Identifier], account: Account
 ) -> list[NewAuthorization]:
     """One authorization per server name, if an enrollment policy admits them all for this
     account; each offers the challenges that can prove its kind of name."""
     names = parse_server_identifiers(identifiers)
-    choose_policy(frontend.config.enrollment_policies, names, account_id)
+    choose_policy(frontend.config.enrollment_policies, names, account.id, account.eab_key_id)
     return [
         NewAuthorization(
             new_id(),
@@ -186,7 +203,10 @@ async def finalize(frontend: Frontend, signed: DeferredRequest, order_id: str) -
     # One statement reads the order and fences it with its message (db/work.py); the binding
     # of the CSR to the attested key and the names are checked by the attestation stage.
     head = work_db.message_head(
-        FinalizeOrder, correlation_id=signed.correlation_id, csr_der=csr_der
+        FinalizeOrder,
+        correlation_id=signed.correlation_id,
+        csr_der=csr_der,
+        eab_key_id=account.eab_key_id,
     )
     now = frontend.clock.now()
     found, started = await pipeline.submit_and_wait(

@@ -23,6 +23,7 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 _TABLE: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.ACCOUNT_DOES_NOT_EXIST: (400, "accountDoesNotExist"),
     ErrorKind.ALREADY_REVOKED: (400, "alreadyRevoked"),
+    ErrorKind.ALREADY_REPLACED: (409, "alreadyReplaced"),
     ErrorKind.BAD_CSR: (400, "badCSR"),
     ErrorKind.BAD_NONCE: (400, "badNonce"),
     ErrorKind.BAD_PUBLIC_KEY: (400, "badPublicKey"),

@@ -12,8 +12,6 @@ from __future__ import annotations
 PROCESSING = 1
 # The service cannot answer now (a stage is down, the client is rate limited).
 UNAVAILABLE = 5
-# When to ask for renewal information again (RFC 9773 §4.3: Let's Encrypt answers 6 hours).
-RENEWAL_INFO = 6 * 3600
 
 
 def header(seconds: int) -> str:

@@ -16,6 +16,7 @@ from acmegate.frontend.admin.listener import AdminListener
 from acmegate.frontend.app import create_app
 from acmegate.frontend.client_address import TrustedProxies
 from acmegate.frontend.context import Frontend, Timing
+from acmegate.frontend.eab import EabSecret
 from acmegate.frontend.linker import Linker
 from acmegate.frontend.nonces import NonceService
 from acmegate.frontend.rate_limits import Limits
@@ -37,6 +38,7 @@ class FrontendService:
     def __init__(self, runtime: Runtime) -> None:
         config = runtime.config
         nonce_key = config.acme.nonce_key
+        eab_secret = config.acme.eab_secret
         self.frontend = Frontend(
             config=config,
             pool=runtime.require_pool(),
@@ -52,6 +54,7 @@ class FrontendService:
             limits=Limits.from_config(config.rate_limits),
             proxies=TrustedProxies.from_config(config.server.trusted_proxies),
             broadcast_results=not isinstance(runtime.bus, InProcessBus),
+            eab=EabSecret(configured=eab_secret.reveal().encode() if eab_secret else None),
         )
         self.results = ResultsConsumer(self.frontend)
         self.sweeper = Sweeper(self.frontend)
@@ -71,6 +74,7 @@ class FrontendService:
     async def start(self) -> None:
         frontend = self.frontend
         await frontend.nonces.refresh(frontend.pool)
+        await frontend.eab.load(frontend.pool)
         prefetch = frontend.config.bus.prefetch
         await frontend.bus.consume(Queue.FRONTEND_RESULTS, self.results.handle, prefetch=prefetch)
         await frontend.bus.subscribe(self.results.on_broadcast)

@@ -42,7 +42,8 @@ def choose(
     policies: Sequence[EnrollmentPolicyConfig], order: FinalizeOrder
 ) -> EnrollmentPolicyConfig:
     """The server policy for ``order`` (``rejectedIdentifier`` if none admits it any more)."""
-    return choose_policy(policies, parse_server_identifiers(order.identifiers), order.account_id)
+    names = parse_server_identifiers(order.identifiers)
+    return choose_policy(policies, names, order.account_id, order.eab_key_id)
 
 
 def render(

@@ -74,7 +74,15 @@ def _humanize(message: str) -> str:
     return message
 
 
-_SECRET_FIELDS = {"passphrase", "pin", "client_secret", "password", "token", "nonce_key"}
+_SECRET_FIELDS = {
+    "passphrase",
+    "pin",
+    "client_secret",
+    "password",
+    "token",
+    "nonce_key",
+    "eab_secret",
+}
 
 
 def _resolve_paths(value: Any, base: Path) -> Any:

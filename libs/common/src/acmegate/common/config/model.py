@@ -158,6 +158,13 @@ class AcmeConfig(_Base, frozen=True, kw_only=True):
     nonce_key: Secret | None = None
     terms_of_service: str | None = None
     website: str | None = None
+    # RFC 8555 §7.3.4: server-certificate clients must bind their account to an admin-issued
+    # EAB key (the server directory says externalAccountRequired). The device directory stays
+    # open: Apple's ACME client cannot send an EAB (docs/server-certificates.md).
+    external_account_required: bool = False
+    # Where the HMAC keys of EAB key ids are derived from (HMAC-SHA256(secret, kid)); without
+    # it a random secret kept in acme.settings is used.
+    eab_secret: Secret | None = None
 
     def __post_init__(self) -> None:
         for value in (
@@ -610,6 +617,9 @@ class ServerNamesConfig(_Base, frozen=True, kw_only=True):
     wildcards: bool = False
     # ACME account ids admitted (empty: any account).
     accounts: list[str] = msgspec.field(default_factory=list)
+    # EAB key ids (RFC 8555 §7.3.4) whose bound accounts are admitted (empty: any). With both
+    # lists, an account is admitted if either names it.
+    eab_keys: list[str] = msgspec.field(default_factory=list)
     # Whether the certificate's subject carries CN=<first identifier> (SANs always do).
     common_name: bool = True
 

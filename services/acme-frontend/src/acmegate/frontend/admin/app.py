@@ -16,6 +16,7 @@ from acmegate.frontend.admin.params import QUERY_NAMES, query_middleware, query_
 from acmegate.frontend.admin.routes import (
     cas,
     certificates,
+    eab_keys,
     enrollments,
     lookup_policies,
     platforms,
@@ -61,6 +62,9 @@ def create_admin_app(admin: Admin) -> web.Application:
     routes.add_get(f"{API}/certificates/{{serial}}", certificates.show_certificate)
     routes.add_post(f"{API}/certificates/{{serial}}/revoke", certificates.revoke_certificate)
     routes.add_get(f"{API}/enrollments", enrollments.list_enrollments)
+    routes.add_get(f"{API}/eab-keys", eab_keys.list_eab_keys)
+    routes.add_post(f"{API}/eab-keys", eab_keys.create_eab_key)
+    routes.add_post(f"{API}/eab-keys/{{key_id}}/revoke", eab_keys.revoke_eab_key)
     routes.add_get("/", dashboard.home)
     routes.add_get(dashboard.DASHBOARD_PATH, dashboard.dashboard)
     routes.add_get(LOGIN_PATH, dashboard.login_form)

@@ -366,6 +366,45 @@ def _paths(config: Config | None) -> dict[str, Schema]:
                 ),
             }
         },
+        f"{API}/eab-keys": {
+            "get": {
+                "operationId": "listEabKeys",
+                "summary": "External Account Binding keys (RFC 8555 §7.3.4), newest first",
+                "tags": ["external account binding"],
+                "responses": _responses(_json(_list_of("eab_keys", "EabKey"), "EAB keys")),
+            },
+            "post": {
+                "operationId": "createEabKey",
+                "summary": "Issue an EAB key id and HMAC key (the HMAC key is shown only here)",
+                "tags": ["external account binding"],
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": _ref("EabKeyRequest")}},
+                },
+                "responses": _responses(
+                    _json(_ref("EabKeyCreated"), "The key id and its HMAC key"), "400"
+                ),
+            },
+        },
+        f"{API}/eab-keys/{{key_id}}/revoke": {
+            "post": {
+                "operationId": "revokeEabKey",
+                "summary": "Revoke an EAB key: it binds no account from now on",
+                "tags": ["external account binding"],
+                "parameters": [
+                    {
+                        "name": "key_id",
+                        "in": "path",
+                        "required": True,
+                        "description": "The EAB key id.",
+                        "schema": STRING,
+                    }
+                ],
+                "responses": _responses(
+                    _json(_ref("EabKeyRevocation"), "The key as it now stands"), "404"
+                ),
+            }
+        },
         f"{API}/enrollments": {
             "get": {
                 "operationId": "listEnrollments",
@@ -393,7 +432,8 @@ def openapi_document(config: Config | None = None, *, version: str = "1.0.0") ->
             "description": (
                 "Operations on an acmegate gateway: certificate authorities, templates, device "
                 "management platforms (profiles, enrollment tokens), signal sources and lookup "
-                "policies (validation), certificates (search, revoke) and enrollment events. "
+                "policies (validation), certificates (search, revoke), enrollment events and "
+                "External Account Binding keys. "
                 "Every operation but this document needs `Authorization: Bearer <admin token>` "
                 "(the `admin.token` secret). Errors are RFC 7807 problem documents."
             ),

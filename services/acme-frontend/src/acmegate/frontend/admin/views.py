@@ -148,6 +148,41 @@ class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ] = RevocationReason.UNSPECIFIED
 
 
+class EabKey(msgspec.Struct, frozen=True):
+    """An External Account Binding key (RFC 8555 §7.3.4); never its HMAC key."""
+
+    key_id: str
+    description: str
+    status: Literal["unused", "bound", "revoked"]
+    created_at: UtcTime
+    revoked_at: UtcTime | None
+    # The ACME account the key created (server_names.eab_keys admits it by this key id).
+    account_id: str | None
+    bound_at: UtcTime | None
+
+
+class EabKeyCreated(msgspec.Struct, frozen=True):
+    """A new EAB key with its HMAC key (base64url, as ACME clients take it): shown this once."""
+
+    key_id: str
+    hmac_key: str
+    description: str
+    created_at: UtcTime
+
+
+class EabKeyRevocation(msgspec.Struct, frozen=True):
+    """The key as it now stands; ``revoked_now`` is false if it was revoked before."""
+
+    eab_key: EabKey
+    revoked_now: bool
+
+
+class EabKeyRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``{"description": "radius.corp.example.org"}``: who the key is for (optional)."""
+
+    description: Annotated[str, _doc("Who or what the key is for.", maxLength=200)] = ""
+
+
 # The bodies the admin API sends (every field always present) and the ones it accepts.
 RESPONSE_BODIES: tuple[type[msgspec.Struct], ...] = (
     ProblemDocument,
@@ -158,5 +193,12 @@ RESPONSE_BODIES: tuple[type[msgspec.Struct], ...] = (
     SignalSourceValidation,
     LookupPolicy,
     EnrollmentEvent,
+    EabKey,
+    EabKeyCreated,
+    EabKeyRevocation,
 )
-REQUEST_BODIES: tuple[type[msgspec.Struct], ...] = (LookupValidationRequest, RevokeRequest)
+REQUEST_BODIES: tuple[type[msgspec.Struct], ...] = (
+    LookupValidationRequest,
+    RevokeRequest,
+    EabKeyRequest,
+)

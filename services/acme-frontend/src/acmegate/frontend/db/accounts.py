@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from acmegate.frontend.db import rate_limits as limit_sql
 from acmegate.frontend.nonces import RedeemableNonce
@@ -28,6 +29,8 @@ class Account:
     status: AccountStatus
     contact: list[str]
     terms_agreed: bool
+    # The EAB key that created the account (RFC 8555 §7.3.4); never changes.
+    eab_key_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +41,7 @@ class Redeemed:
     account: Account | None
 
 
-_COLUMNS = "a.id, a.thumbprint, a.jwk, a.status, a.contact, a.terms_agreed"
+_COLUMNS = "a.id, a.thumbprint, a.jwk, a.status, a.contact, a.terms_agreed, a.eab_key_id"
 
 
 def _account(row: asyncpg.Record | None) -> Account | None:
@@ -51,6 +54,7 @@ def _account(row: asyncpg.Record | None) -> Account | None:
         status=AccountStatus(row["status"]),
         contact=row["contact"],
         terms_agreed=row["terms_agreed"],
+        eab_key_id=row["eab_key_id"],
     )
 
 
@@ -139,7 +143,7 @@ _REGISTER_LIMITED = _REGISTER.format(
 
 
 async def register(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool | PoolConnectionProxy,
     nonce: RedeemableNonce,
     thumbprint: str,
     candidate: Account | None,

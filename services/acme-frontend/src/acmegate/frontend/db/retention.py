@@ -51,11 +51,13 @@ _ORDERS = """
 
 # Accounts created before the cutoff that hold no order. Every delivered certificate belongs
 # to an order of its account (acme.certificates.order_id) and such an order is kept while the
-# certificate row is, so an account without orders holds no certificate either.
+# certificate row is, so an account without orders holds no certificate either. An account an
+# EAB key created is kept: the key cannot bind another (RFC 8555 §7.3.4).
 _ACCOUNTS = oldest_first(
     "acme.accounts",
     "created_at",
-    condition="AND NOT EXISTS (SELECT 1 FROM acme.orders o WHERE o.account_id = t.id)",
+    condition="AND t.eab_key_id IS NULL "
+    "AND NOT EXISTS (SELECT 1 FROM acme.orders o WHERE o.account_id = t.id)",
 )
 
 _ENROLLMENT_EVENTS = oldest_first("acme.enrollment_events", "at")

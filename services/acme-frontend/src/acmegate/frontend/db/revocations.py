@@ -49,3 +49,19 @@ async def mark_revoked(
         reason,
     )
     return bool(changed)
+
+
+async def record_revoked_serial(
+    pool: asyncpg.Pool, serial: str, *, reason: int, at: datetime
+) -> None:
+    """Note a revocation made elsewhere (the admin API, through the signer), so that renewal
+    information (RFC 9773) tells the client to renew at once."""
+    await pool.execute(
+        """
+        UPDATE acme.certificates SET revoked_at = $2, revocation_reason = $3
+        WHERE serial = $1 AND revoked_at IS NULL
+        """,
+        serial,
+        at,
+        reason,
+    )

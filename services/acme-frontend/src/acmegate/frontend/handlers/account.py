@@ -23,6 +23,21 @@ async def new_account(request: web.Request) -> web.Response:
     )
 
 
+async def server_new_account(request: web.Request) -> web.Response:
+    """newAccount of the server directory: an EAB is required if so configured (§7.3.4)."""
+    frontend = request.app[FRONTEND]
+    signed = await authenticate_new_account(request, frontend)
+    client = frontend.proxies.client_subject(request)
+    account, created = await accounts.register(
+        frontend, signed, client, eab_required=frontend.config.acme.external_account_required
+    )
+    return json_response(
+        account_view(account, frontend.linker),
+        status=201 if created else 200,
+        location=frontend.linker.account(account.id),
+    )
+
+
 async def account(request: web.Request) -> web.Response:
     frontend = request.app[FRONTEND]
     signed = await authenticate(request, frontend, KeyMode.KID)

@@ -6,14 +6,13 @@ from typing import Any
 
 from aiohttp import web
 
-from acmegate.frontend.context import FRONTEND
+from acmegate.frontend.context import FRONTEND, Frontend
 from acmegate.frontend.render import json_response
 
 
-async def directory(request: web.Request) -> web.Response:
-    frontend = request.app[FRONTEND]
+def _directory(frontend: Frontend, *, new_account: str, eab_required: bool) -> web.Response:
     linker = frontend.linker
-    meta: dict[str, Any] = {"externalAccountRequired": False}
+    meta: dict[str, Any] = {"externalAccountRequired": eab_required}
     if frontend.config.acme.terms_of_service:
         meta["termsOfService"] = frontend.config.acme.terms_of_service
     if frontend.config.acme.website:
@@ -21,14 +20,30 @@ async def directory(request: web.Request) -> web.Response:
     return json_response(
         {
             "newNonce": linker.new_nonce,
-            "newAccount": linker.new_account,
+            "newAccount": new_account,
             "newOrder": linker.new_order,
             "revokeCert": linker.revoke_cert,
             "keyChange": linker.key_change,
-            # RFC 9773 §3: renewal information (ARI).
-            "renewalInfo": linker.renewal_info,
+            "renewalInfo": linker.renewal_info_base,
             "meta": meta,
         }
+    )
+
+
+async def directory(request: web.Request) -> web.Response:
+    """The directory devices use (their profile's DirectoryURL): never requires an EAB,
+    which Apple's ACME client cannot send."""
+    frontend = request.app[FRONTEND]
+    return _directory(frontend, new_account=frontend.linker.new_account, eab_required=False)
+
+
+async def server_directory(request: web.Request) -> web.Response:
+    """The directory for server-certificate clients (docs/server-certificates.md)."""
+    frontend = request.app[FRONTEND]
+    return _directory(
+        frontend,
+        new_account=frontend.linker.server_new_account,
+        eab_required=frontend.config.acme.external_account_required,
     )
 
 

@@ -21,6 +21,7 @@ from acmegate.frontend.admin.params import json_body, query_choice, query_int, q
 from acmegate.frontend.admin.render import json_response
 from acmegate.frontend.admin.rpc import ask, correlation_id
 from acmegate.frontend.admin.views import RevokeRequest
+from acmegate.frontend.db.revocations import record_revoked_serial
 
 STATUSES = tuple(CertificateStatus)
 # RFC 5280 §5.3.1 reasons a revocation here may carry (certificateHold/removeFromCRL: no).
@@ -66,5 +67,13 @@ async def revoke_certificate(request: web.Request) -> web.Response:
     revoke = AdminRevokeCertificate(
         correlation_id=correlation_id(), serial=serial, reason=RevocationReason(body.reason)
     )
-    reply = await ask(request.app[ADMIN], RpcQueue.SIGNER, revoke, AdminCertificate)
-    return json_response({"certificate": reply.certificate, "revoked_now": bool(reply.revoked_now)})
+    admin = request.app[ADMIN]
+    reply = await ask(admin, RpcQueue.SIGNER, revoke, AdminCertificate)
+    shown = reply.certificate
+    if shown.revoked_at is not None:
+        # ARI (RFC 9773) reads revocations from the frontend's own rows.
+        reason = shown.revocation_reason or RevocationReason(body.reason)
+        await record_revoked_serial(
+            admin.frontend.pool, shown.serial, reason=reason.code, at=shown.revoked_at
+        )
+    return json_response({"certificate": shown, "revoked_now": bool(reply.revoked_now)})
