@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+import structlog
+
 from acmegate.cli import commands
 from acmegate.cli.errors import (
     EXIT_FAILED,
@@ -46,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not structlog.is_configured():
+        # Until a command configures logging, whatever is logged (a CRL published by `cert
+        # revoke --config`, say) goes to stderr: stdout is the command's output (--json).
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     try:
         code: int = args.func(args)
         return code
