@@ -5,7 +5,11 @@ Devices keep enrolling through the open device directory while EAB is required."
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -184,3 +188,40 @@ async def test_devices_still_enroll_while_server_accounts_need_eab(
     with pytest.raises(messages.Error) as caught:
         await asyncio.to_thread(acme.new_order, server_csr(["open.example.test"]))
     assert caught.value.typ == URN + "externalAccountRequired"
+
+
+async def acmegate(admin: AdminGateway, *args: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ACMEGATE_ADMIN")}
+    environment |= {"ACMEGATE_ADMIN_TOKEN": admin.token, "ACMEGATE_ADMIN_URL": admin.url}
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "acmegate.cli.main", "admin", "eab", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_the_cli_creates_lists_and_revokes_keys(eab_gateway: AdminGateway) -> None:
+    created = await acmegate(eab_gateway, "create", "--description", "vpn.example.test")
+    assert created.returncode == 0, created.stderr
+    key_id = created.stdout.split("key id:")[1].split()[0]
+    hmac_key = created.stdout.split("HMAC key:")[1].split()[0]
+    # The printed pair is what a client needs: it binds an account.
+    await asyncio.to_thread(register, server_directory(eab_gateway), key_id, hmac_key)
+
+    listed = await acmegate(eab_gateway, "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (key,) = [k for k in json.loads(listed.stdout) if k["key_id"] == key_id]
+    assert key["status"] == "bound" and key["description"] == "vpn.example.test"
+    assert hmac_key not in listed.stdout
+    table = await acmegate(eab_gateway, "list")
+    assert key_id in table.stdout and "bound" in table.stdout
+
+    revoked = await acmegate(eab_gateway, "revoke", key_id)
+    assert revoked.returncode == 0, revoked.stderr
+    assert f"EAB key {key_id} revoked" in revoked.stdout
+    unknown = await acmegate(eab_gateway, "revoke", "eab-unknown")
+    assert unknown.returncode == 2 and "no EAB key" in unknown.stderr
