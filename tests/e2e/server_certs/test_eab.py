@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 from acme import challenges, client, messages
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
+from acmegate.common.ids import b64url
 from acmegate.testkit.apple_ca import AttestationCA
 from tests.e2e.admin.conftest import TOKEN_ENV, AdminGateway
 from tests.support.certbot_client import enroll_with_certbot_acme
@@ -225,3 +227,60 @@ async def test_the_cli_creates_lists_and_revokes_keys(eab_gateway: AdminGateway)
     assert f"EAB key {key_id} revoked" in revoked.stdout
     unknown = await acmegate(eab_gateway, "revoke", "eab-unknown")
     assert unknown.returncode == 2 and "no EAB key" in unknown.stderr
+
+
+async def test_server_names_eab_keys_admit_only_the_accounts_of_those_keys(
+    tmp_path: Path,
+    attestation_ca: AttestationCA,
+    database_url: str,
+    responder: ChallTestSrv,
+) -> None:
+    """A policy naming an EAB key admits its account at newOrder and again at finalize (the
+    policy service sees the key id in the finalize message); another key's account is
+    refused the name."""
+    files = gateway_config(
+        tmp_path / "gateway",
+        attestation_ca,
+        overrides={"acme": {"external_account_required": True}},
+    )
+    add_server_policy(files.config_path, responder, domains=["*.example.test"])
+    config = yaml.safe_load(files.config_path.read_text())
+    keyed = {
+        "name": "radius-team",
+        "certificate_authority": "devices",
+        "certificate_template": "server",
+        "server_names": {"domains": ["radius.keyed.test"], "eab_keys": ["eab-radius-team"]},
+    }
+    config["enrollment_policies"].insert(0, keyed)
+    files.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    async with running_gateway(files, database_url) as gateway:
+        await gateway.pool.execute(
+            "INSERT INTO acme.eab_keys (id, created_at) VALUES ('eab-radius-team', now()), "
+            "('eab-other-team', now())"
+        )
+        frontend = gateway.running.services["frontend"].frontend  # type: ignore[attr-defined]
+        directory = gateway.directory_url.replace("/acme/directory", "/acme/server/directory")
+
+        def hmac_of(key_id: str) -> str:
+            return b64url(frontend.eab.hmac_key(key_id))
+
+        team, _ = await asyncio.to_thread(
+            register, directory, "eab-radius-team", hmac_of("eab-radius-team")
+        )
+        order = await asyncio.to_thread(team.new_order, server_csr(["radius.keyed.test"]))
+        challb = challenge_of(order.authorizations[0], challenges.HTTP01)
+        response, validation = challb.response_and_validation(team.net.key)
+        await responder.add_http01(challb.chall.encode("token"), validation)
+        await asyncio.to_thread(team.answer_challenge, challb, response)
+        final = await asyncio.to_thread(team.poll_and_finalize, order, deadline())
+        assert final.body.status == messages.STATUS_VALID
+
+        other, _ = await asyncio.to_thread(
+            register, directory, "eab-other-team", hmac_of("eab-other-team")
+        )
+        with pytest.raises(messages.Error) as caught:
+            await asyncio.to_thread(other.new_order, server_csr(["radius.keyed.test"]))
+        assert caught.value.typ == URN + "rejectedIdentifier"
+        assert "not allowed server certificates" in str(caught.value)
+        # The other key's account still gets the names every account may have.
+        await asyncio.to_thread(other.new_order, server_csr(["open.example.test"]))
