@@ -80,7 +80,7 @@ def register(
     binding = None
     if key_id is not None and hmac_key is not None:
         binding = messages.ExternalAccountBinding.from_data(
-            account_public_key=net.key.public_key(),
+            account_public_key=JWKEC(key=account_key.public_key()),
             kid=key_id,
             hmac_key=hmac_key,
             directory=directory,
