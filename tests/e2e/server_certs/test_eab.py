@@ -105,6 +105,7 @@ async def test_an_account_bound_by_an_eab_key_gets_a_server_certificate(
 ) -> None:
     directory = await asyncio.to_thread(requests.get, server_directory(eab_gateway), timeout=10)
     assert directory.json()["meta"]["externalAccountRequired"] is True
+    assert f'<{server_directory(eab_gateway)}>;rel="index"' in directory.headers["Link"]
     key = await new_key(eab_gateway, "radius.example.test")
     assert key["key_id"].startswith("eab-") and len(key["hmac_key"]) == 43  # 256-bit, base64url
 
@@ -180,6 +181,7 @@ async def test_devices_still_enroll_while_server_accounts_need_eab(
     device_directory = eab_gateway.gateway.directory_url
     directory = await asyncio.to_thread(requests.get, device_directory, timeout=10)
     assert directory.json()["meta"]["externalAccountRequired"] is False
+    assert f'<{device_directory}>;rel="index"' in directory.headers["Link"]
     chain = await asyncio.to_thread(
         enroll_with_certbot_acme, device_directory, "C02E2E00001", attestation_ca
     )
