@@ -5,18 +5,24 @@ Devices keep enrolling through the open device directory while EAB is required."
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import yaml
 from acme import challenges, client, messages
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
+from acmegate.common.ids import b64url
 from acmegate.testkit.apple_ca import AttestationCA
 from tests.e2e.admin.conftest import TOKEN_ENV, AdminGateway
 from tests.support.certbot_client import enroll_with_certbot_acme
@@ -74,7 +80,7 @@ def register(
     binding = None
     if key_id is not None and hmac_key is not None:
         binding = messages.ExternalAccountBinding.from_data(
-            account_public_key=net.key.public_key(),
+            account_public_key=JWKEC(key=account_key.public_key()),
             kid=key_id,
             hmac_key=hmac_key,
             directory=directory,
@@ -99,6 +105,7 @@ async def test_an_account_bound_by_an_eab_key_gets_a_server_certificate(
 ) -> None:
     directory = await asyncio.to_thread(requests.get, server_directory(eab_gateway), timeout=10)
     assert directory.json()["meta"]["externalAccountRequired"] is True
+    assert f'<{server_directory(eab_gateway)}>;rel="index"' in directory.headers["Link"]
     key = await new_key(eab_gateway, "radius.example.test")
     assert key["key_id"].startswith("eab-") and len(key["hmac_key"]) == 43  # 256-bit, base64url
 
@@ -174,6 +181,7 @@ async def test_devices_still_enroll_while_server_accounts_need_eab(
     device_directory = eab_gateway.gateway.directory_url
     directory = await asyncio.to_thread(requests.get, device_directory, timeout=10)
     assert directory.json()["meta"]["externalAccountRequired"] is False
+    assert f'<{device_directory}>;rel="index"' in directory.headers["Link"]
     chain = await asyncio.to_thread(
         enroll_with_certbot_acme, device_directory, "C02E2E00001", attestation_ca
     )
@@ -184,3 +192,97 @@ async def test_devices_still_enroll_while_server_accounts_need_eab(
     with pytest.raises(messages.Error) as caught:
         await asyncio.to_thread(acme.new_order, server_csr(["open.example.test"]))
     assert caught.value.typ == URN + "externalAccountRequired"
+
+
+async def acmegate(admin: AdminGateway, *args: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ACMEGATE_ADMIN")}
+    environment |= {"ACMEGATE_ADMIN_TOKEN": admin.token, "ACMEGATE_ADMIN_URL": admin.url}
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "acmegate.cli.main", "admin", "eab", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_the_cli_creates_lists_and_revokes_keys(eab_gateway: AdminGateway) -> None:
+    created = await acmegate(eab_gateway, "create", "--description", "vpn.example.test")
+    assert created.returncode == 0, created.stderr
+    key_id = created.stdout.split("key id:")[1].split()[0]
+    hmac_key = created.stdout.split("HMAC key:")[1].split()[0]
+    # The printed pair is what a client needs: it binds an account.
+    await asyncio.to_thread(register, server_directory(eab_gateway), key_id, hmac_key)
+
+    listed = await acmegate(eab_gateway, "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (key,) = [k for k in json.loads(listed.stdout) if k["key_id"] == key_id]
+    assert key["status"] == "bound" and key["description"] == "vpn.example.test"
+    assert hmac_key not in listed.stdout
+    table = await acmegate(eab_gateway, "list")
+    assert key_id in table.stdout and "bound" in table.stdout
+
+    revoked = await acmegate(eab_gateway, "revoke", key_id)
+    assert revoked.returncode == 0, revoked.stderr
+    assert f"EAB key {key_id} revoked" in revoked.stdout
+    unknown = await acmegate(eab_gateway, "revoke", "eab-unknown")
+    assert unknown.returncode == 2 and "no EAB key" in unknown.stderr
+
+
+async def test_server_names_eab_keys_admit_only_the_accounts_of_those_keys(
+    tmp_path: Path,
+    attestation_ca: AttestationCA,
+    database_url: str,
+    responder: ChallTestSrv,
+) -> None:
+    """A policy naming an EAB key admits its account at newOrder and again at finalize (the
+    policy service sees the key id in the finalize message); another key's account is
+    refused the name."""
+    files = gateway_config(
+        tmp_path / "gateway",
+        attestation_ca,
+        overrides={"acme": {"external_account_required": True}},
+    )
+    add_server_policy(files.config_path, responder, domains=["*.example.test"])
+    config = yaml.safe_load(files.config_path.read_text())
+    keyed = {
+        "name": "radius-team",
+        "certificate_authority": "devices",
+        "certificate_template": "server",
+        "server_names": {"domains": ["radius.keyed.test"], "eab_keys": ["eab-radius-team"]},
+    }
+    config["enrollment_policies"].insert(0, keyed)
+    files.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    async with running_gateway(files, database_url) as gateway:
+        await gateway.pool.execute(
+            "INSERT INTO acme.eab_keys (id, created_at) VALUES ('eab-radius-team', now()), "
+            "('eab-other-team', now())"
+        )
+        frontend = gateway.running.services["frontend"].frontend  # type: ignore[attr-defined]
+        directory = gateway.directory_url.replace("/acme/directory", "/acme/server/directory")
+
+        def hmac_of(key_id: str) -> str:
+            return b64url(frontend.eab.hmac_key(key_id))
+
+        team, _ = await asyncio.to_thread(
+            register, directory, "eab-radius-team", hmac_of("eab-radius-team")
+        )
+        order = await asyncio.to_thread(team.new_order, server_csr(["radius.keyed.test"]))
+        challb = challenge_of(order.authorizations[0], challenges.HTTP01)
+        response, validation = challb.response_and_validation(team.net.key)
+        await responder.add_http01(challb.chall.encode("token"), validation)
+        await asyncio.to_thread(team.answer_challenge, challb, response)
+        final = await asyncio.to_thread(team.poll_and_finalize, order, deadline())
+        assert final.body.status == messages.STATUS_VALID
+
+        other, _ = await asyncio.to_thread(
+            register, directory, "eab-other-team", hmac_of("eab-other-team")
+        )
+        with pytest.raises(messages.Error) as caught:
+            await asyncio.to_thread(other.new_order, server_csr(["radius.keyed.test"]))
+        assert caught.value.typ == URN + "rejectedIdentifier"
+        assert "not allowed server certificates" in str(caught.value)
+        # The other key's account still gets the names every account may have.
+        await asyncio.to_thread(other.new_order, server_csr(["open.example.test"]))

@@ -5,6 +5,7 @@ independently), a revoked certificate's window, bad certIDs, and newOrder's ``re
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import json
 from typing import Any
@@ -35,7 +36,6 @@ def cert_id(pem: str) -> str:
     assert aki.key_identifier is not None
     serial = leaf.serial_number
     octets = serial.to_bytes((serial.bit_length() + 8) // 8, "big", signed=True)
-    import base64
 
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()

@@ -103,3 +103,21 @@ def test_only_server_policies_may_issue_server_auth() -> None:
 def test_caa_needs_this_cas_identity_when_server_policies_exist() -> None:
     problems = list(check_references(_config(server_auth_for_devices=False)))
     assert any("$.validation.caa.identities" in p for p in problems), problems
+
+
+def test_eab_keys_admit_the_accounts_those_keys_bound() -> None:
+    """server_names.eab_keys (RFC 8555 §7.3.4): an account is admitted by the EAB key it was
+    created with; with `accounts` too, either list admits it."""
+    name = check_identifier(Identifier("dns", "radius.example.org"))
+    by_key = msgspec.structs.replace(NAMES, eab_keys=["eab-radius"])
+    assert refusal(by_key, name, "acct-1", "eab-radius") is None
+    assert refusal(by_key, name, "acct-1", "eab-other") == (
+        "this account is not allowed server certificates"
+    )
+    assert refusal(by_key, name, "acct-1", None) is not None
+    both = msgspec.structs.replace(by_key, accounts=["acct-2"])
+    assert refusal(both, name, "acct-2", None) is None
+    assert refusal(both, name, "acct-3", "eab-radius") is None
+    policies = [_policy("keyed", by_key), _policy("open", NAMES)]
+    assert choose_policy(policies, [name], "acct-1", "eab-radius").name == "keyed"
+    assert choose_policy(policies, [name], "acct-1", None).name == "open"

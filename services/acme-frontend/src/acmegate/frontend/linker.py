@@ -117,6 +117,13 @@ class Linker:
     def key_change(self) -> str:
         return self.url(Paths.KEY_CHANGE.pattern)
 
+    def index_of(self, path: str) -> str:
+        """The directory a response to ``path`` links as ``rel="index"`` (RFC 8555 §7.1): the
+        server directory for its own resources, else the device directory."""
+        if path.startswith(Paths.SERVER_DIRECTORY.pattern.removesuffix("directory")):
+            return self.server_directory
+        return self.directory
+
     def account(self, account_id: str) -> str:
         return self.url(Paths.ACCOUNT.path(account_id))
 

@@ -71,7 +71,7 @@ async def acme_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 frontend.outages.up()
         response.headers["Replay-Nonce"] = frontend.nonces.issue()
         response.headers["Cache-Control"] = "no-store"
-        response.headers.add("Link", f'<{frontend.linker.directory}>;rel="index"')
+        response.headers.add("Link", f'<{frontend.linker.index_of(request.path)}>;rel="index"')
         hsts = request.app.get(HSTS)
         if hsts is not None and (request.app[ALWAYS_HTTPS] or frontend.proxies.https(request)):
             response.headers["Strict-Transport-Security"] = hsts
