@@ -193,6 +193,15 @@ def check_references(config: model.Config) -> Iterable[str]:
             yield from missing(
                 f"{where}.platforms[{j}]", "device management platform", platform, platforms
             )
+    jamf_sources = {s.name for s in config.signal_sources if isinstance(s, model.JamfSourceConfig)}
+    for i, dmp in enumerate(config.device_management_platforms):
+        if dmp.publish is not None:
+            yield from missing(
+                f"$.device_management_platforms[{i}].publish.source",
+                "jamf_pro signal source",
+                dmp.publish.source,
+                jamf_sources,
+            )
     yield from _check_server_policies(config)
     if config.radius.enabled:
         name = config.radius.lookup_policy

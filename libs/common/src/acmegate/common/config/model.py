@@ -777,6 +777,27 @@ class ProfileSettings(_Base, frozen=True, kw_only=True):
     vpn: VpnSettings | None = None
 
 
+class PublishSettings(_Base, frozen=True, kw_only=True):
+    """Where ``acmegate platform publish`` puts the platform's profile in Jamf Pro (Classic API
+    configuration profiles, docs/profiles.md)."""
+
+    # A jamf_pro signal source: its URL, API client or user, and CA bundle are used.
+    source: str
+    # The profile's name in Jamf Pro (the key publishing again finds it by); default:
+    # "acmegate: <platform>".
+    name: str | None = None
+    # Groups a macOS configuration profile is scoped to; None: no macOS profile.
+    computer_groups: list[str] | None = None
+    # Groups a mobile device configuration profile is scoped to; None: no mobile profile.
+    mobile_device_groups: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.computer_groups is None and self.mobile_device_groups is None:
+            raise ValueError("publish needs computer_groups and/or mobile_device_groups")
+        if self.name is not None and not self.name.strip():
+            raise ValueError("publish name must not be empty")
+
+
 class DeviceManagementPlatformConfig(_Base, frozen=True, kw_only=True):
     """The guide's "Device Management Platform": its .mobileconfig and enrollment token."""
 
@@ -785,6 +806,7 @@ class DeviceManagementPlatformConfig(_Base, frozen=True, kw_only=True):
     type: Literal["acme_enrollment_token"] = "acme_enrollment_token"
     vendor: Literal["jamf_pro", "generic"] = "jamf_pro"
     profile: ProfileSettings = msgspec.field(default_factory=ProfileSettings)
+    publish: PublishSettings | None = None
 
 
 class RevocationCheckConfig(_Base, frozen=True, kw_only=True):

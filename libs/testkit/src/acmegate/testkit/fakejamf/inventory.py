@@ -19,7 +19,7 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
-# The privileges of the Jamf Pro API a lookup may need (``x-required-privileges``).
+# The privileges of the Jamf Pro API a lookup (or a profile publication) may need.
 ALL_PRIVILEGES = (
     "Read Computers",
     "Read Mobile Devices",
@@ -30,6 +30,13 @@ ALL_PRIVILEGES = (
     "Read Static Computer Groups",
     "Read Smart Mobile Device Groups",
     "Read Static Mobile Device Groups",
+    # Classic API configuration profiles (``acmegate platform publish``).
+    "Create macOS Configuration Profiles",
+    "Read macOS Configuration Profiles",
+    "Update macOS Configuration Profiles",
+    "Create Mobile Device Configuration Profiles",
+    "Read Mobile Device Configuration Profiles",
+    "Update Mobile Device Configuration Profiles",
 )
 
 

@@ -2,8 +2,9 @@
 
 :class:`FakeJamf` is the handle a test holds: its :attr:`~FakeJamf.inventory` (edit it between
 requests: remove a device, unmanage one), :attr:`~FakeJamf.faults` (5xx, slow answers, paging
-gaps), :attr:`~FakeJamf.tokens` (the token log, :meth:`~TokenStore.expire_all`) and
-:attr:`~FakeJamf.stats` (requests seen, the most concurrent requests and connections). The
+gaps), :attr:`~FakeJamf.tokens` (the token log, :meth:`~TokenStore.expire_all`),
+:attr:`~FakeJamf.profiles` (Classic API configuration profiles) and :attr:`~FakeJamf.stats`
+(requests seen, the most concurrent requests and connections). The
 same controls are served under ``/_fake/`` for a server started with ``acmegate fake-jamf``.
 """
 
@@ -21,6 +22,7 @@ from aiohttp import web
 from acmegate.testkit.fakejamf.errors import api_error
 from acmegate.testkit.fakejamf.faults import CONNECTION_GUIDANCE, Faults, RequestRecord, Stats
 from acmegate.testkit.fakejamf.inventory import Computer, Inventory, MobileDevice
+from acmegate.testkit.fakejamf.profile_store import ProfileStore
 from acmegate.testkit.fakejamf.tokens import TokenStore
 
 CONTROL_PREFIX = "/_fake/"
@@ -39,6 +41,8 @@ class FakeJamf:
         self.tokens = TokenStore(clock=clock)
         self.faults = Faults()
         self.stats = Stats()
+        # Classic API configuration profiles (``acmegate platform publish``).
+        self.profiles = ProfileStore()
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -46,12 +50,18 @@ class FakeJamf:
 
     def app(self) -> web.Application:
         """The aiohttp application (routes of Jamf Pro and the ``/_fake/`` controls)."""
-        from acmegate.testkit.fakejamf import auth_routes, control_routes, inventory_routes
+        from acmegate.testkit.fakejamf import (
+            auth_routes,
+            classic_profiles,
+            control_routes,
+            inventory_routes,
+        )
 
         app = web.Application(middlewares=[self._observe])
         app[FAKE_JAMF] = self
         auth_routes.add(app.router)
         inventory_routes.add(app.router)
+        classic_profiles.add(app.router)
         control_routes.add(app.router)
         return app
 

@@ -68,6 +68,8 @@ class JamfResponse:
     status: int
     body: Any
     text: str
+    # The whole answer (the Classic API's XML is read from it).
+    raw: bytes = b""
 
 
 def _endpoint(url: str) -> str:
@@ -166,6 +168,7 @@ class JamfHttp:
         *,
         params: Sequence[tuple[str, str]] | None = None,
         form: Mapping[str, str] | None = None,
+        data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         retry: bool = True,
         timeout: float | None = None,
@@ -179,7 +182,7 @@ class JamfHttp:
             if attempt:
                 await self._sleep(self._delay(attempt))
             try:
-                response = await self._once(method, url, params, form, headers, timeout)
+                response = await self._once(method, url, params, form, data, headers, timeout)
             except JamfError as exc:
                 if not exc.transient:
                     raise
@@ -205,6 +208,7 @@ class JamfHttp:
         url: str,
         params: Sequence[tuple[str, str]] | None,
         form: Mapping[str, str] | None,
+        data: bytes | None,
         headers: Mapping[str, str] | None,
         timeout: float | None,
     ) -> JamfResponse:
@@ -220,7 +224,7 @@ class JamfHttp:
                         method,
                         url,
                         params=list(params) if params else None,
-                        data=dict(form) if form is not None else None,
+                        data=dict(form) if form is not None else data,
                         headers=dict(headers) if headers else None,
                         timeout=aiohttp.ClientTimeout(total=limit),
                         allow_redirects=False,
@@ -244,7 +248,7 @@ class JamfHttp:
                 body = msgspec.json.decode(raw)
             except msgspec.DecodeError:
                 body = None
-        return JamfResponse(status, body, text)
+        return JamfResponse(status, body, text, raw)
 
     async def close(self) -> None:
         """Close the session and its connections."""
