@@ -222,6 +222,10 @@ class RevokeCertificates(msgspec.Struct, frozen=True, tag="cert.revoke.v1", tag_
     serials: list[str] = msgspec.field(default_factory=list)
     device_serial: str | None = None
     detail: str | None = None
+    # Re-enrollment (docs/profiles.md): the certificate (serial, hex) its account just
+    # downloaded. The signer revokes, with ``reason``, the device's older valid certificates of
+    # the same enrollment policy when that policy says ``previous_certificates: revoke``.
+    superseded_by: str | None = None
 
 
 class QueryIssuedCertificate(msgspec.Struct, frozen=True, tag="cert.query.v1", tag_field="type"):

@@ -38,7 +38,7 @@ from acmegate.signer.chains import pem
 from acmegate.signer.crl_publisher import CrlPublisher
 from acmegate.signer.db.inventory import find_certificate_for_order
 from acmegate.signer.db.issuance import PendingCertificate, issue_once
-from acmegate.signer.db.revocations import revoke_certificates
+from acmegate.signer.db.revocations import revoke_certificates, supersede_certificates
 from acmegate.signer.issuance import build_certificate
 from acmegate.signer.keys import open_ca_key
 from acmegate.signer.ocsp import OcspResponder
@@ -232,28 +232,44 @@ class SignerService:
         if not isinstance(message, RevokeCertificates):
             raise Reject(f"{type(message).__name__} does not belong on {delivery.queue}")
         with bind_correlation_id(message.correlation_id):
-            if not message.serials and not message.device_serial:
-                raise Reject("a revocation must name serials or a device serial")
+            if not message.serials and not message.device_serial and not message.superseded_by:
+                raise Reject("a revocation must name serials, a device serial or a new serial")
             try:
                 # Decoding already refuses an unknown reason; one built in-process is
                 # checked the same way.
                 reason = RevocationReason(message.reason)
                 serials = [parse_serial(s) for s in message.serials]
+                if message.superseded_by is not None:
+                    parse_serial(message.superseded_by)
             except ValueError as exc:
                 raise Reject(str(exc)) from exc
-            revoked = await revoke_certificates(
-                self._runtime.require_pool(),
-                serials=serials,
-                device_serial=message.device_serial,
-                reason=reason,
-                at=self._runtime.clock.now(),
-            )
+            if message.superseded_by is not None:
+                revoked = await supersede_certificates(
+                    self._runtime.require_pool(),
+                    message.superseded_by,
+                    policies=[
+                        p.name
+                        for p in self._runtime.config.enrollment_policies
+                        if p.previous_certificates == "revoke"
+                    ],
+                    reason=reason,
+                    at=self._runtime.clock.now(),
+                )
+            else:
+                revoked = await revoke_certificates(
+                    self._runtime.require_pool(),
+                    serials=serials,
+                    device_serial=message.device_serial,
+                    reason=reason,
+                    at=self._runtime.clock.now(),
+                )
             if revoked and self._publisher is not None:
                 self._publisher.nudge()
             log.info(
                 "certificates revoked",
                 serials=revoked,
                 device_serial=message.device_serial,
+                superseded_by=message.superseded_by,
                 reason=reason,
                 detail=message.detail,
             )

@@ -654,6 +654,12 @@ class EnrollmentPolicyConfig(_Base, frozen=True, kw_only=True):
     certificate_authority: str
     certificate_template: str
     server_names: ServerNamesConfig | None = None
+    # Re-enrollment of a device (docs/profiles.md): its older certificates of this policy are
+    # kept, or revoked (reason superseded) once the new one is downloaded.
+    previous_certificates: Literal["keep", "revoke"] = "keep"
+    # The least time between two certificates of this policy for one device; a device that
+    # enrolls again sooner is refused (rateLimited with Retry-After). None: no limit.
+    renewal_window: int | str | None = None
 
     def __post_init__(self) -> None:
         if self.server_names is not None and (self.role or self.device_role or self.platforms):
@@ -661,6 +667,8 @@ class EnrollmentPolicyConfig(_Base, frozen=True, kw_only=True):
                 "a policy with server_names is for servers: it takes no role, device_role "
                 "or platforms"
             )
+        if self.renewal_window is not None and _seconds(self.renewal_window) <= 0:
+            raise ValueError("renewal_window must be positive")
 
 
 class CaaConfig(_Base, frozen=True, kw_only=True):

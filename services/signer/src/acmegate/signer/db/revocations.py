@@ -60,6 +60,52 @@ async def revoke_certificates(
     return [row["serial"] for row in rows]
 
 
+async def supersede_certificates(
+    pool: asyncpg.Pool,
+    new_serial: str,
+    *,
+    policies: Sequence[str],
+    reason: RevocationReason,
+    at: datetime,
+) -> list[str]:
+    """Revoke the valid certificates the device of ``new_serial`` was issued before it under
+    the same enrollment policy, when that policy is one of ``policies`` (those configured
+    with ``previous_certificates: revoke``). Idempotent: the second call finds nothing valid.
+    A certificate that is itself revoked supersedes nothing."""
+    rows = await pool.fetch(
+        """
+        WITH new AS (
+            SELECT serial, device_serial, created_at, record->>'enrollment_policy' AS policy
+              FROM pki.certificates
+             WHERE serial = $1 AND status = 'valid' AND device_serial IS NOT NULL
+               AND record->>'enrollment_policy' = ANY($2::text[])
+        ), revoked AS (
+            UPDATE pki.certificates AS old
+               SET status = 'revoked', revoked_at = $3, revocation_reason = $4
+              FROM new
+             WHERE old.device_serial = new.device_serial
+               AND old.status = 'valid'
+               AND old.serial <> new.serial
+               AND old.created_at <= new.created_at
+               AND old.record->>'enrollment_policy' = new.policy
+            RETURNING old.serial, old.ca_name
+        ), bumped AS (
+            INSERT INTO pki.revocation_state AS state (ca_name, generation)
+            SELECT ca_name, 1 FROM revoked GROUP BY ca_name
+            ON CONFLICT (ca_name) DO UPDATE SET generation = state.generation + 1
+        )
+        SELECT serial, ca_name FROM revoked
+        """,
+        parse_serial(new_serial),
+        list(policies),
+        at,
+        reason,
+    )
+    for row in rows:
+        metrics.certificates_revoked(row["ca_name"], reason).inc()
+    return [row["serial"] for row in rows]
+
+
 @dataclass(frozen=True)
 class RevocationOutcome:
     """What :func:`revoke_certificate` did to one certificate."""
