@@ -65,7 +65,11 @@ class AdminGateway:
 
 
 def admin_config(
-    folder: Path, attestation_ca: AttestationCA, *, namespace: str = "acmegate"
+    folder: Path,
+    attestation_ca: AttestationCA,
+    *,
+    namespace: str = "acmegate",
+    overrides: dict[str, Any] | None = None,
 ) -> tuple[GatewayFiles, str]:
     """A gateway configuration with the admin listener and one token-style platform."""
     port = free_port()
@@ -85,6 +89,7 @@ def admin_config(
                     "profile": {"subject": "CN=$SERIALNUMBER,O=Example"},
                 }
             ],
+            **(overrides or {}),
         },
     )
     return files, f"http://127.0.0.1:{port}"

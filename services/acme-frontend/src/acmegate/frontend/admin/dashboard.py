@@ -21,10 +21,13 @@ from aiohttp import web
 
 from acmegate.common.admin_messages import (
     AdminCertificateCounts,
+    AdminCertificateList,
     AdminCheckSignalSources,
     AdminCountCertificates,
+    AdminQueryCertificates,
     AdminSignalSourceStatuses,
     CertificateCount,
+    CertificateSummary,
 )
 from acmegate.common.bus import RpcQueue
 from acmegate.common.errors import AcmeError
@@ -37,6 +40,7 @@ from acmegate.frontend.admin.auth import (
     token_matches,
 )
 from acmegate.frontend.admin.context import ADMIN
+from acmegate.frontend.admin.routes.certificates import HISTORY_LIMIT, device_serial
 from acmegate.frontend.admin.rpc import ask, correlation_id
 from acmegate.frontend.db.enrollments import EnrollmentEvent, recent_events
 
@@ -57,6 +61,7 @@ class Pages:
 
     login: Template
     dashboard: Template
+    device: Template
     style: str
 
     @classmethod
@@ -65,6 +70,7 @@ class Pages:
         return cls(
             login=Template(folder.joinpath("login.html").read_text("utf-8")),
             dashboard=Template(folder.joinpath("dashboard.html").read_text("utf-8")),
+            device=Template(folder.joinpath("device.html").read_text("utf-8")),
             style=folder.joinpath("style.css").read_text("utf-8"),
         )
 
@@ -136,6 +142,47 @@ def render_counts(counts: Sequence[CertificateCount] | None, unavailable: str | 
         cells = "".join(f"<td>{statuses.get(status, 0)}</td>" for status in COUNT_COLUMNS)
         rows.append(f"<tr><td>{_e(ca)}</td>{cells}<td>{sum(statuses.values())}</td></tr>")
     return _table(("CA", *COUNT_COLUMNS, "total"), rows)
+
+
+def render_history(certificates: Sequence[CertificateSummary]) -> str:
+    """A device's certificates, newest first; superseded ones say so."""
+    if not certificates:
+        return '<p class="muted">No certificate was issued to this device.</p>'
+    rows = []
+    for c in certificates:
+        if c.status == "revoked":
+            badge = '<span class="badge bad">revoked</span>'
+        elif c.expired:
+            badge = '<span class="badge unknown">expired</span>'
+        else:
+            badge = '<span class="badge ok">valid</span>'
+        rows.append(
+            '<tr class="certificate">'
+            f"<td>{_e(_time(c.issued_at))}</td>"
+            + _cell(c.serial, mono=True)
+            + f"<td>{badge}</td>"
+            + _cell(c.revocation_reason)
+            + _cell(_time(c.revoked_at) if c.revoked_at else None)
+            + _cell(c.ca)
+            + _cell(c.template)
+            + f"<td>{_e(_time(c.not_after))}</td>"
+            + _cell(c.account_id, mono=True)
+            + "</tr>"
+        )
+    return _table(
+        (
+            "Issued (UTC)",
+            "Serial",
+            "Status",
+            "Reason",
+            "Revoked (UTC)",
+            "CA",
+            "Template",
+            "Not after",
+            "Account",
+        ),
+        rows,
+    )
 
 
 @dataclass(frozen=True)
@@ -212,6 +259,39 @@ async def dashboard(request: web.Request) -> web.Response:
         generated=_e(_time(frontend.clock.now())),
     )
     return _page(body)
+
+
+async def device_page(request: web.Request) -> web.Response:
+    """One device's certificate history (the dashboard's lookup form asks for it)."""
+    pages = request.app[PAGES]
+    raw = request.query.get("serial", "").strip()
+    try:
+        serial = device_serial(raw)
+    except AcmeError as error:
+        history, serial, status = f'<p class="error">{_e(error.detail)}</p>', raw[:64], 400
+    else:
+        status = 200
+        try:
+            reply = await ask(
+                request.app[ADMIN],
+                RpcQueue.SIGNER,
+                AdminQueryCertificates(
+                    correlation_id=correlation_id(), device_serial=serial, limit=HISTORY_LIMIT
+                ),
+                AdminCertificateList,
+                timeout=PANEL_TIMEOUT,
+            )
+        except AcmeError as error:
+            history = f'<p><span class="badge unknown">unknown</span> {_e(error.detail)}</p>'
+        else:
+            history = render_history(reply.certificates)
+    body = pages.device.substitute(
+        style=pages.style,
+        serial=_e(serial),
+        history=history,
+        generated=_e(_time(request.app[ADMIN].frontend.clock.now())),
+    )
+    return _page(body, status=status)
 
 
 def _login_page(

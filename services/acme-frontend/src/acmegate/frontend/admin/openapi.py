@@ -19,7 +19,11 @@ import msgspec.inspect
 
 from acmegate.common.admin_messages import CertificateAuthority, CertificateSummary, LookupReport
 from acmegate.common.config import Config
-from acmegate.frontend.admin.routes.certificates import SERIAL_PATTERN, STATUSES
+from acmegate.frontend.admin.routes.certificates import (
+    DEVICE_SERIAL_PATTERN,
+    SERIAL_PATTERN,
+    STATUSES,
+)
 from acmegate.frontend.admin.views import REQUEST_BODIES, RESPONSE_BODIES
 from acmegate.frontend.db.enrollments import OUTCOMES
 
@@ -324,6 +328,39 @@ def _paths(config: Config | None) -> dict[str, Schema]:
                 ],
                 "responses": _responses(
                     _json(_list_of("certificates", "CertificateSummary"), "Matching certificates"),
+                    "400",
+                    "503",
+                ),
+            }
+        },
+        f"{API}/devices/{{serial}}/certificates": {
+            "get": {
+                "operationId": "deviceCertificates",
+                "summary": "A device's certificate history, newest first (re-enrollments "
+                "revoke older ones as superseded when the policy says so)",
+                "tags": ["certificates"],
+                "parameters": [
+                    {
+                        "name": "serial",
+                        "in": "path",
+                        "required": True,
+                        "description": "The attested device serial number.",
+                        "schema": {"type": "string", "pattern": DEVICE_SERIAL_PATTERN},
+                    }
+                ],
+                "responses": _responses(
+                    _json(
+                        _object(
+                            {
+                                "device_serial": STRING,
+                                "certificates": {
+                                    "type": "array",
+                                    "items": _ref("CertificateSummary"),
+                                },
+                            }
+                        ),
+                        "The device's certificates",
+                    ),
                     "400",
                     "503",
                 ),

@@ -29,6 +29,11 @@ REASONS = tuple(RevocationReason)
 # Hexadecimal, any case, optional colons between octets (as openssl prints serials).
 SERIAL_PATTERN = r"^(0x)?[0-9A-Fa-f]+(:[0-9A-Fa-f]+)*$"
 _SERIAL = re.compile(SERIAL_PATTERN)
+# A device serial as Apple attests it (letters and digits; a little room for other vendors).
+DEVICE_SERIAL_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+_DEVICE_SERIAL = re.compile(DEVICE_SERIAL_PATTERN)
+# A device's history is short (one certificate per enrollment); this bounds a runaway one.
+HISTORY_LIMIT = 1000
 
 
 def _serial(request: web.Request) -> str:
@@ -49,6 +54,23 @@ async def list_certificates(request: web.Request) -> web.Response:
     )
     reply = await ask(request.app[ADMIN], RpcQueue.SIGNER, query, AdminCertificateList)
     return json_response({"certificates": reply.certificates})
+
+
+def device_serial(value: str) -> str:
+    if not _DEVICE_SERIAL.match(value):
+        raise malformed("serial: must be a device serial number (letters, digits, . _ -)")
+    return value
+
+
+async def device_history(request: web.Request) -> web.Response:
+    """Every certificate issued to one attested device, newest first: re-enrollments show
+    as the older ones revoked with reason ``superseded`` (docs/profiles.md)."""
+    serial = device_serial(request.match_info["serial"])
+    query = AdminQueryCertificates(
+        correlation_id=correlation_id(), device_serial=serial, limit=HISTORY_LIMIT
+    )
+    reply = await ask(request.app[ADMIN], RpcQueue.SIGNER, query, AdminCertificateList)
+    return json_response({"device_serial": serial, "certificates": reply.certificates})
 
 
 async def show_certificate(request: web.Request) -> web.Response:
