@@ -1,6 +1,6 @@
 """Re-enrollment of one device (docs/profiles.md): with ``previous_certificates: revoke`` the
 second certificate, once downloaded, supersedes the first (OCSP and the CRL say so); with the
-default ``keep`` both stay valid."""
+default ``keep`` both stay valid; a ``renewal_window`` refuses an early second enrollment."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from acmegate.testkit.apple_ca import AttestationCA
+from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
+from acmegate.testkit.device import SimulatedDevice, Stage
 from tests.e2e.test_pki_revocation import (
     cdp_url,
     crl_listing,
@@ -100,3 +101,40 @@ async def test_by_default_older_certificates_are_kept(
         ocsp, tmp_path, issuing, leaf, gateway.files.root_pem, first.certificate
     )
     assert f"{leaf}: good" in answer, answer
+
+
+@pytest.fixture
+async def windowed(
+    tmp_path: Path, attestation_ca: AttestationCA, database_url: str
+) -> AsyncIterator[Gateway]:
+    policy = {**copy.deepcopy(POLICY), "renewal_window": "1h"}
+    files: GatewayFiles = gateway_config(
+        tmp_path / "gateway", attestation_ca, overrides={"enrollment_policies": [policy]}
+    )
+    async with running_gateway(files, database_url) as running:
+        yield running
+
+
+async def test_a_renewal_window_refuses_an_early_re_enrollment(
+    windowed: Gateway, attestation_ca: AttestationCA
+) -> None:
+    first = result_of(await enroll(windowed, attestation_ca, SERIAL))
+    assert first.certificate is not None
+
+    device = SimulatedDevice(
+        windowed.directory_url, SERIAL, LeafClaims.macos(SERIAL), attestation_ca
+    )
+    try:
+        again = await device.enroll()
+    finally:
+        await device.close()
+    assert not again.ok and again.problem is not None
+    assert again.failed_stage == Stage.FINALIZE
+    assert again.problem.kind == "rateLimited" and again.problem.status == 429
+    assert "renewal window (1h) allows the next one in" in again.problem.detail
+    wait = int(again.problem.detail.rsplit(" in ", 1)[1].removesuffix(" s"))
+    assert 3500 < wait <= 3600
+
+    # Another device is not held back by this one's window.
+    other = result_of(await enroll(windowed, attestation_ca, "C02E2E00001"))
+    assert other.certificate is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 
 from acmegate.common.errors import AcmeError, ErrorKind
@@ -108,3 +109,14 @@ def test_a_problem_response_is_problem_json_with_its_status() -> None:
 def test_come_back_later_problems_say_when(kind: ErrorKind) -> None:
     response = problem_response(AcmeError(kind, "later"))
     assert response.headers["Retry-After"] == "5"
+
+
+def test_a_rate_limited_problem_from_the_bus_keeps_its_retry_after() -> None:
+    # The signer's renewal window refuses an order; the problem crosses the bus and is stored
+    # on the order, and the finalize answer still says when to come back (RFC 8555 §6.6).
+    sent = AcmeError(ErrorKind.RATE_LIMITED, "renewal window", retry_after=3599).to_problem()
+    received = msgspec.json.decode(msgspec.json.encode(sent), type=Problem)
+    response = problem_response(AcmeError.from_problem(received))
+    assert response.status == 429
+    assert response.headers["Retry-After"] == "3599"
+    assert "retry_after" not in json.loads(response.text)

@@ -173,3 +173,25 @@ async def test_validate_configuration_over_jamf_prints_attributes_and_groups(
         "signal source 'jamf' is unavailable: Jamf Pro server error: "
         "POST /api/oauth/token answered HTTP 503"
     )
+
+
+@pytest.mark.parametrize(
+    ("publish", "message"),
+    [
+        ("{source: nope, computer_groups: [A]}", "no jamf_pro signal source named 'nope'"),
+        ("{source: jamf}", "publish needs computer_groups and/or mobile_device_groups"),
+        ("{source: jamf, name: ' ', computer_groups: []}", "publish name must not be empty"),
+    ],
+)
+def test_a_platform_publish_section_is_checked(tmp_path: Path, publish: str, message: str) -> None:
+    platform = f"\ndevice_management_platforms:\n  - name: macs\n    publish: {publish}\n"
+    with pytest.raises(ConfigError, match=message):
+        load(config_text(extra=platform), tmp_path)
+
+
+def test_a_renewal_window_must_be_a_positive_duration(tmp_path: Path) -> None:
+    text = config_text().replace(
+        "certificate_template:", "renewal_window: 0s\n    certificate_template:", 1
+    )
+    with pytest.raises(ConfigError, match="renewal_window must be positive"):
+        load(text, tmp_path)

@@ -28,7 +28,7 @@ class AcmeError(Exception):
     subproblems: Sequence[Subproblem] = field(default_factory=tuple)
     identifier: Identifier | None = None
     # Seconds the client should wait before retrying (the Retry-After header of a
-    # `rateLimited` or `unavailable` answer, RFC 8555 §6.6); edge-only, not sent on the bus.
+    # `rateLimited` or `unavailable` answer, RFC 8555 §6.6); it travels in the Problem.
     retry_after: int | None = None
 
     def __str__(self) -> str:
@@ -41,12 +41,19 @@ class AcmeError(Exception):
             detail=self.detail,
             subproblems=list(self.subproblems),
             identifier=self.identifier,
+            retry_after=self.retry_after,
         )
 
     @classmethod
     def from_problem(cls, problem: Problem) -> AcmeError:
         """The error a :class:`Problem` from the bus or the database describes."""
-        return cls(problem.kind, problem.detail, tuple(problem.subproblems), problem.identifier)
+        return cls(
+            problem.kind,
+            problem.detail,
+            tuple(problem.subproblems),
+            problem.identifier,
+            problem.retry_after,
+        )
 
 
 def malformed(detail: str) -> AcmeError:

@@ -54,6 +54,9 @@ class Problem(msgspec.Struct, frozen=True):
     detail: str
     subproblems: list[Subproblem] = msgspec.field(default_factory=list)
     identifier: Identifier | None = None
+    # Seconds before a retry can succeed (a rateLimited refusal such as a renewal window):
+    # the frontend sends it as Retry-After (RFC 8555 §6.6).
+    retry_after: int | None = None
 
 
 class DeviceClaims(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -12,6 +12,8 @@ the signer serves CRLs, CA certificates and OCSP over HTTP (:mod:`acmegate.signe
 from __future__ import annotations
 
 import asyncio
+import math
+from datetime import timedelta
 from importlib.resources import files
 
 import structlog
@@ -21,10 +23,11 @@ from acmegate.common import metrics
 from acmegate.common.bus import Delivery, Queue, Reject, RpcQueue
 from acmegate.common.bus.codec import Message
 from acmegate.common.config import seconds
-from acmegate.common.errors import AcmeError
+from acmegate.common.errors import AcmeError, ErrorKind
 from acmegate.common.logging import bind_correlation_id
 from acmegate.common.messages import (
     CertificateSpec,
+    DeviceClaims,
     FinalizeOrder,
     OrderFinalized,
     RevokeCertificates,
@@ -38,6 +41,7 @@ from acmegate.signer.chains import pem
 from acmegate.signer.crl_publisher import CrlPublisher
 from acmegate.signer.db.inventory import find_certificate_for_order
 from acmegate.signer.db.issuance import PendingCertificate, issue_once
+from acmegate.signer.db.renewals import last_issued
 from acmegate.signer.db.revocations import revoke_certificates, supersede_certificates
 from acmegate.signer.issuance import build_certificate
 from acmegate.signer.keys import open_ca_key
@@ -180,6 +184,9 @@ class SignerService:
         device = record.device if record is not None else None
         if device is None and message.claims:
             device = message.claims[0]
+        refusal = await self._renewal_refusal(message, device)
+        if refusal is not None:
+            return refusal
         pending = PendingCertificate(
             serial=serial_hex(draft.serial),
             order_id=message.order_id,
@@ -213,6 +220,62 @@ class SignerService:
             template=spec.template,
         )
         return self._reply(message, signed.serial, signed.chain_pem)
+
+    async def _renewal_refusal(
+        self, message: FinalizeOrder, device: DeviceClaims | None
+    ) -> OrderFinalized | None:
+        """``rateLimited`` when the device got a certificate of this enrollment policy less
+        than its ``renewal_window`` ago (docs/profiles.md); ``None`` to go on. One query, and
+        only for a policy with a window."""
+        record = message.record
+        if (
+            record is None
+            or record.enrollment_policy is None
+            or device is None
+            or device.serial_number is None
+        ):
+            return None
+        policy = next(
+            (
+                p
+                for p in self._runtime.config.enrollment_policies
+                if p.name == record.enrollment_policy
+            ),
+            None,
+        )
+        if policy is None or policy.renewal_window is None:
+            return None
+        window = timedelta(seconds=seconds(policy.renewal_window))
+        last = await last_issued(
+            self._runtime.require_pool(),
+            device_serial=device.serial_number,
+            policy=policy.name,
+            order_id=message.order_id,
+        )
+        now = self._runtime.clock.now()
+        if last is None or now - last >= window:
+            return None
+        wait = max(1, math.ceil((last + window - now).total_seconds()))
+        log.info(
+            "re-enrollment refused: renewal window",
+            order_id=message.order_id,
+            device_serial=device.serial_number,
+            policy=policy.name,
+            retry_after=wait,
+        )
+        error = AcmeError(
+            ErrorKind.RATE_LIMITED,
+            f"device {device.serial_number} got a certificate of enrollment policy "
+            f"{policy.name!r} at {last:%Y-%m-%d %H:%M:%S}Z; the policy's renewal window "
+            f"({policy.renewal_window}) allows the next one in {wait} s",
+            retry_after=wait,
+        )
+        return OrderFinalized(
+            correlation_id=message.correlation_id,
+            order_id=message.order_id,
+            problem=error.to_problem(),
+            record=record,
+        )
 
     @staticmethod
     def _reply(message: FinalizeOrder, serial: str, chain_pem: str) -> OrderFinalized:
