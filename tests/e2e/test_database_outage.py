@@ -11,9 +11,9 @@ the shared one.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -26,13 +26,8 @@ from acmegate.testkit.acme_session import AcmeSession
 from acmegate.testkit.apple_ca import AttestationCA, LeafClaims
 from acmegate.testkit.device import SimulatedDevice
 from tests.support.cuttable import CuttableLink, cuttable_link
-from tests.support.gateway import (
-    Gateway,
-    edge_overrides,
-    free_port,
-    gateway_config,
-    running_gateway,
-)
+from tests.support.edges import Edges, running_edges
+from tests.support.gateway import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -49,43 +44,31 @@ def _through(url: str, port: int) -> tuple[str, tuple[str, int]]:
     return urlunsplit(parts._replace(netloc=netloc)), upstream
 
 
-class Edges:
-    def __init__(self, gateway: Gateway, link: CuttableLink, admin: str, radius: str) -> None:
-        self.gateway = gateway
-        self.link = link
-        self.admin_url = admin
-        self.radius_url = radius
-        self.admin_token = ""
-        self.radius_token = ""
+@dataclass
+class Outage:
+    edges: Edges
+    link: CuttableLink
 
 
 @pytest.fixture
-async def edges(
+async def outage(
     tmp_path: Path,
     attestation_ca: AttestationCA,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[Edges]:
-    folder = tmp_path / "gateway"
-    folder.mkdir(parents=True)
-    admin_token = secrets.token_urlsafe(24)
-    monkeypatch.setenv(ADMIN_TOKEN_ENV, admin_token)
-    radius_token = secrets.token_urlsafe(24)
-    (folder / "radius-token").write_text(radius_token)
-    admin_port, radius_port = free_port(), free_port()
-    files = gateway_config(
-        folder, attestation_ca, overrides=edge_overrides(admin_port, radius_port, ADMIN_TOKEN_ENV)
-    )
+) -> AsyncIterator[Outage]:
     proxied, upstream = _through(database_url, free_port())
     async with (
         cuttable_link(urlsplit(proxied).port or 0, upstream) as link,
-        running_gateway(files, proxied) as gateway,
+        running_edges(
+            tmp_path / "gateway",
+            attestation_ca,
+            proxied,
+            monkeypatch,
+            admin_token_env=ADMIN_TOKEN_ENV,
+        ) as edges,
     ):
-        found = Edges(
-            gateway, link, f"http://127.0.0.1:{admin_port}", f"http://127.0.0.1:{radius_port}"
-        )
-        found.admin_token, found.radius_token = admin_token, radius_token
-        yield found
+        yield Outage(edges, link)
 
 
 async def _signed(acme: AcmeSession, url: str, payload: dict[str, Any]) -> dict[str, str]:
@@ -115,12 +98,11 @@ async def _admin(http: aiohttp.ClientSession, edges: Edges) -> tuple[int, dict[s
 
 
 async def test_a_database_outage_is_503_with_retry_after_on_every_edge_and_logged_once(
-    edges: Edges, attestation_ca: AttestationCA
+    outage: Outage, attestation_ca: AttestationCA
 ) -> None:
+    edges, link = outage.edges, outage.link
     serial = "C02E2E00001"
-    device = SimulatedDevice(
-        edges.gateway.directory_url, serial, LeafClaims.macos(serial), attestation_ca
-    )
+    device = SimulatedDevice(edges.directory_url, serial, LeafClaims.macos(serial), attestation_ca)
     try:
         enrolled = await device.enroll()
     finally:
@@ -130,7 +112,7 @@ async def test_a_database_outage_is_503_with_retry_after_on_every_edge_and_logge
 
     order = {"identifiers": [{"type": "permanent-identifier", "value": serial}]}
     async with (
-        AcmeSession(edges.gateway.directory_url) as acme,
+        AcmeSession(edges.directory_url) as acme,
         aiohttp.ClientSession() as http,
     ):
         await acme.new_account()
@@ -138,7 +120,7 @@ async def test_a_database_outage_is_503_with_retry_after_on_every_edge_and_logge
         assert (await _radius(http, edges, chain_pem)) == 204
 
         with capture_logs() as logs:
-            await edges.link.cut()
+            await link.cut()
             statuses: Counter[int] = Counter()
             for _ in range(10):
                 answer = await acme.post_raw(new_order, await _signed(acme, new_order, order))
@@ -156,7 +138,7 @@ async def test_a_database_outage_is_503_with_retry_after_on_every_edge_and_logge
             assert retry.isdigit()
             assert (await _radius(http, edges, chain_pem)) == 503
 
-            await edges.link.restore()
+            await link.restore()
             # The pool replaces the connections the outage broke; within seconds the same
             # request succeeds.
             for _ in range(50):

@@ -96,6 +96,19 @@ def _eap_tls(settings: EapTlsSettings, anchor_uuids: list[str]) -> dict[str, Any
     return eap
 
 
+def _header(
+    payload_type: str, part: str, display: str, *, prefix: str, uuid: Uuid
+) -> dict[str, Any]:
+    """The keys every payload carries (Apple's CommonPayloadKeys)."""
+    return {
+        "PayloadType": payload_type,
+        "PayloadVersion": 1,
+        "PayloadIdentifier": f"{prefix}.{part}",
+        "PayloadUUID": uuid(part),
+        "PayloadDisplayName": display,
+    }
+
+
 def wifi_payload(
     settings: WifiSettings,
     *,
@@ -104,12 +117,11 @@ def wifi_payload(
     prefix: str,
     uuid: Uuid,
 ) -> dict[str, Any]:
+    header = _header(
+        "com.apple.wifi.managed", "wifi", f"Wi-Fi ({settings.ssid})", prefix=prefix, uuid=uuid
+    )
     return {
-        "PayloadType": "com.apple.wifi.managed",
-        "PayloadVersion": 1,
-        "PayloadIdentifier": f"{prefix}.wifi",
-        "PayloadUUID": uuid("wifi"),
-        "PayloadDisplayName": f"Wi-Fi ({settings.ssid})",
+        **header,
         "SSID_STR": settings.ssid,
         "HIDDEN_NETWORK": settings.hidden,
         "AutoJoin": settings.auto_join,
@@ -128,12 +140,15 @@ def ethernet_payload(
     uuid: Uuid,
 ) -> dict[str, Any]:
     # macOS only; "active" applies to the Ethernet interface working at installation.
+    header = _header(
+        "com.apple.firstactiveethernet.managed",
+        "ethernet",
+        "Wired 802.1X (first active Ethernet)",
+        prefix=prefix,
+        uuid=uuid,
+    )
     return {
-        "PayloadType": "com.apple.firstactiveethernet.managed",
-        "PayloadVersion": 1,
-        "PayloadIdentifier": f"{prefix}.ethernet",
-        "PayloadUUID": uuid("ethernet"),
-        "PayloadDisplayName": "Wired 802.1X (first active Ethernet)",
+        **header,
         "Interface": "FirstActiveEthernet",
         "PayloadCertificateUUID": identity_uuid,
         "EAPClientConfiguration": _eap_tls(settings, anchor_uuids),
@@ -148,12 +163,11 @@ def vpn_payload(
     prefix: str,
     uuid: Uuid,
 ) -> dict[str, Any]:
+    header = _header(
+        "com.apple.vpn.managed", "vpn", f"VPN ({settings.name})", prefix=prefix, uuid=uuid
+    )
     return {
-        "PayloadType": "com.apple.vpn.managed",
-        "PayloadVersion": 1,
-        "PayloadIdentifier": f"{prefix}.vpn",
-        "PayloadUUID": uuid("vpn"),
-        "PayloadDisplayName": f"VPN ({settings.name})",
+        **header,
         "UserDefinedName": settings.name,
         "VPNType": "IKEv2",
         "IKEv2": {
