@@ -68,6 +68,18 @@ ON CONFLICT (lookup_policy, identity_kind, identity) DO UPDATE
        closed_reason = NULL
 """
 
+
+def _watch_of(row: asyncpg.Record) -> Watch:
+    """A claimed row (the RETURNING list both claims share) as a :class:`Watch`."""
+    return Watch(
+        row["lookup_policy"],
+        row["identity_kind"],
+        row["identity"],
+        row["device_serial"],
+        row["order_id"],
+    )
+
+
 _CLAIM = """
 UPDATE policy.watched_devices AS w
    SET next_check_at = $2
@@ -93,16 +105,7 @@ async def claim_due(
 ) -> list[Watch]:
     """Up to ``limit`` open watches due by ``now``, leased until ``lease_until``."""
     rows = await pool.fetch(_CLAIM, now, lease_until, list(lookup_policies), limit)
-    return [
-        Watch(
-            row["lookup_policy"],
-            row["identity_kind"],
-            row["identity"],
-            row["device_serial"],
-            row["order_id"],
-        )
-        for row in rows
-    ]
+    return [_watch_of(row) for row in rows]
 
 
 # A webhook's devices: their open watches, due or not, leased like a round's (no other
@@ -139,16 +142,7 @@ async def claim_devices(
         sorted({identity.upper() for identity in identities}),
         limit,
     )
-    return [
-        Watch(
-            row["lookup_policy"],
-            row["identity_kind"],
-            row["identity"],
-            row["device_serial"],
-            row["order_id"],
-        )
-        for row in rows
-    ]
+    return [_watch_of(row) for row in rows]
 
 
 async def record_checks(
